@@ -1,0 +1,91 @@
+"""Host-side conversions between numpy and MLX arrays.
+
+No device is touched here: MLX arrays are created lazily and numpy views are
+taken of evaluated buffers.  The one rule enforced everywhere: a dtype is
+never changed silently (MLX would turn numpy float64 into float32).
+"""
+import numpy as np
+import mlx.core as mx
+
+_NP_TO_MX = {
+    np.dtype(np.bool_): mx.bool_,
+    np.dtype(np.int8): mx.int8, np.dtype(np.int16): mx.int16,
+    np.dtype(np.int32): mx.int32, np.dtype(np.int64): mx.int64,
+    np.dtype(np.uint8): mx.uint8, np.dtype(np.uint16): mx.uint16,
+    np.dtype(np.uint32): mx.uint32, np.dtype(np.uint64): mx.uint64,
+    np.dtype(np.float16): mx.float16, np.dtype(np.float32): mx.float32,
+    np.dtype(np.float64): mx.float64, np.dtype(np.complex64): mx.complex64,
+}
+_MX_TO_NP = {v: k for k, v in _NP_TO_MX.items()}
+# numpy has no bfloat16; report it as float32 on the numpy side (values exact).
+_MX_TO_NP[mx.bfloat16] = np.dtype(np.float32)
+
+
+def is_mx(x):
+    return isinstance(x, mx.array)
+
+
+def np_dtype(dtype):
+    """numpy dtype for a numpy/MLX dtype or anything np.dtype accepts."""
+    if isinstance(dtype, mx.Dtype):
+        return _MX_TO_NP[dtype]
+    return np.dtype(dtype)
+
+
+def mx_dtype(dtype):
+    """MLX dtype for a numpy/MLX dtype; TypeError for what MLX cannot hold."""
+    if isinstance(dtype, mx.Dtype):
+        return dtype
+    d = np.dtype(dtype)
+    try:
+        return _NP_TO_MX[d]
+    except KeyError:
+        raise TypeError(
+            f"dtype {d} is not supported: MLX cannot hold it "
+            f"(supported: {', '.join(sorted(str(k) for k in _NP_TO_MX))})"
+        ) from None
+
+
+def supported_dtype(dtype):
+    try:
+        mx_dtype(dtype)
+        return True
+    except TypeError:
+        return False
+
+
+def to_mx(x, dtype=None):
+    """An MLX array with exactly the dtype asked for (or the input's own)."""
+    if is_mx(x):
+        return x if dtype is None or x.dtype == mx_dtype(dtype) else x.astype(mx_dtype(dtype))
+    a = np.asarray(x) if dtype is None else np.asarray(x, dtype=np_dtype(dtype))
+    target = mx_dtype(a.dtype if dtype is None else dtype)
+    if not a.flags.c_contiguous:
+        a = np.ascontiguousarray(a)
+    return mx.array(a, dtype=target)
+
+
+def to_np(x, writeable=False):
+    """numpy view of an MLX array (evaluates it); numpy input passes through.
+
+    The view shares MLX's buffer, so it is read-only unless asked otherwise.
+    """
+    if not is_mx(x):
+        return np.asarray(x)
+    if x.dtype == mx.bfloat16:
+        return np.array(x.astype(mx.float32))
+    v = np.array(x, copy=False)
+    if not writeable:
+        v.flags.writeable = False
+    return v
+
+
+def evaluable(*arrays):
+    """False inside mx.compile / mx.vmap tracing, where evaluation is refused."""
+    try:
+        for a in arrays:
+            if is_mx(a):
+                mx.eval(a)
+        return True
+    except ValueError:
+        return False

@@ -1,0 +1,40 @@
+"""Construction functions of the scipy.sparse namespace.
+
+They build with scipy's compiled routines on the host and hand back our
+arrays (MLX storage); sparse inputs of ours are lent to scipy as views.
+`fromdense` is the seed notebook's extension.
+"""
+import functools
+
+import numpy as np
+import scipy.sparse as _ss
+
+from . import _arrays
+from ._formats import _bridge
+
+_FROM_SCIPY = (
+    "random", "random_array", "rand", "eye", "eye_array", "identity", "diags",
+    "diags_array", "spdiags", "kron", "kronsum", "hstack", "vstack", "bmat",
+    "block_array", "block_diag", "tril", "triu", "find", "save_npz", "load_npz",
+)
+
+
+def _lift(name):
+    f = getattr(_ss, name)
+
+    @functools.wraps(f)
+    def wrapper(*args, **kwargs):
+        return _bridge.wrap(f(*_bridge.unwrap(args), **{k: _bridge.unwrap(v)
+                                                         for k, v in kwargs.items()}))
+    wrapper.__module__ = __name__
+    return wrapper
+
+
+globals().update({name: _lift(name) for name in _FROM_SCIPY if hasattr(_ss, name)})
+
+
+def fromdense(A, format="csr", dtype=None):
+    """Sparse array of the nonzeros of a dense numpy or MLX array."""
+    cls = _bridge.CLASSES[format][0]
+    host = np.array(_arrays.to_np(A)) if _arrays.is_mx(A) else np.asarray(A)
+    return cls(host, dtype=dtype)

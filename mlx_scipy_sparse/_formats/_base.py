@@ -1,0 +1,234 @@
+"""Behaviour shared by every format: shape, conversions, products, and the
+scipy bridge that covers the long tail of the API.
+
+A format class holds MLX arrays and never touches a device: products and
+structural work go through the kernel table (`_kernels`).  Methods that have
+no MLX implementation yet run scipy's own code on zero-copy, read-only views
+of our arrays (`_bridge`), so results match scipy exactly.
+"""
+import numbers
+
+import numpy as np
+import mlx.core as mx
+import scipy.sparse as _ss
+
+from .. import _arrays, _kernels
+from . import _bridge
+
+
+class _spbase:
+    """Common base of our sparse arrays and matrices."""
+
+    __array_priority__ = 10.1
+    _format = None          # 'csr', 'csc', 'coo', ...
+    _is_array = True        # sparray (True) or spmatrix flavour (False)
+    _mutable_host = False   # True where the storage is a scipy object we own
+
+    # -- basic attributes -------------------------------------------------
+    @property
+    def format(self):
+        return self._format
+
+    @property
+    def shape(self):
+        return self._shape
+
+    @property
+    def ndim(self):
+        return len(self._shape)
+
+    @property
+    def size(self):
+        return self.nnz
+
+    @property
+    def dtype(self):
+        """numpy dtype of the values (scipy's contract); `.data.dtype` is MLX's."""
+        return _arrays.np_dtype(self._values().dtype)
+
+    @property
+    def nnz(self):
+        return int(self._values().size)
+
+    def __len__(self):
+        raise TypeError("sparse array length is ambiguous; use getnnz() or shape[0]")
+
+    # -- conversions -------------------------------------------------------
+    def to_scipy(self):
+        """An independent scipy.sparse object (no memory shared with self)."""
+        return self._to_sp(copy=True)
+
+    def toarray(self, order=None, out=None):
+        return self._to_sp().toarray(order=order, out=out)
+
+    def todense(self, order=None, out=None):
+        return self._to_sp().todense(order=order, out=out)
+
+    def asformat(self, format, copy=False):
+        if format is None or format == self.format:
+            return self.copy() if copy else self
+        return getattr(self, "to" + format)(copy=copy)
+
+    def tocsr(self, copy=False):
+        return _bridge.wrap(self._to_sp().tocsr())
+
+    def tocsc(self, copy=False):
+        return _bridge.wrap(self._to_sp().tocsc())
+
+    def tocoo(self, copy=False):
+        return _bridge.wrap(self._to_sp().tocoo())
+
+    def __reduce__(self):
+        return (_bridge.wrap, (self._to_sp(copy=True),))
+
+    # -- products ------------------------------------------------------------
+    def __matmul__(self, other):
+        if np.isscalar(other) or isinstance(other, numbers.Number):
+            raise ValueError("Scalar operands are not allowed, use '*' instead")
+        X = self._dense_operand(other)
+        if X is None:
+            return _bridge.call(self, "__matmul__", (other,), {})
+        self._check_matmul_shape(self.shape, X.shape)
+        return self._spmm(X)
+
+    def __rmatmul__(self, other):
+        if np.isscalar(other) or isinstance(other, numbers.Number):
+            raise ValueError("Scalar operands are not allowed, use '*' instead")
+        X = self._dense_operand(other)
+        if X is None:
+            return _bridge.call(self, "__rmatmul__", (other,), {})
+        self._check_matmul_shape(X.shape, self.shape)
+        # X @ A = (A.T @ X.T).T without materialising A.T
+        if X.ndim == 1:
+            return self._spmm(X, transpose=True)
+        return self._spmm(X.T, transpose=True).T
+
+    def matmul(self, other):
+        return self @ other
+
+    def dot(self, other):
+        if np.isscalar(other):
+            return self * other
+        return self @ other
+
+    @staticmethod
+    def _check_matmul_shape(a, b):
+        inner_a = a[-1]
+        inner_b = b[0] if len(b) > 1 else b[0]
+        if inner_a != inner_b:
+            raise ValueError(f"dimension mismatch: {a} @ {b}")
+
+    @staticmethod
+    def _dense_operand(other):
+        """The operand as an array our product kernels take, or None to let
+        scipy handle it (sparse operands, np.matrix, int/bool/odd dtypes)."""
+        if _arrays.is_mx(other):
+            return other if other.ndim in (1, 2) else None
+        if type(other) is not np.ndarray or other.ndim not in (1, 2):
+            return None
+        if other.dtype.kind not in "fc" or not _arrays.supported_dtype(other.dtype):
+            return None
+        return other
+
+    # -- data-only operations kept in MLX (lazy and differentiable) --------
+    def _scalar_result_dtype(self, scalar):
+        return np.result_type(self.dtype, scalar)
+
+    def _scale(self, scalar):
+        out = self._scalar_result_dtype(scalar)
+        if not _arrays.supported_dtype(out):
+            return None
+        mo = _arrays.mx_dtype(out)
+        return self._with_values(_kernels.map_values(
+            lambda d: d.astype(mo) * mx.array(scalar, dtype=mo), self._values(), mo))
+
+    def __mul__(self, other):
+        if np.isscalar(other) and not isinstance(other, (str, bytes)):
+            r = self._scale(other)
+            if r is not None:
+                return r
+        return _bridge.call(self, "__mul__", (other,), {})
+
+    def __rmul__(self, other):
+        if np.isscalar(other) and not isinstance(other, (str, bytes)):
+            r = self._scale(other)
+            if r is not None:
+                return r
+        return _bridge.call(self, "__rmul__", (other,), {})
+
+    def __neg__(self):
+        if self.dtype == np.bool_:
+            raise NotImplementedError("negating a boolean sparse array is not supported")
+        return self._with_values(_kernels.map_values(mx.negative, self._values()))
+
+    def __pos__(self):
+        return self.copy()
+
+    def copy(self):
+        return self._with_values(self._values(), copy=True)
+
+    def astype(self, dtype, casting="unsafe", copy=True):
+        dt = np.dtype(dtype)
+        if dt == self.dtype and _arrays.np_dtype(self._values().dtype) == dt:
+            return self.copy() if copy else self
+        if not np.can_cast(self.dtype, dt, casting=casting):
+            raise TypeError(f"Cannot cast array data from {self.dtype} to {dt} "
+                            f"according to the rule '{casting}'")
+        mo = _arrays.mx_dtype(dt)
+        return self._with_values(_kernels.map_values(lambda d: d.astype(mo), self._values(), mo))
+
+    def conjugate(self, copy=True):
+        if self.dtype.kind != "c":
+            return self.copy() if copy else self
+        return self._with_values(_kernels.map_values(mx.conjugate, self._values()))
+
+    conj = conjugate
+
+    def count_nonzero(self, axis=None):
+        return self._to_sp().count_nonzero(axis=axis) if axis is not None \
+            else self._to_sp().count_nonzero()
+
+
+class sparray:
+    """Marker base of the sparse *array* classes (as in scipy.sparse)."""
+
+
+class spmatrix:
+    """Marker base of the sparse *matrix* classes: `*` is the matrix product."""
+
+    _is_array = False
+
+    def __mul__(self, other):
+        if np.isscalar(other):
+            return _spbase.__mul__(self, other)
+        return self.__matmul__(other) if not _bridge.is_sparse(other) \
+            else _bridge.call(self, "__mul__", (other,), {})
+
+    def __rmul__(self, other):
+        if np.isscalar(other):
+            return _spbase.__rmul__(self, other)
+        return self.__rmatmul__(other) if not _bridge.is_sparse(other) \
+            else _bridge.call(self, "__rmul__", (other,), {})
+
+    def __matmul__(self, other):
+        r = _spbase.__matmul__(self, other)
+        return r
+
+    def getnnz(self, axis=None):
+        return self._to_sp().getnnz(axis=axis)
+
+    @property
+    def shape(self):
+        return self._shape
+
+    @shape.setter
+    def shape(self, new_shape):
+        self._assign_from(self._to_sp().reshape(new_shape).asformat(self.format))
+
+
+def issparse(x):
+    return isinstance(x, (_spbase, _ss.sparray, _ss.spmatrix))
+
+
+def isspmatrix(x):
+    return isinstance(x, (spmatrix, _ss.spmatrix))

@@ -1,0 +1,192 @@
+"""CSR and CSC share everything but the meaning of their axes: a CSC array
+of shape (m, n) is stored exactly like the CSR array of its transpose."""
+import numpy as np
+import mlx.core as mx
+import scipy.sparse as _ss
+from scipy.sparse import _sparsetools as _st
+
+from .. import _arrays, _kernels
+from . import _bridge, _validate
+from ._base import _spbase
+
+
+class _compressed_base(_spbase):
+    _scipy_array = None    # scipy class of the same format and flavour
+    _scipy_matrix = None
+
+    def __init__(self, arg1, shape=None, dtype=None, copy=False, *, maxprint=None,
+                 sorted_indices=None, canonical=None):
+        if isinstance(arg1, tuple) and len(arg1) == 3 and any(_arrays.is_mx(a) for a in arg1):
+            self._init_mx(arg1, shape, dtype, sorted_indices, canonical)
+            return
+        S = self._scipy_cls()(_bridge.unwrap(_as_host(arg1)), shape=shape, dtype=dtype,
+                              copy=copy, maxprint=maxprint)
+        self._adopt(S)
+        if sorted_indices is not None:
+            self._sorted = bool(sorted_indices)
+        if canonical is not None:
+            self._canonical = bool(canonical)
+
+    def _init_mx(self, arg1, shape, dtype, sorted_indices, canonical):
+        """(data, indices, indptr) with MLX arrays: kept as given, so values
+        may be traced by mx.grad / mx.compile."""
+        data, indices, indptr = arg1
+        indices = _arrays.to_mx(indices)
+        indptr = _arrays.to_mx(indptr)
+        data = _arrays.to_mx(data, dtype)
+        if shape is None:
+            raise ValueError("unable to infer matrix dimensions")
+        shape = _validate.shape_2d(shape)
+        _validate.compressed(data, indices, indptr, self._major(shape), self._minor(shape))
+        self._shape = shape
+        self._data, self._indices, self._indptr = data, indices, indptr
+        self._sorted = sorted_indices
+        self._canonical = canonical
+
+    # -- storage -----------------------------------------------------------
+    @classmethod
+    def _scipy_cls(cls):
+        return cls._scipy_array if cls._is_array else cls._scipy_matrix
+
+    @classmethod
+    def _from_scipy(cls, S):
+        self = cls.__new__(cls)
+        self._adopt(S)
+        return self
+
+    def _adopt(self, S):
+        """Take a scipy object's arrays (copied into MLX) and flags."""
+        self._shape = tuple(int(s) for s in S.shape)
+        self._data = _arrays.to_mx(S.data)
+        self._indices = _arrays.to_mx(S.indices)
+        self._indptr = _arrays.to_mx(S.indptr)
+        self._sorted = S.__dict__.get("_has_sorted_indices")
+        self._canonical = S.__dict__.get("_has_canonical_format")
+        if self._sorted is not None:
+            self._sorted = bool(self._sorted)
+        if self._canonical is not None:
+            self._canonical = bool(self._canonical)
+
+    _assign_from = _adopt
+
+    def _to_sp(self, copy=False):
+        conv = (lambda a: np.array(_arrays.to_np(a))) if copy else _arrays.to_np
+        S = self._scipy_cls()((conv(self._data), conv(self._indices), conv(self._indptr)),
+                              shape=self._shape, copy=False)
+        if self._sorted is not None:
+            S.has_sorted_indices = self._sorted
+        if self._canonical is not None:
+            S.has_canonical_format = self._canonical
+        return S
+
+    def _values(self):
+        return self._data
+
+    def _with_values(self, values, copy=False):
+        new = self.__class__.__new__(self.__class__)
+        new._shape = self._shape
+        new._data = mx.array(values) if copy else values
+        new._indices = mx.array(self._indices) if copy else self._indices
+        new._indptr = mx.array(self._indptr) if copy else self._indptr
+        new._sorted, new._canonical = self._sorted, self._canonical
+        return new
+
+    # -- public arrays --------------------------------------------------------
+    @property
+    def data(self):
+        return self._data
+
+    @data.setter
+    def data(self, value):
+        self._data = _arrays.to_mx(value)
+
+    @property
+    def indices(self):
+        return self._indices
+
+    @indices.setter
+    def indices(self, value):
+        self._indices = _arrays.to_mx(value)
+        self._sorted = self._canonical = None
+
+    @property
+    def indptr(self):
+        return self._indptr
+
+    @indptr.setter
+    def indptr(self, value):
+        self._indptr = _arrays.to_mx(value)
+        self._sorted = self._canonical = None
+
+    @property
+    def nnz(self):
+        return int(self._data.size)
+
+    # -- canonical flags ---------------------------------------------------------
+    @property
+    def has_sorted_indices(self):
+        if self._sorted is None:
+            ptr, ind = _arrays.to_np(self._indptr), _arrays.to_np(self._indices)
+            self._sorted = bool(_st.csr_has_sorted_indices(len(ptr) - 1, ptr, ind))
+        return self._sorted
+
+    @has_sorted_indices.setter
+    def has_sorted_indices(self, value):
+        self._sorted = bool(value)
+
+    @property
+    def has_canonical_format(self):
+        if self._canonical is None:
+            ptr, ind = _arrays.to_np(self._indptr), _arrays.to_np(self._indices)
+            self._canonical = bool(_st.csr_has_canonical_format(len(ptr) - 1, ptr, ind))
+        return self._canonical
+
+    @has_canonical_format.setter
+    def has_canonical_format(self, value):
+        self._canonical = bool(value)
+        if value:
+            self._sorted = True
+
+    def sorted_indices(self):
+        A = self.copy()
+        A.sort_indices()
+        return A
+
+    def check_format(self, full_check=True):
+        _validate.compressed(self._data, self._indices, self._indptr,
+                             self._major(self._shape), self._minor(self._shape),
+                             full_check=full_check)
+
+    @property
+    def T(self):
+        return self.transpose()
+
+    def transpose(self, axes=None, copy=False):
+        """The transpose shares this array's buffers: CSR <-> CSC relabelling."""
+        _validate.transpose_axes(axes)
+        cls = _bridge.CLASSES[self._flipped][0 if self._is_array else 1]
+        src = self.copy() if copy else self
+        new = cls.__new__(cls)
+        new._shape = self._shape[::-1]
+        new._data, new._indices, new._indptr = src._data, src._indices, src._indptr
+        new._sorted, new._canonical = src._sorted, src._canonical
+        return new
+
+    # -- products ---------------------------------------------------------------
+    def _csr_operand(self):
+        """(data, indices, indptr, shape, transposed): this array as CSR arrays,
+        possibly of its transpose (a CSC array is the CSR of its transpose)."""
+        raise NotImplementedError
+
+    def _spmm(self, X, transpose=False):
+        data, indices, indptr, shape, flipped = self._csr_operand()
+        return _kernels.spmm(data, indices, indptr, shape, X, transpose=transpose != flipped)
+
+
+def _as_host(arg1):
+    """Constructor input with MLX arrays turned into numpy (scipy builds it)."""
+    if _arrays.is_mx(arg1):
+        return np.array(_arrays.to_np(arg1))
+    if type(arg1) is tuple:
+        return tuple(_as_host(a) for a in arg1)
+    return arg1

@@ -1,0 +1,159 @@
+"""COOrdinate format: one index array per axis, duplicates allowed."""
+import numpy as np
+import mlx.core as mx
+import scipy.sparse as _ss
+
+from .. import _arrays, _kernels
+from . import _bridge, _validate
+from ._base import _spbase, sparray, spmatrix
+
+
+class _coo_base(_spbase):
+    _format = "coo"
+
+    def __init__(self, arg1, shape=None, dtype=None, copy=False, *, maxprint=None,
+                 canonical=None, sorted_indices=None):
+        if (isinstance(arg1, tuple) and len(arg1) == 2 and isinstance(arg1[1], tuple)
+                and any(_arrays.is_mx(a) for a in (arg1[0], *arg1[1]))):
+            self._init_mx(arg1, shape, dtype, canonical)
+            return
+        from ._compressed import _as_host
+        cls = _ss.coo_array if self._is_array else _ss.coo_matrix
+        self._adopt(cls(_bridge.unwrap(_as_host(arg1)), shape=shape, dtype=dtype, copy=copy,
+                        maxprint=maxprint))
+        if canonical is not None:
+            self._canonical = bool(canonical)
+
+    def _init_mx(self, arg1, shape, dtype, canonical):
+        data, (row, col) = arg1
+        data = _arrays.to_mx(data, dtype)
+        row, col = _arrays.to_mx(row), _arrays.to_mx(col)
+        if shape is None:
+            if not _arrays.evaluable(row, col):
+                raise ValueError("shape is required when coordinates are traced")
+            shape = (int(mx.max(row).item()) + 1 if row.size else 0,
+                     int(mx.max(col).item()) + 1 if col.size else 0)
+        shape = _validate.shape_2d(shape)
+        _validate.coo(data, row, col, shape)
+        self._shape, self._data, self._coords = shape, data, (row, col)
+        self._canonical = canonical
+
+    @classmethod
+    def _from_scipy(cls, S):
+        self = cls.__new__(cls)
+        self._adopt(S)
+        return self
+
+    def _adopt(self, S):
+        self._shape = tuple(int(s) for s in S.shape)
+        self._data = _arrays.to_mx(S.data)
+        self._coords = tuple(_arrays.to_mx(c) for c in S.coords)
+        self._canonical = bool(S.has_canonical_format)
+
+    _assign_from = _adopt
+
+    def _to_sp(self, copy=False):
+        conv = (lambda a: np.array(_arrays.to_np(a))) if copy else _arrays.to_np
+        cls = _ss.coo_array if self._is_array else _ss.coo_matrix
+        S = cls((conv(self._data), tuple(conv(c) for c in self._coords)),
+                shape=self._shape, copy=False)
+        S.has_canonical_format = bool(self._canonical)
+        return S
+
+    def _values(self):
+        return self._data
+
+    def _with_values(self, values, copy=False):
+        new = self.__class__.__new__(self.__class__)
+        new._shape = self._shape
+        new._data = mx.array(values) if copy else values
+        new._coords = tuple(mx.array(c) for c in self._coords) if copy else self._coords
+        new._canonical = self._canonical
+        return new
+
+    # -- public arrays ---------------------------------------------------------
+    @property
+    def data(self):
+        return self._data
+
+    @data.setter
+    def data(self, value):
+        self._data = _arrays.to_mx(value)
+
+    @property
+    def coords(self):
+        return self._coords
+
+    @coords.setter
+    def coords(self, value):
+        self._coords = tuple(_arrays.to_mx(c) for c in value)
+        self._canonical = False
+
+    @property
+    def row(self):
+        return self._coords[-2]
+
+    @row.setter
+    def row(self, value):
+        self._coords = (*self._coords[:-2], _arrays.to_mx(value), self._coords[-1])
+        self._canonical = False
+
+    @property
+    def col(self):
+        return self._coords[-1]
+
+    @col.setter
+    def col(self, value):
+        self._coords = (*self._coords[:-1], _arrays.to_mx(value))
+        self._canonical = False
+
+    @property
+    def has_canonical_format(self):
+        return bool(self._canonical)
+
+    @has_canonical_format.setter
+    def has_canonical_format(self, value):
+        self._canonical = bool(value)
+
+    def tocoo(self, copy=False):
+        return self.copy() if copy else self
+
+    @property
+    def T(self):
+        return self.transpose()
+
+    def transpose(self, axes=None, copy=False):
+        if self.ndim != 2:
+            return _bridge.call(self, "transpose", (axes,), {"copy": copy})
+        _validate.transpose_axes(axes)
+        src = self.copy() if copy else self
+        new = self.__class__.__new__(self.__class__)
+        new._shape = self._shape[::-1]
+        new._data, new._coords = src._data, src._coords[::-1]
+        new._canonical = False
+        return new
+
+    def check_format(self):
+        _validate.coo(self._data, self.row, self.col, self._shape)
+
+    # -- products ------------------------------------------------------------------
+    def _spmm(self, X, transpose=False):
+        if self.ndim != 2:
+            return _bridge.wrap(_bridge.call(self, "__matmul__", (X,), {}))
+        order, indices, indptr = _kernels.coo_csr_pattern(self.row, self.col, self._shape[0])
+        data = self._data
+        data = data[mx.array(order)] if _arrays.is_mx(data) else data[order]
+        return _kernels.spmm(data, indices, indptr, self._shape, X, transpose=transpose)
+
+
+class coo_array(_coo_base, sparray):
+    """COOrdinate sparse array (scipy.sparse.coo_array on MLX arrays)."""
+
+
+class coo_matrix(spmatrix, _coo_base):
+    """COOrdinate sparse matrix (scipy.sparse.coo_matrix on MLX arrays)."""
+
+
+for _cls, _sc in ((coo_array, _ss.coo_array), (coo_matrix, _ss.coo_matrix)):
+    _bridge.install(_cls, _sc)
+_bridge.CLASSES["coo"] = (coo_array, coo_matrix)

@@ -1,0 +1,100 @@
+"""The kernel table: the only part of the package that knows about devices.
+
+Each op takes plain arrays (never a format class) and picks one backend:
+
+* GPU custom kernel  -- default device is a GPU and the dtype is not float64
+                        (MLX refuses float64 on every GPU);
+* composed MLX ops   -- inside mx.compile / mx.vmap tracing, where arrays
+                        cannot be evaluated, or on a GPU without a kernel;
+* CPU (scipy's compiled routines on zero-copy views, threaded) -- otherwise.
+
+numpy operands give numpy results through the CPU backend; MLX operands give
+MLX results that are differentiable with respect to the values and the dense
+operand (through mx.custom_function with an explicit VJP).
+"""
+import numpy as np
+import mlx.core as mx
+
+from .. import _arrays
+from . import _composed, _cpu
+from ._device import on_gpu, stream_for, use_cpu, use_gpu, gpu_available  # noqa: F401
+
+try:  # the GPU backend is optional: absent on CPU-only builds
+    from . import _gpu
+except ImportError:  # pragma: no cover
+    _gpu = None
+
+coo_to_csr = _cpu.coo_to_csr
+csr_transpose = _cpu.csr_transpose
+rows_of = _cpu.rows_of
+
+
+def _result_dtype(a, b):
+    return _arrays.mx_dtype(np.result_type(_arrays.np_dtype(a), _arrays.np_dtype(b)))
+
+
+def spmm(data, indices, indptr, shape, X, transpose=False):
+    """A @ X (or A.T @ X) for A given by CSR arrays of ``shape``.
+
+    numpy X -> numpy result; mx.array X -> mx.array result with gradients for
+    ``data`` and ``X``.
+    """
+    n_rows, n_cols = shape
+    if not _arrays.is_mx(X):
+        return _cpu.spmm(_arrays.to_np(data), _arrays.to_np(indices), _arrays.to_np(indptr),
+                         n_rows, n_cols, np.asarray(X), transpose)
+    data = _arrays.to_mx(data)
+    X = _arrays.to_mx(X)
+    out = _result_dtype(data.dtype, X.dtype)
+    if on_gpu(out) and _gpu is not None and _gpu.supports(out):
+        return _gpu.spmm(data, indices, indptr, n_rows, n_cols, X, transpose, out)
+    if on_gpu(out) or not _arrays.evaluable(data, indices, indptr, X):
+        with mx.stream(stream_for(out)):
+            return _composed.spmm(data, _arrays.to_mx(indices), _arrays.to_mx(indptr),
+                                  n_rows, n_cols, X, transpose, out)
+    return _cpu_spmm_diff(data, indices, indptr, n_rows, n_cols, X, transpose, out)
+
+
+def _cpu_spmm_diff(data, indices, indptr, n_rows, n_cols, X, transpose, out):
+    ind = _arrays.to_np(indices)
+    ptr = _arrays.to_np(indptr)
+    npout = _arrays.np_dtype(out)
+
+    def fwd(d, x, t):
+        return _cpu.spmm(_arrays.to_np(d), ind, ptr, n_rows, n_cols, _arrays.to_np(x), t, npout)
+
+    @mx.custom_function
+    def product(d, x):
+        return mx.array(fwd(d, x, transpose), dtype=out)
+
+    @product.vjp
+    def product_vjp(primals, cotangent, _):
+        d, x = primals
+        g = _arrays.to_np(cotangent)
+        xn = _arrays.to_np(x)
+        gd = _cpu.sddmm(ind, ptr, xn, g) if transpose else _cpu.sddmm(ind, ptr, g, xn)
+        gx = fwd(d, cotangent, not transpose)
+        return (mx.array(gd, dtype=out).astype(d.dtype), mx.array(gx, dtype=out).astype(x.dtype))
+
+    return product(data, X)
+
+
+def coo_csr_pattern(row, col, n_rows):
+    """For COO coordinates: the stable order that sorts entries by row, with
+    the CSR indices and indptr of that order.  Values follow with data[order]
+    (an MLX gather, so gradients flow back to the COO values)."""
+    row = _arrays.to_np(row)
+    col = _arrays.to_np(col)
+    order = np.argsort(row, kind="stable")
+    idx = np.result_type(row.dtype, col.dtype, np.int32)
+    indptr = np.zeros(n_rows + 1, dtype=idx)
+    np.cumsum(np.bincount(row, minlength=n_rows), out=indptr[1:])
+    return order, col[order].astype(idx, copy=False), indptr
+
+
+def map_values(fn, data, out_dtype=None):
+    """Apply an elementwise MLX function to a values array on the stream that
+    can hold the result (float64 stays on the CPU)."""
+    dt = data.dtype if out_dtype is None else out_dtype
+    with mx.stream(stream_for(dt)):
+        return fn(data)

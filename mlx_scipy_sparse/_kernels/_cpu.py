@@ -1,0 +1,134 @@
+"""CPU backend: scipy's compiled sparsetools on numpy views, split over threads.
+
+Every function takes and returns numpy arrays.  The sparsetools routines
+release the GIL, so row blocks run truly in parallel on a thread pool.
+"""
+import os
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+from scipy.sparse import _sparsetools as st
+
+_THREADS = max(1, min(8, os.cpu_count() or 1))
+_PARALLEL_NNZ = 1 << 16          # below this a thread hop costs more than it saves
+_pool = None
+
+
+def _executor():
+    global _pool
+    if _pool is None:
+        _pool = ThreadPoolExecutor(_THREADS, thread_name_prefix="mlx_sparse")
+    return _pool
+
+
+def _native(dtype):
+    """dtype sparsetools can compute in (it has no half precision)."""
+    dtype = np.dtype(dtype)
+    return np.dtype(np.float32) if dtype == np.float16 else dtype
+
+
+def _blocks(indptr, parts):
+    """Row boundaries that give each part about the same number of nonzeros."""
+    nnz = int(indptr[-1])
+    cuts = np.searchsorted(indptr, np.linspace(0, nnz, parts + 1)[1:-1])
+    return np.unique(np.concatenate(([0], cuts, [len(indptr) - 1])))
+
+
+def _run(jobs):
+    if len(jobs) == 1:
+        jobs[0]()
+        return
+    for f in [_executor().submit(j) for j in jobs]:
+        f.result()
+
+
+def spmm(data, indices, indptr, n_rows, n_cols, X, transpose=False, out_dtype=None):
+    """Y = A @ X, or A.T @ X when ``transpose``, for A in CSR arrays.
+
+    X is 1-D (SpMV) or 2-D row-major (SpMM).  Returns a new array of
+    ``out_dtype`` (numpy's promotion of the operands by default).
+    """
+    out_dtype = np.dtype(out_dtype or np.result_type(data.dtype, X.dtype))
+    work = _native(out_dtype)
+    A = data.astype(work, copy=False)
+    X = np.ascontiguousarray(X, dtype=work)
+    vec = X.ndim == 1
+    k = 1 if vec else X.shape[1]
+    m_out = n_cols if transpose else n_rows
+    parts = _THREADS if data.size >= _PARALLEL_NNZ else 1
+    if not transpose:
+        Y = np.zeros((m_out,) if vec else (m_out, k), dtype=work)
+        b = _blocks(indptr, parts)
+
+        def job(r0, r1):
+            if vec:
+                st.csr_matvec(r1 - r0, n_cols, indptr[r0:r1 + 1], indices, A, X, Y[r0:r1])
+            else:
+                st.csr_matvecs(r1 - r0, n_cols, k, indptr[r0:r1 + 1], indices, A,
+                               X.ravel(), Y[r0:r1].ravel())
+        _run([lambda r0=r0, r1=r1: job(r0, r1) for r0, r1 in zip(b[:-1], b[1:])])
+    else:
+        # A.T @ X scatters into Y: each row block writes a private Y, summed after.
+        b = _blocks(indptr, parts)
+        Ys = [np.zeros((m_out,) if vec else (m_out, k), dtype=work) for _ in b[:-1]]
+
+        def job(r0, r1, Yp):
+            Xb = X[r0:r1]
+            if vec:
+                st.csc_matvec(n_cols, r1 - r0, indptr[r0:r1 + 1], indices, A, Xb, Yp)
+            else:
+                st.csc_matvecs(n_cols, r1 - r0, k, indptr[r0:r1 + 1], indices, A,
+                               Xb.ravel(), Yp.ravel())
+        _run([lambda r0=r0, r1=r1, Yp=Yp: job(r0, r1, Yp)
+              for r0, r1, Yp in zip(b[:-1], b[1:], Ys)])
+        Y = Ys[0]
+        for Yp in Ys[1:]:
+            Y += Yp
+    return Y.astype(out_dtype, copy=False)
+
+
+def rows_of(indptr, nnz):
+    """Row index of every stored entry (the COO rows of a CSR pattern)."""
+    counts = np.diff(indptr)
+    return np.repeat(np.arange(len(counts), dtype=indptr.dtype), counts)[:nnz]
+
+
+def sddmm(indices, indptr, G, X, transpose=False, out_dtype=None):
+    """out[k] = <G[row_k], X[col_k]> (or with row and col swapped when
+    ``transpose``): the dense-dense product sampled at the CSR pattern."""
+    rows = rows_of(indptr, indices.size)
+    left, right = (rows, indices) if not transpose else (indices, rows)
+    out_dtype = np.dtype(out_dtype or np.result_type(G.dtype, X.dtype))
+    G = np.asarray(G, dtype=_native(out_dtype))
+    X = np.asarray(X, dtype=_native(out_dtype))
+    if G.ndim == 1:
+        return (G[left] * X[right]).astype(out_dtype, copy=False)
+    out = np.empty(indices.size, dtype=_native(out_dtype))
+    step = max(1, (1 << 22) // max(1, G.shape[1]))   # bound the temporary
+    for s in range(0, indices.size, step):
+        sl = slice(s, s + step)
+        np.einsum("ij,ij->i", G[left[sl]], X[right[sl]], out=out[sl])
+    return out.astype(out_dtype, copy=False)
+
+
+def coo_to_csr(row, col, data, n_rows, n_cols):
+    """Stable counting sort of COO triplets by row (duplicates kept)."""
+    idx = np.result_type(row.dtype, col.dtype, np.int32)
+    indptr = np.empty(n_rows + 1, dtype=idx)
+    indices = np.empty(data.size, dtype=idx)
+    out = np.empty(data.size, dtype=_native(data.dtype))
+    st.coo_tocsr(n_rows, n_cols, data.size, row.astype(idx, copy=False),
+                 col.astype(idx, copy=False), data.astype(out.dtype, copy=False),
+                 indptr, indices, out)
+    return out.astype(data.dtype, copy=False), indices, indptr
+
+
+def csr_transpose(data, indices, indptr, n_rows, n_cols):
+    """CSR arrays of A.T (equivalently CSR -> CSC of A); indices come out sorted."""
+    idx = indices.dtype
+    ptr_t = np.empty(n_cols + 1, dtype=idx)
+    ind_t = np.empty(data.size, dtype=idx)
+    dat_t = np.empty(data.size, dtype=_native(data.dtype))
+    st.csr_tocsc(n_rows, n_cols, indptr, indices, data.astype(dat_t.dtype, copy=False),
+                 ptr_t, ind_t, dat_t)
+    return dat_t.astype(data.dtype, copy=False), ind_t, ptr_t

@@ -1,0 +1,38 @@
+"""Device selection: which MLX device runs the products."""
+import warnings
+
+import mlx.core as mx
+
+
+def gpu_available():
+    try:
+        return mx.is_available(mx.gpu)
+    except Exception:  # pragma: no cover - very old MLX
+        return False
+
+
+def use_gpu():
+    """Run on MLX's GPU (Metal or CUDA); on a machine without one, warn and
+    stay on the CPU so notebooks written on a Mac still run."""
+    if gpu_available():
+        mx.set_default_device(mx.gpu)
+        return mx.gpu
+    warnings.warn("no GPU is available to MLX here; staying on the CPU",
+                  RuntimeWarning, stacklevel=2)
+    mx.set_default_device(mx.cpu)
+    return mx.cpu
+
+
+def use_cpu():
+    mx.set_default_device(mx.cpu)
+    return mx.cpu
+
+
+def on_gpu(dtype=None):
+    """True when work of ``dtype`` would run on the GPU (never float64)."""
+    return mx.default_device().type == mx.DeviceType.gpu and dtype != mx.float64
+
+
+def stream_for(dtype):
+    """float64 always runs on the CPU stream: MLX refuses it on GPUs."""
+    return mx.cpu if dtype == mx.float64 else mx.default_device()
