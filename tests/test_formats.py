@@ -1,0 +1,169 @@
+"""Constructors, attributes, conversions and flags of the format classes,
+checked against scipy.sparse on the same inputs."""
+import pickle
+
+import numpy as np
+import mlx.core as mx
+import pytest
+import scipy.sparse as ss
+
+import mlx_scipy_sparse as sp
+
+D = np.array([[1.0, 0, 2], [0, 0, 3], [4, 5, 0], [0, 0, 0]])
+FORMATS = ["csr", "csc", "coo"]
+
+
+def ours(fmt, *a, **k):
+    return getattr(sp, fmt + "_array")(*a, **k)
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("source", ["numpy", "mx", "list", "scipy", "ours"])
+def test_constructors_from_dense_and_sparse(fmt, source):
+    arg = {"numpy": D, "mx": mx.array(D, dtype=mx.float64), "list": D.tolist(),
+           "scipy": ss.csr_array(D), "ours": sp.csr_array(D)}[source]
+    A = ours(fmt, arg)
+    assert A.format == fmt and A.shape == (4, 3) and A.nnz == 5 and A.ndim == 2
+    assert A.dtype == np.float64 and A.data.dtype == mx.float64
+    np.testing.assert_array_equal(A.toarray(), D)
+
+
+@pytest.mark.parametrize("fmt", ["csr", "csc"])
+def test_compressed_tuple_forms(fmt):
+    S = getattr(ss, fmt + "_array")(D)
+    for arrays in [(S.data, S.indices, S.indptr),
+                   (mx.array(S.data, dtype=mx.float64), mx.array(S.indices), mx.array(S.indptr))]:
+        A = ours(fmt, arrays, shape=(4, 3))
+        np.testing.assert_array_equal(A.toarray(), D)
+        assert isinstance(A.indices, mx.array) and isinstance(A.indptr, mx.array)
+    r, c = np.nonzero(D)
+    A = ours(fmt, (D[r, c], (r, c)), shape=(4, 3))
+    np.testing.assert_array_equal(A.toarray(), D)
+
+
+def test_coo_attributes_and_mx_coordinates():
+    r, c = np.nonzero(D)
+    A = sp.coo_array((mx.array(D[r, c], dtype=mx.float64), (mx.array(r), mx.array(c))),
+                     shape=(4, 3))
+    np.testing.assert_array_equal(np.array(A.row), r)
+    np.testing.assert_array_equal(np.array(A.col), c)
+    assert len(A.coords) == 2
+    np.testing.assert_array_equal(A.toarray(), D)
+
+
+def test_shape_dtype_and_copy_keywords():
+    A = sp.csr_array((3, 4), dtype=np.float32)
+    assert A.shape == (3, 4) and A.nnz == 0 and A.dtype == np.float32
+    B = sp.csr_array(D, dtype=np.float32)
+    assert B.dtype == np.float32 and B.data.dtype == mx.float32
+    C = sp.csr_array(B, copy=True)
+    C.data[0] = 99
+    assert B.toarray()[0, 0] == 1
+
+
+def test_unsupported_dtype_is_refused_not_downcast():
+    with pytest.raises(TypeError, match="complex128"):
+        sp.csr_array(D.astype(np.complex128))
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_conversions_and_transpose(fmt):
+    A = ours(fmt, D)
+    for target in FORMATS:
+        B = A.asformat(target)
+        assert B.format == target
+        np.testing.assert_array_equal(B.toarray(), D)
+    assert A.T.shape == (3, 4) and A.transpose().format in ("csr", "csc", "coo")
+    np.testing.assert_array_equal(A.T.toarray(), D.T)
+    np.testing.assert_array_equal(A.todense(), D)
+
+
+def test_scipy_round_trip_shares_no_state():
+    A = sp.csr_array(D)
+    S = A.to_scipy()
+    assert isinstance(S, ss.csr_array)
+    S.data[:] = -1
+    np.testing.assert_array_equal(A.toarray(), D)
+    M = sp.csr_matrix(D).to_scipy()
+    assert isinstance(M, ss.csr_matrix)
+
+
+def test_canonical_flags_and_sorting():
+    S = ss.csr_array((np.array([1.0, 2, 3]), np.array([2, 0, 0]), np.array([0, 2, 3])),
+                     shape=(2, 3))
+    A = sp.csr_array(S)
+    assert not A.has_sorted_indices and not A.has_canonical_format
+    B = A.sorted_indices()
+    assert B.has_sorted_indices and not A.has_sorted_indices
+    np.testing.assert_array_equal(np.array(B.indices), [0, 2, 0])
+    A.sort_indices()
+    assert A.has_sorted_indices
+    dup = sp.coo_array((np.ones(3), (np.zeros(3, int), np.zeros(3, int))), shape=(1, 1))
+    assert dup.nnz == 3 and not dup.has_canonical_format
+    dup.sum_duplicates()
+    assert dup.nnz == 1 and dup.toarray()[0, 0] == 3 and dup.has_canonical_format
+
+
+def test_seed_keywords_are_trusted_flags():
+    S = ss.csr_array(D)
+    A = sp.csr_array((mx.array(S.data, dtype=mx.float64), mx.array(S.indices),
+                      mx.array(S.indptr)), shape=(4, 3), sorted_indices=True, canonical=True)
+    assert A.has_sorted_indices and A.has_canonical_format
+
+
+def test_eliminate_zeros_prune_count_nonzero():
+    A = sp.csr_array(D)
+    A.data[0] = 0
+    assert A.count_nonzero() == 4 and A.nnz == 5
+    A.eliminate_zeros()
+    assert A.nnz == 4
+
+
+def test_astype_copy_and_data_only_ops_stay_in_mlx():
+    A = sp.csr_array(D)
+    B = (-A * 2).astype(np.float32)
+    assert isinstance(B.data, mx.array) and B.dtype == np.float32
+    np.testing.assert_array_equal(B.toarray(), -2 * D)
+    assert (A * 2.5).dtype == np.float64
+    assert (sp.csr_array(D.astype(np.int8)) * 2.5).dtype == np.float64
+
+
+def test_matrix_flavour_star_is_matmul():
+    M = sp.csr_matrix(D)
+    assert sp.isspmatrix(M) and sp.isspmatrix_csr(M) and not sp.isspmatrix_csc(M)
+    assert isinstance(M, sp.spmatrix) and not isinstance(M, sp.sparray)
+    np.testing.assert_allclose(M * np.ones(3), D @ np.ones(3))
+    A = sp.csr_array(D)
+    assert isinstance(A, sp.sparray) and sp.issparse(A) and sp.issparse(ss.csr_array(D))
+    np.testing.assert_allclose((A * A).toarray(), D * D)
+
+
+def test_construct_functions_default_dtypes_and_types():
+    R = sp.random(5, 6, density=0.5, random_state=0)
+    S = ss.random(5, 6, density=0.5, random_state=0)
+    assert R.dtype == np.float64 and R.format == S.format
+    np.testing.assert_array_equal(R.toarray(), S.toarray())
+    np.testing.assert_array_equal(sp.random_array((5, 6), density=0.5, rng=1).toarray(),
+                                  ss.random_array((5, 6), density=0.5, rng=1).toarray())
+    np.testing.assert_array_equal(sp.eye(3).toarray(), np.eye(3))
+    np.testing.assert_array_equal(sp.identity(3).toarray(), np.eye(3))
+    np.testing.assert_array_equal(sp.diags([1.0, 2.0], 1).toarray(),
+                                  ss.diags([1.0, 2.0], 1).toarray())
+    F = sp.fromdense(mx.array(D, dtype=mx.float64))
+    assert F.format == "csr" and F.dtype == np.float64
+    np.testing.assert_array_equal(F.toarray(), D)
+
+
+def test_pickle_round_trip():
+    A = sp.csc_array(D)
+    B = pickle.loads(pickle.dumps(A))
+    assert type(B) is type(A)
+    np.testing.assert_array_equal(B.toarray(), D)
+
+
+def test_use_gpu_falls_back_with_warning_without_gpu():
+    if sp.gpu_available():
+        pytest.skip("this check is for machines without a GPU")
+    with pytest.warns(RuntimeWarning, match="no GPU"):
+        dev = sp.use_gpu()
+    assert dev == mx.cpu and mx.default_device() == mx.cpu
