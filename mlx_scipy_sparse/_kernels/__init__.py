@@ -61,11 +61,21 @@ def _cpu_spmm_diff(data, indices, indptr, n_rows, n_cols, X, transpose, out):
     npout = _arrays.np_dtype(out)
 
     def fwd(d, x, t):
-        return _cpu.spmm(_arrays.to_np(d), ind, ptr, n_rows, n_cols, _arrays.to_np(x), t, npout)
+        """The product written straight into a fresh MLX buffer (no copy back)."""
+        m_out = n_cols if t else n_rows
+        shape = (m_out,) if x.ndim == 1 else (m_out, x.shape[1])
+        if _cpu.native_dtype(npout) != npout:
+            return mx.array(_cpu.spmm(_arrays.to_np(d), ind, ptr, n_rows, n_cols,
+                                      _arrays.to_np(x), t, npout), dtype=out)
+        Y = mx.zeros(shape, dtype=out)
+        mx.eval(Y)
+        _cpu.spmm(_arrays.to_np(d), ind, ptr, n_rows, n_cols, _arrays.to_np(x), t, npout,
+                  out=_arrays.to_np(Y, writeable=True))
+        return Y
 
     @mx.custom_function
     def product(d, x):
-        return mx.array(fwd(d, x, transpose), dtype=out)
+        return fwd(d, x, transpose)
 
     @product.vjp
     def product_vjp(primals, cotangent, _):
@@ -74,7 +84,7 @@ def _cpu_spmm_diff(data, indices, indptr, n_rows, n_cols, X, transpose, out):
         xn = _arrays.to_np(x)
         gd = _cpu.sddmm(ind, ptr, xn, g) if transpose else _cpu.sddmm(ind, ptr, g, xn)
         gx = fwd(d, cotangent, not transpose)
-        return (mx.array(gd, dtype=out).astype(d.dtype), mx.array(gx, dtype=out).astype(x.dtype))
+        return (mx.array(gd, dtype=out).astype(d.dtype), gx.astype(x.dtype))
 
     return product(data, X)
 

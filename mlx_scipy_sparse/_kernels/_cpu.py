@@ -42,11 +42,16 @@ def _run(jobs):
         f.result()
 
 
-def spmm(data, indices, indptr, n_rows, n_cols, X, transpose=False, out_dtype=None):
+def native_dtype(dtype):
+    return _native(dtype)
+
+
+def spmm(data, indices, indptr, n_rows, n_cols, X, transpose=False, out_dtype=None, out=None):
     """Y = A @ X, or A.T @ X when ``transpose``, for A in CSR arrays.
 
     X is 1-D (SpMV) or 2-D row-major (SpMM).  Returns a new array of
-    ``out_dtype`` (numpy's promotion of the operands by default).
+    ``out_dtype`` (numpy's promotion of the operands by default), or fills
+    ``out`` (zeroed, C-contiguous, of a dtype sparsetools computes in).
     """
     out_dtype = np.dtype(out_dtype or np.result_type(data.dtype, X.dtype))
     work = _native(out_dtype)
@@ -57,7 +62,7 @@ def spmm(data, indices, indptr, n_rows, n_cols, X, transpose=False, out_dtype=No
     m_out = n_cols if transpose else n_rows
     parts = _THREADS if data.size >= _PARALLEL_NNZ else 1
     if not transpose:
-        Y = np.zeros((m_out,) if vec else (m_out, k), dtype=work)
+        Y = np.zeros((m_out,) if vec else (m_out, k), dtype=work) if out is None else out
         b = _blocks(indptr, parts)
 
         def job(r0, r1):
@@ -71,6 +76,8 @@ def spmm(data, indices, indptr, n_rows, n_cols, X, transpose=False, out_dtype=No
         # A.T @ X scatters into Y: each row block writes a private Y, summed after.
         b = _blocks(indptr, parts)
         Ys = [np.zeros((m_out,) if vec else (m_out, k), dtype=work) for _ in b[:-1]]
+        if out is not None:
+            Ys[0] = out
 
         def job(r0, r1, Yp):
             Xb = X[r0:r1]
