@@ -13,7 +13,7 @@ import mlx.core as mx
 import scipy.sparse as _ss
 
 from .. import _arrays, _kernels
-from . import _bridge
+from . import _bridge, _validate
 
 
 class _spbase:
@@ -88,7 +88,7 @@ class _spbase:
         X = self._dense_operand(other)
         if X is None:
             return _bridge.call(self, "__matmul__", (other,), {})
-        self._check_matmul_shape(self.shape, X.shape)
+        _validate.matmul_shapes(self.shape, X.shape)
         return self._spmm(X)
 
     def __rmatmul__(self, other):
@@ -97,7 +97,7 @@ class _spbase:
         X = self._dense_operand(other)
         if X is None:
             return _bridge.call(self, "__rmatmul__", (other,), {})
-        self._check_matmul_shape(X.shape, self.shape)
+        _validate.matmul_shapes(self.shape, X.shape, right=True)
         # X @ A = (A.T @ X.T).T without materialising A.T
         if X.ndim == 1:
             return self._spmm(X, transpose=True)
@@ -110,13 +110,6 @@ class _spbase:
         if np.isscalar(other):
             return self * other
         return self @ other
-
-    @staticmethod
-    def _check_matmul_shape(a, b):
-        inner_a = a[-1]
-        inner_b = b[0] if len(b) > 1 else b[0]
-        if inner_a != inner_b:
-            raise ValueError(f"dimension mismatch: {a} @ {b}")
 
     @staticmethod
     def _dense_operand(other):
@@ -174,7 +167,7 @@ class _spbase:
         if not np.can_cast(self.dtype, dt, casting=casting):
             raise TypeError(f"Cannot cast array data from {self.dtype} to {dt} "
                             f"according to the rule '{casting}'")
-        mo = _arrays.mx_dtype(dt)
+        mo = _validate.dtype(dt)
         return self._with_values(_kernels.map_values(lambda d: d.astype(mo), self._values(), mo))
 
     def conjugate(self, copy=True):

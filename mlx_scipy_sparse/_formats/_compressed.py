@@ -19,9 +19,11 @@ class _compressed_base(_spbase):
         if isinstance(arg1, tuple) and len(arg1) == 3 and any(_arrays.is_mx(a) for a in arg1):
             self._init_mx(arg1, shape, dtype, sorted_indices, canonical)
             return
+        _check_host_dtypes(arg1, dtype)
         S = self._scipy_cls()(_bridge.unwrap(_as_host(arg1)), shape=shape, dtype=dtype,
                               copy=copy, maxprint=maxprint)
         self._adopt(S)
+        self._ensure_valid()    # scipy checks only lengths at construction
         if sorted_indices is not None:
             self._sorted = bool(sorted_indices)
         if canonical is not None:
@@ -33,11 +35,13 @@ class _compressed_base(_spbase):
         data, indices, indptr = arg1
         indices = _arrays.to_mx(indices)
         indptr = _arrays.to_mx(indptr)
-        data = _arrays.to_mx(data, dtype)
+        data = _arrays.to_mx(data, None if dtype is None else _validate.dtype(dtype))
+        _validate.dtype(data.dtype)
         if shape is None:
             raise ValueError("unable to infer matrix dimensions")
         shape = _validate.shape_2d(shape)
-        _validate.compressed(data, indices, indptr, self._major(shape), self._minor(shape))
+        data, indices, indptr, self._valid = _validate.compressed(
+            data, indices, indptr, self._major(shape), self._minor(shape))
         self._shape = shape
         self._data, self._indices, self._indptr = data, indices, indptr
         self._sorted = sorted_indices
@@ -60,6 +64,7 @@ class _compressed_base(_spbase):
         self._data = _arrays.to_mx(S.data)
         self._indices = _arrays.to_mx(S.indices)
         self._indptr = _arrays.to_mx(S.indptr)
+        self._valid = False     # checked on first use (_ensure_valid)
         self._sorted = S.__dict__.get("_has_sorted_indices")
         self._canonical = S.__dict__.get("_has_canonical_format")
         if self._sorted is not None:
@@ -69,7 +74,17 @@ class _compressed_base(_spbase):
 
     _assign_from = _adopt
 
+    def _ensure_valid(self):
+        """Full structure check before scipy or a kernel reads the arrays;
+        cached until .data/.indices/.indptr are reassigned."""
+        if not self._valid:
+            d, i, p, self._valid = _validate.compressed(
+                self._data, self._indices, self._indptr,
+                self._major(self._shape), self._minor(self._shape))
+            self._data, self._indices, self._indptr = d, i, p
+
     def _to_sp(self, copy=False):
+        self._ensure_valid()
         conv = (lambda a: np.array(_arrays.to_np(a))) if copy else _arrays.to_np
         S = self._scipy_cls()((conv(self._data), conv(self._indices), conv(self._indptr)),
                               shape=self._shape, copy=False)
@@ -89,6 +104,7 @@ class _compressed_base(_spbase):
         new._indices = mx.array(self._indices) if copy else self._indices
         new._indptr = mx.array(self._indptr) if copy else self._indptr
         new._sorted, new._canonical = self._sorted, self._canonical
+        new._valid = self._valid
         return new
 
     # -- public arrays --------------------------------------------------------
@@ -98,7 +114,8 @@ class _compressed_base(_spbase):
 
     @data.setter
     def data(self, value):
-        self._data = _arrays.to_mx(value)
+        self._data = _set_array(value)
+        self._valid = False
 
     @property
     def indices(self):
@@ -106,8 +123,9 @@ class _compressed_base(_spbase):
 
     @indices.setter
     def indices(self, value):
-        self._indices = _arrays.to_mx(value)
+        self._indices = _set_array(value, "indices")
         self._sorted = self._canonical = None
+        self._valid = False
 
     @property
     def indptr(self):
@@ -115,8 +133,9 @@ class _compressed_base(_spbase):
 
     @indptr.setter
     def indptr(self, value):
-        self._indptr = _arrays.to_mx(value)
+        self._indptr = _set_array(value, "indptr")
         self._sorted = self._canonical = None
+        self._valid = False
 
     @property
     def nnz(self):
@@ -126,6 +145,7 @@ class _compressed_base(_spbase):
     @property
     def has_sorted_indices(self):
         if self._sorted is None:
+            self._ensure_valid()
             ptr, ind = _arrays.to_np(self._indptr), _arrays.to_np(self._indices)
             self._sorted = bool(_st.csr_has_sorted_indices(len(ptr) - 1, ptr, ind))
         return self._sorted
@@ -137,6 +157,7 @@ class _compressed_base(_spbase):
     @property
     def has_canonical_format(self):
         if self._canonical is None:
+            self._ensure_valid()
             ptr, ind = _arrays.to_np(self._indptr), _arrays.to_np(self._indices)
             self._canonical = bool(_st.csr_has_canonical_format(len(ptr) - 1, ptr, ind))
         return self._canonical
@@ -153,9 +174,11 @@ class _compressed_base(_spbase):
         return A
 
     def check_format(self, full_check=True):
-        _validate.compressed(self._data, self._indices, self._indptr,
-                             self._major(self._shape), self._minor(self._shape),
-                             full_check=full_check)
+        d, i, p, ok = _validate.compressed(self._data, self._indices, self._indptr,
+                                           self._major(self._shape), self._minor(self._shape),
+                                           full_check=full_check)
+        self._data, self._indices, self._indptr = d, i, p
+        self._valid = self._valid or ok
 
     @property
     def T(self):
@@ -170,6 +193,7 @@ class _compressed_base(_spbase):
         new._shape = self._shape[::-1]
         new._data, new._indices, new._indptr = src._data, src._indices, src._indptr
         new._sorted, new._canonical = src._sorted, src._canonical
+        new._valid = src._valid
         return new
 
     # -- products ---------------------------------------------------------------
@@ -179,6 +203,7 @@ class _compressed_base(_spbase):
         raise NotImplementedError
 
     def _spmm(self, X, transpose=False):
+        self._ensure_valid()
         data, indices, indptr, shape, flipped = self._csr_operand()
         return _kernels.spmm(data, indices, indptr, shape, X, transpose=transpose != flipped)
 
@@ -190,3 +215,23 @@ def _as_host(arg1):
     if type(arg1) is tuple:
         return tuple(_as_host(a) for a in arg1)
     return arg1
+
+
+def _set_array(value, index_name=None):
+    """A public-array assignment: dtype checked now (cheap), values on next use."""
+    a = value if _arrays.is_mx(value) else np.asarray(value)
+    if index_name:
+        _validate._index_kind(index_name, a)
+    else:
+        _validate.dtype(a.dtype)
+    return _arrays.to_mx(a)
+
+
+def _check_host_dtypes(arg1, dtype):
+    """Refuse what MLX cannot hold before scipy builds anything, by name."""
+    if dtype is not None:
+        _validate.dtype(dtype)
+    data = arg1[0] if type(arg1) is tuple and arg1 else arg1
+    dt = getattr(data, "dtype", None)
+    if dtype is None and dt is not None and not _bridge.is_sparse(data):
+        _validate.dtype(dt)

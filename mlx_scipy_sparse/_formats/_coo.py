@@ -6,6 +6,7 @@ import scipy.sparse as _ss
 from .. import _arrays, _kernels
 from . import _bridge, _validate
 from ._base import _spbase, sparray, spmatrix
+from ._compressed import _set_array
 
 
 class _coo_base(_spbase):
@@ -17,16 +18,19 @@ class _coo_base(_spbase):
                 and any(_arrays.is_mx(a) for a in (arg1[0], *arg1[1]))):
             self._init_mx(arg1, shape, dtype, canonical)
             return
-        from ._compressed import _as_host
+        from ._compressed import _as_host, _check_host_dtypes
+        _check_host_dtypes(arg1, dtype)
         cls = _ss.coo_array if self._is_array else _ss.coo_matrix
         self._adopt(cls(_bridge.unwrap(_as_host(arg1)), shape=shape, dtype=dtype, copy=copy,
                         maxprint=maxprint))
+        self._ensure_valid()    # scipy skips it when built from a sparse input
         if canonical is not None:
             self._canonical = bool(canonical)
 
     def _init_mx(self, arg1, shape, dtype, canonical):
         data, (row, col) = arg1
-        data = _arrays.to_mx(data, dtype)
+        data = _arrays.to_mx(data, None if dtype is None else _validate.dtype(dtype))
+        _validate.dtype(data.dtype)
         row, col = _arrays.to_mx(row), _arrays.to_mx(col)
         if shape is None:
             if not _arrays.evaluable(row, col):
@@ -34,7 +38,7 @@ class _coo_base(_spbase):
             shape = (int(mx.max(row).item()) + 1 if row.size else 0,
                      int(mx.max(col).item()) + 1 if col.size else 0)
         shape = _validate.shape_2d(shape)
-        _validate.coo(data, row, col, shape)
+        row, col, self._valid = _validate.coo(data, row, col, shape)
         self._shape, self._data, self._coords = shape, data, (row, col)
         self._canonical = canonical
 
@@ -49,10 +53,19 @@ class _coo_base(_spbase):
         self._data = _arrays.to_mx(S.data)
         self._coords = tuple(_arrays.to_mx(c) for c in S.coords)
         self._canonical = bool(S.has_canonical_format)
+        self._valid = False     # checked on first use (_ensure_valid)
 
     _assign_from = _adopt
 
+    def _ensure_valid(self):
+        """Bounds check before scipy or a kernel reads the coordinates;
+        cached until .data/.row/.col/.coords are reassigned."""
+        if not self._valid and self.ndim == 2:
+            row, col, self._valid = _validate.coo(self._data, *self._coords, self._shape)
+            self._coords = (row, col)
+
     def _to_sp(self, copy=False):
+        self._ensure_valid()
         conv = (lambda a: np.array(_arrays.to_np(a))) if copy else _arrays.to_np
         cls = _ss.coo_array if self._is_array else _ss.coo_matrix
         S = cls((conv(self._data), tuple(conv(c) for c in self._coords)),
@@ -69,6 +82,7 @@ class _coo_base(_spbase):
         new._data = mx.array(values) if copy else values
         new._coords = tuple(mx.array(c) for c in self._coords) if copy else self._coords
         new._canonical = self._canonical
+        new._valid = self._valid
         return new
 
     # -- public arrays ---------------------------------------------------------
@@ -78,7 +92,8 @@ class _coo_base(_spbase):
 
     @data.setter
     def data(self, value):
-        self._data = _arrays.to_mx(value)
+        self._data = _set_array(value)
+        self._valid = False
 
     @property
     def coords(self):
@@ -86,8 +101,8 @@ class _coo_base(_spbase):
 
     @coords.setter
     def coords(self, value):
-        self._coords = tuple(_arrays.to_mx(c) for c in value)
-        self._canonical = False
+        self._coords = tuple(_set_array(c, "coords") for c in value)
+        self._canonical = self._valid = False
 
     @property
     def row(self):
@@ -95,8 +110,8 @@ class _coo_base(_spbase):
 
     @row.setter
     def row(self, value):
-        self._coords = (*self._coords[:-2], _arrays.to_mx(value), self._coords[-1])
-        self._canonical = False
+        self._coords = (*self._coords[:-2], _set_array(value, "row"), self._coords[-1])
+        self._canonical = self._valid = False
 
     @property
     def col(self):
@@ -104,8 +119,8 @@ class _coo_base(_spbase):
 
     @col.setter
     def col(self, value):
-        self._coords = (*self._coords[:-1], _arrays.to_mx(value))
-        self._canonical = False
+        self._coords = (*self._coords[:-1], _set_array(value, "col"))
+        self._canonical = self._valid = False
 
     @property
     def has_canonical_format(self):
@@ -131,15 +146,18 @@ class _coo_base(_spbase):
         new._shape = self._shape[::-1]
         new._data, new._coords = src._data, src._coords[::-1]
         new._canonical = False
+        new._valid = src._valid
         return new
 
     def check_format(self):
-        _validate.coo(self._data, self.row, self.col, self._shape)
+        self._valid = False
+        self._ensure_valid()
 
     # -- products ------------------------------------------------------------------
     def _spmm(self, X, transpose=False):
         if self.ndim != 2:
             return _bridge.wrap(_bridge.call(self, "__matmul__", (X,), {}))
+        self._ensure_valid()
         order, indices, indptr = _kernels.coo_csr_pattern(self.row, self.col, self._shape[0])
         data = self._data
         data = data[mx.array(order)] if _arrays.is_mx(data) else data[order]
