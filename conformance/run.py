@@ -1,0 +1,293 @@
+"""Run scipy's own sparse test files against mlx_scipy_sparse.
+
+Each file is copied into a temporary package with its `scipy.sparse` imports
+pointed at `_swap` (ours first, scipy's for names we lack; scipy's private
+modules stay scipy's), then run by pytest in a subprocess.  Nothing in the
+tests is changed beyond the imports.
+
+    python -m conformance                 # run, print the tables
+    python -m conformance --check         # exit 1 if a file passes fewer than baseline.json
+    python -m conformance --update        # record baseline.json and deviations.md
+    python -m conformance --reference     # the same files on scipy itself
+"""
+import argparse
+import concurrent.futures
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter, defaultdict
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+BASELINE = HERE / "baseline.json"
+DEVIATIONS = HERE / "deviations.md"
+PKG = "scipy_sparse_tests"
+
+FILES = ["test_base.py", "test_construct.py", "test_csr.py", "test_csc.py", "test_coo.py",
+         "test_common1d.py", "test_arithmetic1d.py", "test_indexing1d.py", "test_minmax1d.py"]
+CORE = ("TestCSR", "TestCSC", "TestCOO")
+ALL_CSX = re.compile(r"^Test(CSR|CSC|COO)(NonCanonical)?(Matrix)?$")
+
+
+# -- the import swap ----------------------------------------------------------
+def _names(spec):
+    return [n.strip() for n in spec.strip().strip("()").replace("\n", " ").split(",") if n.strip()]
+
+
+def _private_import(module, spec):
+    """`from scipy.sparse._x import ...`: names that are scipy's public objects
+    (re-exported by scipy.sparse) come from the swap, private helpers stay."""
+    import importlib
+    import scipy.sparse as ss
+    mod = importlib.import_module(module)
+    keep, swap = [], []
+    for item in _names(spec):
+        name = item.split(" as ")[0].strip()
+        public = not name.startswith("_") and getattr(ss, name, None) is getattr(mod, name, 0)
+        (swap if public else keep).append(item)
+    lines = []
+    if keep:
+        lines.append(f"from {module} import {', '.join(keep)}")
+    if swap:
+        lines.append(f"from {PKG}._swap import {', '.join(swap)}")
+    return "; ".join(lines)
+
+
+def rewrite(src):
+    src = re.sub(r"^(\s*)from \.\.(_\w+) import", r"\1from scipy.sparse.\2 import", src,
+                 flags=re.M)
+    src = re.sub(r"^(\s*)from scipy\.sparse import (\([^)]*\)|[^\n]*)",
+                 lambda m: f"{m[1]}from {PKG}._swap import {m[2]}", src, flags=re.M)
+    src = re.sub(r"^(\s*)from (scipy\.sparse\._\w+) import (\([^)]*\)|[^\n]*)",
+                 lambda m: m[1] + _private_import(m[2], m[3]), src, flags=re.M)
+    src = re.sub(r"^(\s*)import scipy\.sparse as (\w+)", rf"\1from {PKG} import _swap as \2",
+                 src, flags=re.M)
+    src = re.sub(r"^(\s*)from scipy import sparse\b", rf"\1from {PKG} import _swap as sparse",
+                 src, flags=re.M)
+    # attribute uses of public names: scipy.sparse.csr_array -> _swap.csr_array
+    src = re.sub(r"\bscipy\.sparse\.([a-zA-Z]\w*)\b(?!\s*import)",
+                 lambda m: m[0] if m[1] in ("linalg", "csgraph") else f"_mlx_swap.{m[1]}", src)
+    if "_mlx_swap." in src:
+        first = re.search(r"^(import|from) (?!__future__)", src, flags=re.M)
+        src = (src[:first.start()] + f"from {PKG} import _swap as _mlx_swap\n"
+               + src[first.start():])
+    return src
+
+
+def prepare(root):
+    import scipy.sparse
+    tests = Path(scipy.sparse.__file__).parent / "tests"
+    pkg = root / PKG
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    shutil.copy(HERE / "_swap.py", pkg / "_swap.py")
+    shutil.copy(HERE / "_plugin.py", root / "_conformance_plugin.py")
+    if (tests / "data").is_dir():
+        shutil.copytree(tests / "data", pkg / "data")
+    for name in FILES:
+        (pkg / name).write_text(rewrite((tests / name).read_text()))
+
+
+# -- running -------------------------------------------------------------------
+def run_file(root, name, reference, extra, timeout):
+    out = root / (name + ".jsonl")
+    env = dict(os.environ, PYTHONPATH=str(root), PYTHONHASHSEED="0",
+               CONFORMANCE_RESULTS=str(out), CONFORMANCE_FALLBACKS=str(root / "fallbacks.txt"),
+               CONFORMANCE_REFERENCE="1" if reference else "0")
+    cmd = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p",
+           "_conformance_plugin", "-q", "--tb=short", "-o", "addopts=", "--rootdir", str(root),
+           str(root / PKG / name), *extra]
+    t0 = time.time()
+    with open(root / (name + ".log"), "w") as log:
+        try:
+            subprocess.run(cmd, cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT,
+                           timeout=timeout)
+        except subprocess.TimeoutExpired:
+            print(f"  {name}: killed after {timeout} s", file=sys.stderr)
+    recs = [json.loads(line) for line in out.read_text().splitlines()] if out.exists() else []
+    return name, recs, time.time() - t0
+
+
+def run_all(files, reference=False, extra=(), jobs=2, timeout=900, keep=None):
+    root = Path(keep) if keep else Path(tempfile.mkdtemp(prefix="conformance-"))
+    if keep and root.exists():
+        shutil.rmtree(root)
+    root.mkdir(parents=True, exist_ok=True)
+    prepare(root)
+    results, times = {}, {}
+    # the longest file first, the others alongside it
+    with concurrent.futures.ThreadPoolExecutor(jobs) as ex:
+        futs = [ex.submit(run_file, root, f, reference, list(extra), timeout) for f in files]
+        for fut in futs:
+            name, recs, dt = fut.result()
+            results[name], times[name] = recs, dt
+    fb = root / "fallbacks.txt"
+    fallbacks = sorted(set(fb.read_text().split())) if fb.exists() else []
+    if not keep:
+        shutil.rmtree(root, ignore_errors=True)
+    return results, times, fallbacks
+
+
+# -- reporting --------------------------------------------------------------------
+OUTCOMES = ("passed", "failed", "error", "skipped")
+
+
+def klass(nodeid):
+    parts = nodeid.split("::")
+    return parts[1] if len(parts) > 2 else "(functions)"
+
+
+def tally(recs):
+    per = defaultdict(Counter)
+    for r in recs:
+        per[klass(r["nodeid"])][r["outcome"] or "error"] += 1
+    return per
+
+
+def summarize(results):
+    """{'files': {file: counts}, 'classes': {file: {class: counts}}, 'groups': {...}}"""
+    files, classes = {}, {}
+    for name, recs in results.items():
+        per = tally(recs)
+        classes[name] = {k: dict(v) for k, v in sorted(per.items())}
+        files[name] = dict(sum(per.values(), Counter()))
+    base = classes.get("test_base.py", {})
+    groups = {
+        "TestCSR+TestCSC+TestCOO": dict(sum((Counter(base.get(c, {})) for c in CORE), Counter())),
+        "all CSR/CSC/COO classes": dict(sum((Counter(v) for k, v in base.items()
+                                             if ALL_CSX.match(k)), Counter())),
+    }
+    return {"files": files, "classes": classes, "groups": groups}
+
+
+def _row(label, c, ref=None, width=34):
+    cells = "".join(f"{c.get(o, 0):>8}" for o in OUTCOMES)
+    pct = ""
+    if ref is not None:
+        pct = f"{ref:>8}  {100.0 * c.get('passed', 0) / ref:6.1f}%" if ref else f"{ref:>8}"
+    return f"{label:<{width}}{cells}{pct}"
+
+
+def print_tables(summary, reference=None, times=None):
+    ref = reference or {}
+    head = f"{'':<34}" + "".join(f"{o:>8}" for o in OUTCOMES) + \
+        (f"{'scipy':>8}  {'ratio':>7}" if reference else "")
+    for name, per in summary["classes"].items():
+        print(f"\n== {name}" + (f"  ({times[name]:.0f} s)" if times else ""))
+        print(head)
+        rc = ref.get("classes", {}).get(name, {})
+        for k, c in per.items():
+            print(_row(k, c, rc.get(k, {}).get("passed") if reference else None))
+    print("\n== files")
+    print(head)
+    total = Counter()
+    for name, c in summary["files"].items():
+        total.update(c)
+        print(_row(name, c, ref.get("files", {}).get(name, {}).get("passed") if reference else None))
+    rt = sum(v.get("passed", 0) for v in ref.get("files", {}).values())
+    print(_row("TOTAL", total, rt if reference else None))
+    print("\n== test_base.py subtotals")
+    print(head)
+    for g, c in summary["groups"].items():
+        print(_row(g, c, ref.get("groups", {}).get(g, {}).get("passed") if reference else None))
+
+
+# -- failure categories -------------------------------------------------------------
+def categorize(results):
+    from .categories import CATEGORIES
+    cats = defaultdict(list)
+    for name, recs in results.items():
+        for r in recs:
+            if r["outcome"] not in ("failed", "error"):
+                continue
+            text = r["nodeid"] + " :: " + r["message"]
+            for cat in CATEGORIES:
+                if re.search(cat["pattern"], text):
+                    cats[cat["name"]].append(r)
+                    break
+            else:
+                cats["uncategorized"].append(r)
+    return cats
+
+
+def write_deviations(results, summary, fallbacks, seconds):
+    from .categories import CATEGORIES
+    cats = categorize(results)
+    reasons = {c["name"]: c["reason"] for c in CATEGORIES}
+    lines = ["# Deviations from scipy.sparse under scipy's own tests", "",
+             "Generated by `python -m conformance --update` from a real run "
+             f"({seconds:.0f} s); do not edit by hand: edit `conformance/categories.py`.",
+             "Every failing or erroring test falls in exactly one category below (first "
+             "pattern that matches its node id and error message wins).", "",
+             "| category | failures | reason |", "|---|---:|---|"]
+    order = [c["name"] for c in CATEGORIES if c["name"] in cats] + \
+        (["uncategorized"] if "uncategorized" in cats else [])
+    for n in order:
+        lines.append(f"| {n} | {len(cats[n])} | "
+                     f"{reasons.get(n, 'not yet analysed: see the examples below')} |")
+    lines += ["", "## Examples per category", ""]
+    for n in order:
+        lines.append(f"### {n} ({len(cats[n])})")
+        msgs = Counter(r["message"][:160] for r in cats[n])
+        for m, k in msgs.most_common(6):
+            ex = next(r["nodeid"].split("/")[-1] for r in cats[n] if r["message"][:160] == m)
+            lines.append(f"- {k} x `{m}` (e.g. `{ex}`)")
+        lines.append("")
+    lines += ["## Names taken from scipy.sparse (mlx_scipy_sparse lacks them)", "",
+              ", ".join(f"`{n}`" for n in fallbacks) or "none", ""]
+    DEVIATIONS.write_text("\n".join(lines))
+
+
+# -- main ---------------------------------------------------------------------------------
+def main(argv=None):
+    p = argparse.ArgumentParser(prog="python -m conformance", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--check", action="store_true", help="fail if below baseline.json")
+    p.add_argument("--update", action="store_true", help="write baseline.json, deviations.md")
+    p.add_argument("--reference", action="store_true", help="run on scipy itself")
+    p.add_argument("--files", nargs="*", default=None, help="subset of the test files")
+    p.add_argument("--keep", default=None, help="work directory to keep (logs, results)")
+    p.add_argument("--jobs", type=int, default=2)
+    p.add_argument("--categories", action="store_true", help="print failure categories")
+    p.add_argument("pytest_args", nargs="*", help="extra pytest arguments (after --)")
+    a = p.parse_args(argv)
+    files = a.files or FILES
+    t0 = time.time()
+    results, times, fallbacks = run_all(files, a.reference, a.pytest_args, a.jobs, keep=a.keep)
+    seconds = time.time() - t0
+    summary = summarize(results)
+    base = json.loads(BASELINE.read_text()) if BASELINE.exists() else {}
+    print_tables(summary, None if a.reference else base.get("reference"), times)
+    print(f"\nwall time {seconds:.0f} s")
+    if fallbacks and not a.reference:
+        print("names taken from scipy.sparse:", " ".join(fallbacks))
+    if a.categories and not a.reference:
+        for n, recs in sorted(categorize(results).items(), key=lambda kv: -len(kv[1])):
+            print(f"{len(recs):6}  {n}")
+    if a.update:
+        if a.reference:
+            base["reference"] = summary
+        else:
+            if files != FILES:
+                sys.exit("--update needs the full set of files")
+            base["files"] = {f: c.get("passed", 0) for f, c in summary["files"].items()}
+            base["groups"] = {g: c.get("passed", 0) for g, c in summary["groups"].items()}
+            write_deviations(results, summary, fallbacks, seconds)
+        BASELINE.write_text(json.dumps(base, indent=1, sort_keys=True) + "\n")
+    if a.check:
+        bad = [f"{f}: {summary['files'].get(f, {}).get('passed', 0)} passed < baseline {n}"
+               for f, n in base.get("files", {}).items()
+               if f in files and summary["files"].get(f, {}).get("passed", 0) < n]
+        for b in bad:
+            print("REGRESSION", b)
+        return 1 if bad else 0
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
