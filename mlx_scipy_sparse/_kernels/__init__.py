@@ -46,8 +46,15 @@ def spmm(data, indices, indptr, shape, X, transpose=False):
     data = _arrays.to_mx(data)
     X = _arrays.to_mx(X)
     out = _result_dtype(data.dtype, X.dtype)
-    if on_gpu(out) and _gpu is not None and _gpu.supports(out):
-        return _gpu.spmm(data, indices, indptr, n_rows, n_cols, X, transpose, out)
+    if (on_gpu(out) and _gpu is not None and _gpu.supports(out)
+            and _arrays.evaluable(indices, indptr)):
+        # custom kernels run under mx.compile but mx.vmap refuses them: a
+        # traced pattern (or vmap) goes on to composed ops below
+        try:
+            return _gpu.spmm(data, indices, indptr, n_rows, n_cols, X, transpose, out)
+        except (ValueError, RuntimeError):
+            if _arrays.evaluable(data, X):
+                raise
     if on_gpu(out) or not _arrays.evaluable(data, indices, indptr, X):
         with mx.stream(stream_for(out)):
             return _composed.spmm(data, _arrays.to_mx(indices), _arrays.to_mx(indptr),

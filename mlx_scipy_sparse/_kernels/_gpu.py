@@ -1,10 +1,285 @@
-"""GPU backend (Metal / CUDA custom kernels).  Filled in by the kernel issue;
-until then `supports` says no and the table falls back to composed MLX ops."""
+"""GPU backend: CSR products as MLX custom kernels, CUDA or Metal.
+
+The kernels are written once in the dialect of :mod:`._dialect` and expanded
+for the GPU MLX runs on (``mx.fast.cuda_kernel`` on a CUDA build,
+``mx.fast.metal_kernel`` on Apple silicon).
+
+Variants (see ``_dialect.KERNELS``), picked per call from row-length
+statistics of the pattern (mean / max entries per row, computed once from
+indptr on the host and cached):
+
+* SpMV:  ``csr_rowthread`` (a thread per row, short rows),
+         ``csr_vector`` (GW lanes per row, GW up to a warp, reduced by shuffles),
+         ``csr_lb_vec`` (nnz split + atomics, skewed rows);
+* SpMM:  ``csr_rowthread`` (thread per output element, k < 32),
+         ``csr_warp`` (warp per row x 32 columns, entries broadcast by shuffles),
+         ``csr_lb_mat`` (nnz split + atomics, skewed rows);
+* A.T @ X: ``csr_t`` (nnz split, atomic scatter);
+* SDDMM: ``sddmm`` (GW lanes per entry) -- the values' gradient.
+
+float32, float16 and bfloat16 values (accumulating in float32).  complex64 is
+not handled here: ``supports`` says no and the table routes it to composed
+MLX ops (correct and differentiable, slower).  float64 never reaches a GPU.
+
+Gradients: the product is an ``mx.custom_function`` whose VJP is the SDDMM
+kernel (values) and the transposed product (dense operand).
+"""
+import os
+from collections import OrderedDict
+
+import numpy as np
+import mlx.core as mx
+
+from . import _dialect
+
+_GPU_DTYPES = (mx.float32, mx.float16, mx.bfloat16)
+_TG = 256                    # threads per group; every grid is a multiple of it
+_DT_NAMES = {mx.float32: "float32", mx.float16: "float16", mx.bfloat16: "bfloat16",
+             mx.int32: "int32", mx.int64: "int64"}
+_NAME_DT = {v: k for k, v in _DT_NAMES.items()}
+
+
+def backend():
+    """"cuda", "metal" or None for the MLX build in use."""
+    try:
+        if mx.metal.is_available():
+            return "metal"
+    except Exception:  # pragma: no cover
+        pass
+    try:
+        if mx.cuda.is_available():
+            return "cuda"
+    except Exception:  # pragma: no cover
+        pass
+    return None
 
 
 def supports(dtype):
-    return False
+    return backend() is not None and dtype in _GPU_DTYPES
 
 
-def spmm(data, indices, indptr, n_rows, n_cols, X, transpose, out_dtype):  # pragma: no cover
-    raise NotImplementedError
+# ---------------------------------------------------------------------------
+# kernels, built lazily once per (name, backend)
+# ---------------------------------------------------------------------------
+_built = {}
+
+
+def _kernel(name):
+    be = backend()
+    key = (name, be)
+    if key not in _built:
+        spec = _dialect.KERNELS[name]
+        header, body = _dialect.expand(name, be)
+        if be == "cuda":
+            _built[key] = mx.fast.cuda_kernel(
+                name="msp_" + name, input_names=spec["inputs"], output_names=["y"],
+                source=body, header=header)
+        else:
+            _built[key] = mx.fast.metal_kernel(
+                name="msp_" + name, input_names=spec["inputs"], output_names=["y"],
+                source=body, header=header, atomic_outputs=spec["atomic"])
+    return _built[key]
+
+
+_params = OrderedDict()
+
+
+def _P(*vals):
+    """Small int64 size array, cached so steady-state calls upload nothing."""
+    key = tuple(int(v) for v in vals)
+    a = _params.get(key)
+    if a is None:
+        a = mx.array(np.array(key, dtype=np.int64))
+        _params[key] = a
+        if len(_params) > 256:
+            _params.popitem(last=False)
+    else:
+        _params.move_to_end(key)
+    return a
+
+
+def _round(n):
+    return max(_TG, -(-int(n) // _TG) * _TG)
+
+
+def _launch(name, inputs, out_shape, out_dtype, n_threads, T, I, GW=None, CH=None):
+    if n_threads >= 2 ** 31 - _TG:
+        raise ValueError("sparse GPU kernel: problem too large for one launch")
+    spec = _dialect.KERNELS[name]
+    targs = [(k, _NAME_DT[v] if isinstance(v, str) else v)
+             for k, v in _dialect.template_args(name, _DT_NAMES[T], _DT_NAMES[I], S=GW, E=CH)]
+    atomic = spec["atomic"]
+    return _kernel(name)(
+        inputs=inputs, template=targs, grid=(_round(n_threads), 1, 1),
+        threadgroup=(_TG, 1, 1), output_shapes=[out_shape],
+        output_dtypes=[mx.float32 if atomic else out_dtype],
+        init_value=0 if atomic else None)[0]
+
+
+# ---------------------------------------------------------------------------
+# row statistics, once per pattern
+# ---------------------------------------------------------------------------
+_stats = OrderedDict()
+
+
+def row_stats(indptr):
+    """(mean, max) entries per row of a CSR indptr, cached on the host by the
+    array's identity (the entry holds a reference so the id cannot be reused).
+    None where indptr cannot be read (inside a trace)."""
+    key = (id(indptr), tuple(indptr.shape))
+    hit = _stats.get(key)
+    if hit is not None and hit[0] is indptr:
+        _stats.move_to_end(key)
+        return hit[1]
+    try:
+        mx.eval(indptr)
+        ptr = np.array(indptr, copy=False)
+    except ValueError:
+        return None
+    n = ptr.size - 1
+    if n <= 0:
+        st = (0.0, 0)
+    else:
+        lens = np.diff(ptr)
+        st = (float(ptr[-1]) / n, int(lens.max()))
+    _stats[key] = (indptr, st)
+    if len(_stats) > 64:
+        _stats.popitem(last=False)
+    return st
+
+
+def _skewed(mean, mx_len):
+    return mx_len >= 256 and mx_len > 8 * mean + 64
+
+
+def choose(stats, k, transpose=False, n_cols=0):
+    """The variant (name, GW) for a product with k dense columns."""
+    if transpose:
+        return "csr_t", None
+    if stats is None:                       # pattern unknown: balanced by construction
+        return ("csr_lb_vec", None) if k == 1 else ("csr_lb_mat", None)
+    mean, mx_len = stats
+    if _skewed(mean, mx_len):
+        return ("csr_lb_vec", None) if k == 1 else ("csr_lb_mat", None)
+    if k == 1:
+        if mean <= 3.0:
+            return "csr_rowthread", None
+        gw = 2
+        while gw < 32 and gw * 2 <= mean:
+            gw *= 2
+        return "csr_vector", gw
+    if k >= 32 and n_cols < 2 ** 31:
+        return "csr_warp", None
+    return "csr_rowthread", None
+
+
+_FORCE = os.environ.get("MLX_SPARSE_GPU_VARIANT")   # benchmarks / tests: force one
+_VEC_VARIANTS = ("csr_rowthread", "csr_vector", "csr_lb_vec")
+_MAT_VARIANTS = ("csr_rowthread", "csr_warp", "csr_lb_mat")
+
+
+# ---------------------------------------------------------------------------
+# raw products (no autodiff)
+# ---------------------------------------------------------------------------
+def _mm(data, indices, indptr, n_rows, n_cols, X2, transpose, variant=None):
+    """A @ X2 or A.T @ X2 for 2-D X2 of dtype data.dtype; result of that dtype."""
+    T = data.dtype
+    k = X2.shape[1]
+    nnz = data.size
+    m_out = n_cols if transpose else n_rows
+    if m_out == 0 or k == 0 or nnz == 0 or n_rows == 0:
+        return mx.zeros((m_out, k), dtype=T)
+    I = indices.dtype
+    P = _P(n_rows, n_cols, k, nnz, 0)
+    if variant is None and _FORCE and not transpose:
+        parts = _FORCE.split(":")
+        allowed = _VEC_VARIANTS if k == 1 else _MAT_VARIANTS
+        if parts[0] in allowed:
+            variant = (parts[0], int(parts[1]) if len(parts) > 1 else 8)
+    if variant is None or transpose:
+        variant = choose(row_stats(indptr), k, transpose, n_cols)
+    name, gw = variant
+    ins = [data, indices, indptr, X2, P]
+    if name == "csr_rowthread":
+        return _launch(name, ins, (n_rows, k), T, n_rows * k, T, I)
+    if name == "csr_vector":
+        return _launch(name, ins, (n_rows, 1), T, n_rows * gw, T, I, GW=gw)
+    if name == "csr_warp":
+        return _launch(name, ins, (n_rows, k), T, n_rows * ((k + 31) // 32) * 32, T, I)
+    if name == "csr_lb_vec":
+        ch = _dialect.LB_CHUNKS[name]
+        y = _launch(name, ins, (n_rows, 1), T, -(-nnz // ch), T, I, CH=ch)
+        return y.astype(T)
+    if name == "csr_lb_mat":
+        ch = _dialect.LB_CHUNKS[name]
+        y = _launch(name, ins, (n_rows, k), T, -(-nnz // ch) * ((k + 31) // 32) * 32, T, I, CH=ch)
+        return y.astype(T)
+    if name == "csr_t":
+        ch = _dialect.LB_CHUNKS[name]
+        y = _launch(name, ins, (n_cols, k), T, -(-nnz // ch) * k, T, I, CH=ch)
+        return y.astype(T)
+    raise ValueError(f"unknown GPU variant {name}")
+
+
+def sddmm(indices, indptr, n_rows, L2, R2):
+    """out[p] = <L2[row_p], R2[col_p]> for the CSR pattern (rows of L2 = n_rows)."""
+    T = L2.dtype
+    nnz = indices.size
+    k = L2.shape[1]
+    if nnz == 0 or n_rows == 0:
+        return mx.zeros((nnz,), dtype=T)
+    if k == 0:
+        return mx.zeros((nnz,), dtype=T)
+    gw = 1
+    while gw < 32 and gw < k:
+        gw *= 2
+    ch = _dialect.LB_CHUNKS["sddmm"]
+    P = _P(n_rows, R2.shape[0], k, nnz, 0)
+    return _launch("sddmm", [indices, indptr, L2, R2, P], (nnz,), T,
+                   -(-nnz // ch) * gw, T, indices.dtype, GW=gw, CH=ch)
+
+
+# ---------------------------------------------------------------------------
+# the table's entry point
+# ---------------------------------------------------------------------------
+def _prep_pattern(indices, indptr):
+    indices = indices if isinstance(indices, mx.array) else mx.array(np.asarray(indices))
+    indptr = indptr if isinstance(indptr, mx.array) else mx.array(np.asarray(indptr))
+    I = mx.int64 if mx.int64 in (indices.dtype, indptr.dtype) else mx.int32
+    if indices.dtype != I:
+        indices = indices.astype(I)
+    if indptr.dtype != I:
+        indptr = indptr.astype(I)
+    return indices, indptr
+
+
+def spmm(data, indices, indptr, n_rows, n_cols, X, transpose, out_dtype, variant=None):
+    """A @ X (A.T @ X when ``transpose``) on the GPU; X 1-D or 2-D (row-major).
+    Differentiable in ``data`` and ``X``."""
+    indices, indptr = _prep_pattern(indices, indptr)
+    d = data.astype(out_dtype) if data.dtype != out_dtype else data
+    x = X.astype(out_dtype) if X.dtype != out_dtype else X
+    vec = x.ndim == 1
+    if vec:
+        x = x.reshape(-1, 1)
+    if not transpose:
+        stats = row_stats(indptr)       # warm the cache before tracing the VJP
+        del stats
+
+    @mx.custom_function
+    def product(d, x):
+        return _mm(d, indices, indptr, n_rows, n_cols, x, transpose, variant)
+
+    @product.vjp
+    def product_vjp(primals, cot, _):
+        d, x = primals
+        g = cot.astype(d.dtype) if cot.dtype != d.dtype else cot
+        if not transpose:
+            gd = sddmm(indices, indptr, n_rows, g, x)
+        else:
+            gd = sddmm(indices, indptr, n_rows, x, g)
+        gx = _mm(d, indices, indptr, n_rows, n_cols, g, not transpose)
+        return gd, gx
+
+    y = product(d, x)
+    return y.reshape(-1) if vec else y

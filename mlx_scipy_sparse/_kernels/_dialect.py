@@ -1,0 +1,349 @@
+"""One source, two GPU languages.
+
+Each GPU kernel is written once, as the *body* of an MLX custom kernel, in a
+small dialect: plain C++ arithmetic plus a few ``@``-tokens for what differs
+between CUDA and Metal.  :func:`expand` turns a body into CUDA (for
+``mx.fast.cuda_kernel``) or Metal (for ``mx.fast.metal_kernel``).
+
+The tokens are replaced textually (not through the C preprocessor) because
+MLX's Metal front end scans the body for the names of thread-position
+attributes (``thread_position_in_grid`` ...) to write the kernel signature;
+a macro hidden in a header would not be seen.
+
+Dialect
+-------
+``@GID``       global thread index along x (64-bit)
+``@LANE``      lane inside the SIMD-group / warp (0..31)
+``@GLOBAL``    address space of a pointer into device memory ("device" / "")
+Helpers (defined in the per-language header, usable in bodies):
+``msp_f(v)``                 value -> float (half, bfloat16, float)
+``msp_shfl(v, lane)``        broadcast from ``lane`` (float or uint)
+``msp_group_sum<S>(v)``      sum over aligned groups of S lanes (S a power of 2 <= 32),
+                             every lane gets the group's sum; all 32 lanes must call it
+``msp_atomic_add(y, i, v)``  y[i] += v atomically, float32 outputs made atomic
+                             (Metal: the kernel is built with ``atomic_outputs``)
+
+Rules the bodies keep (so both languages agree):
+* the launcher rounds every grid up to whole thread groups of 256, so SIMD
+  groups are always full; guard with ``if`` and never ``return`` before a
+  shuffle: every lane reaches every ``msp_shfl``/``msp_group_sum``;
+* 64-bit offsets (``int64_t``) for every index computed from sizes;
+* accumulate in float32 whatever the storage type.
+
+Template parameters (MLX ``template=``): ``T`` value type, ``IT`` index type,
+and small ints (``GW`` group width, ``CH`` entries per work item).
+Sizes travel in one small int64 array ``P`` (never a scalar input: CUDA
+passes scalars as pointers and Metal as references).
+"""
+
+SIMD_WIDTH = 32          # a CUDA warp; Apple GPUs' SIMD-groups are 32 wide as well
+
+_TOKENS = {
+    "cuda": {
+        "@GID": "((int64_t)blockIdx.x * (int64_t)blockDim.x + (int64_t)threadIdx.x)",
+        "@LANE": "((int)(threadIdx.x & 31u))",
+        "@GLOBAL": "",
+    },
+    "metal": {
+        "@GID": "((int64_t)thread_position_in_grid.x)",
+        "@LANE": "((int)thread_index_in_simdgroup)",
+        "@GLOBAL": "device",
+    },
+}
+
+CUDA_HEADER = r"""
+#ifndef MSP_HELPERS
+#define MSP_HELPERS
+__device__ __forceinline__ float msp_f(float v) { return v; }
+__device__ __forceinline__ float msp_f(__half v) { return __half2float(v); }
+__device__ __forceinline__ float msp_f(__nv_bfloat16 v) { return __bfloat162float(v); }
+template <typename T> __device__ __forceinline__ T msp_from_f(float v) { return T(v); }
+template <> __device__ __forceinline__ __half msp_from_f<__half>(float v) { return __float2half_rn(v); }
+template <> __device__ __forceinline__ __nv_bfloat16 msp_from_f<__nv_bfloat16>(float v) { return __float2bfloat16_rn(v); }
+__device__ __forceinline__ float msp_shfl(float v, int lane) { return __shfl_sync(0xffffffffu, v, lane); }
+__device__ __forceinline__ unsigned msp_shfl(unsigned v, int lane) { return __shfl_sync(0xffffffffu, v, lane); }
+template <int S> __device__ __forceinline__ float msp_group_sum(float v) {
+  for (int m = S / 2; m > 0; m >>= 1) v += __shfl_xor_sync(0xffffffffu, v, m);
+  return v;
+}
+__device__ __forceinline__ void msp_atomic_add(float* y, int64_t i, float v) { atomicAdd(y + i, v); }
+#endif
+"""
+
+METAL_HEADER = r"""
+#ifndef MSP_HELPERS
+#define MSP_HELPERS
+inline float msp_f(float v) { return v; }
+inline float msp_f(half v) { return static_cast<float>(v); }
+inline float msp_f(bfloat16_t v) { return static_cast<float>(v); }
+template <typename T> inline T msp_from_f(float v) { return static_cast<T>(v); }
+inline float msp_shfl(float v, int lane) { return simd_shuffle(v, static_cast<ushort>(lane)); }
+inline uint msp_shfl(uint v, int lane) { return simd_shuffle(v, static_cast<ushort>(lane)); }
+template <int S> inline float msp_group_sum(float v) {
+  for (int m = S / 2; m > 0; m >>= 1) v += simd_shuffle_xor(v, static_cast<ushort>(m));
+  return v;
+}
+inline void msp_atomic_add(device atomic<float>* y, int64_t i, float v) {
+  atomic_fetch_add_explicit(y + i, v, memory_order_relaxed);
+}
+#endif
+"""
+
+HEADERS = {"cuda": CUDA_HEADER, "metal": METAL_HEADER}
+
+# Shared snippet: the row r with indptr[r] <= p < indptr[r+1] (p < nnz).
+# rp[0] == 0 and rp[n] == nnz > p are guaranteed by validation, so the search
+# reads rp[1..n-1] only and the found row has rp[r+1] > p.
+_FIND_ROW = """
+    int64_t lo = 0, hi = n;
+    while (hi - lo > 1) {
+      int64_t mid = (lo + hi) >> 1;
+      if ((int64_t)rp[mid] <= p0) lo = mid; else hi = mid;
+    }
+    int64_t r = lo;
+    int64_t re = (int64_t)rp[r + 1];
+"""
+
+# ---------------------------------------------------------------------------
+# Kernel bodies.  Inputs are named a (values), ci (indices), rp (indptr),
+# x (dense operand), P (sizes); the output is y.
+# P = [n_rows, n_cols, k, nnz, n_items]
+# ---------------------------------------------------------------------------
+KERNELS = {}
+
+# Y[r, j] = sum_p a[p] X[ci[p], j]: one thread per output element, columns
+# fastest (for k >= 32 a warp reads one row's entries once, broadcast, and a
+# contiguous run of X's row: the "warp per row" scheme for SpMM).
+KERNELS["csr_rowthread"] = dict(inputs=["a", "ci", "rp", "x", "P"], atomic=False, body="""
+  int64_t gid = @GID;
+  int64_t n = P[0], k = P[2];
+  if (gid < n * k) {
+    int64_t r = gid / k;
+    int64_t j = gid - r * k;
+    int64_t s = (int64_t)rp[r], e = (int64_t)rp[r + 1];
+    float acc0 = 0.0f, acc1 = 0.0f;
+    int64_t p = s;
+    for (; p + 1 < e; p += 2) {
+      acc0 += msp_f(a[p]) * msp_f(x[(int64_t)ci[p] * k + j]);
+      acc1 += msp_f(a[p + 1]) * msp_f(x[(int64_t)ci[p + 1] * k + j]);
+    }
+    if (p < e) acc0 += msp_f(a[p]) * msp_f(x[(int64_t)ci[p] * k + j]);
+    y[gid] = msp_from_f<T>(acc0 + acc1);
+  }
+""")
+
+# SpMV, S lanes per row (S=32: a warp per row), reduced by shuffles.
+KERNELS["csr_vector"] = dict(inputs=["a", "ci", "rp", "x", "P"], atomic=False, body="""
+  int64_t gid = @GID;
+  int64_t n = P[0];
+  int64_t row = gid / GW;
+  int64_t lane = gid & (GW - 1);
+  float acc = 0.0f;
+  if (row < n) {
+    int64_t e = (int64_t)rp[row + 1];
+    for (int64_t p = (int64_t)rp[row] + lane; p < e; p += GW)
+      acc += msp_f(a[p]) * msp_f(x[(int64_t)ci[p]]);
+  }
+  acc = msp_group_sum<GW>(acc);
+  if (row < n && lane == 0) y[row] = msp_from_f<T>(acc);
+""")
+
+# SpMM, k >= 32: a warp per (row, 32 columns); the warp loads 32 entries of
+# the row at once (coalesced) and broadcasts each by shuffles.  Column
+# indices are shuffled as 32-bit (the launcher sends n_cols >= 2**31 elsewhere).
+KERNELS["csr_warp"] = dict(inputs=["a", "ci", "rp", "x", "P"], atomic=False, body="""
+  int64_t gid = @GID;
+  int lane = @LANE;
+  int64_t n = P[0], k = P[2];
+  int64_t nch = (k + 31) / 32;
+  int64_t w = gid / 32;
+  int64_t row = w / nch;
+  int64_t j = (w - row * nch) * 32 + lane;
+  bool live = row < n;
+  bool colok = live && j < k;
+  int64_t s = live ? (int64_t)rp[row] : 0;
+  int64_t e = live ? (int64_t)rp[row + 1] : 0;
+  float acc0 = 0.0f, acc1 = 0.0f;
+  for (int64_t base = s; base < e; base += 32) {
+    int64_t p = base + lane;
+    unsigned cl = 0u;
+    float v = 0.0f;
+    if (p < e) { cl = (unsigned)ci[p]; v = msp_f(a[p]); }
+    int cnt = (e - base) < 32 ? (int)(e - base) : 32;
+    int t = 0;
+    for (; t + 1 < cnt; t += 2) {
+      unsigned c0 = msp_shfl(cl, t);
+      float v0 = msp_shfl(v, t);
+      unsigned c1 = msp_shfl(cl, t + 1);
+      float v1 = msp_shfl(v, t + 1);
+      if (colok) {
+        acc0 += v0 * msp_f(x[(int64_t)c0 * k + j]);
+        acc1 += v1 * msp_f(x[(int64_t)c1 * k + j]);
+      }
+    }
+    if (t < cnt) {
+      unsigned c0 = msp_shfl(cl, t);
+      float v0 = msp_shfl(v, t);
+      if (colok) acc0 += v0 * msp_f(x[(int64_t)c0 * k + j]);
+    }
+  }
+  if (colok) y[row * k + j] = msp_from_f<T>(acc0 + acc1);
+""")
+
+# Load-balanced SpMV (nnz split): thread t owns entries [t*E, t*E+E), finds
+# its first row by binary search over indptr, walks rows, and adds each row's
+# partial sum atomically (y is float32, zero-initialised).
+KERNELS["csr_lb_vec"] = dict(inputs=["a", "ci", "rp", "x", "P"], atomic=True, body="""
+  int64_t gid = @GID;
+  int64_t n = P[0], nnz = P[3];
+  int64_t p0 = gid * CH;
+  if (p0 < nnz) {
+    int64_t p1 = p0 + CH < nnz ? p0 + CH : nnz;
+""" + _FIND_ROW + """
+    float acc = 0.0f;
+    bool touched = false;
+    for (int64_t p = p0; p < p1; ++p) {
+      while (p >= re) {
+        if (touched) msp_atomic_add(y, r, acc);
+        acc = 0.0f; touched = false;
+        r += 1;
+        re = (int64_t)rp[r + 1];
+      }
+      acc += msp_f(a[p]) * msp_f(x[(int64_t)ci[p]]);
+      touched = true;
+    }
+    if (touched) msp_atomic_add(y, r, acc);
+  }
+""")
+
+# Load-balanced SpMM: a warp per (E-entry chunk, 32 columns), lanes over
+# columns; row partial sums are flushed atomically.
+KERNELS["csr_lb_mat"] = dict(inputs=["a", "ci", "rp", "x", "P"], atomic=True, body="""
+  int64_t gid = @GID;
+  int lane = @LANE;
+  int64_t n = P[0], k = P[2], nnz = P[3];
+  int64_t nch = (k + 31) / 32;
+  int64_t w = gid / 32;
+  int64_t chunk = w / nch;
+  int64_t j = (w - chunk * nch) * 32 + lane;
+  int64_t p0 = chunk * CH;
+  if (p0 < nnz && j < k) {
+    int64_t p1 = p0 + CH < nnz ? p0 + CH : nnz;
+""" + _FIND_ROW + """
+    float acc = 0.0f;
+    bool touched = false;
+    for (int64_t p = p0; p < p1; ++p) {
+      while (p >= re) {
+        if (touched) msp_atomic_add(y, r * k + j, acc);
+        acc = 0.0f; touched = false;
+        r += 1;
+        re = (int64_t)rp[r + 1];
+      }
+      acc += msp_f(a[p]) * msp_f(x[(int64_t)ci[p] * k + j]);
+      touched = true;
+    }
+    if (touched) msp_atomic_add(y, r * k + j, acc);
+  }
+""")
+
+# Y = A.T @ X: thread per (E-entry chunk, column j), columns fastest; every
+# entry scatters a[p] * X[row, j] into Y[ci[p], j] atomically.
+KERNELS["csr_t"] = dict(inputs=["a", "ci", "rp", "x", "P"], atomic=True, body="""
+  int64_t gid = @GID;
+  int64_t n = P[0], k = P[2], nnz = P[3];
+  int64_t q = gid / k;
+  int64_t j = gid - q * k;
+  int64_t p0 = q * CH;
+  if (p0 < nnz) {
+    int64_t p1 = p0 + CH < nnz ? p0 + CH : nnz;
+""" + _FIND_ROW + """
+    float xr = msp_f(x[r * k + j]);
+    for (int64_t p = p0; p < p1; ++p) {
+      while (p >= re) {
+        r += 1;
+        re = (int64_t)rp[r + 1];
+        xr = msp_f(x[r * k + j]);
+      }
+      msp_atomic_add(y, (int64_t)ci[p] * k + j, msp_f(a[p]) * xr);
+    }
+  }
+""")
+
+# SDDMM: out[p] = <L[row_p], R[ci[p]]>, S lanes per entry over the k columns,
+# each group of S lanes owning E consecutive entries.  Every lane runs the
+# same E iterations so that the shuffles in msp_group_sum stay converged.
+KERNELS["sddmm"] = dict(inputs=["ci", "rp", "l", "x", "P"], atomic=False, body="""
+  int64_t gid = @GID;
+  int64_t n = P[0], k = P[2], nnz = P[3];
+  int64_t g = gid / GW;
+  int64_t lane = gid & (GW - 1);
+  int64_t p0 = g * CH;
+  bool live = p0 < nnz;
+  int64_t r = 0, re = 0;
+  if (live) {
+    int64_t lo = 0, hi = n;
+    while (hi - lo > 1) {
+      int64_t mid = (lo + hi) >> 1;
+      if ((int64_t)rp[mid] <= p0) lo = mid; else hi = mid;
+    }
+    r = lo;
+    re = (int64_t)rp[r + 1];
+  }
+  for (int t = 0; t < CH; ++t) {
+    int64_t p = p0 + t;
+    bool ok = live && p < nnz;
+    float part = 0.0f;
+    if (ok) {
+      while (p >= re) { r += 1; re = (int64_t)rp[r + 1]; }
+      int64_t lr = r * k, xr = (int64_t)ci[p] * k;
+      for (int64_t j = lane; j < k; j += GW) part += msp_f(l[lr + j]) * msp_f(x[xr + j]);
+    }
+    part = msp_group_sum<GW>(part);
+    if (ok && lane == 0) y[p] = msp_from_f<T>(part);
+  }
+""")
+
+
+def expand(name, backend):
+    """(header, body) of kernel ``name`` in ``backend`` ("cuda" or "metal")."""
+    body = KERNELS[name]["body"]
+    for tok, rep in _TOKENS[backend].items():
+        body = body.replace(tok, rep)
+    if "@" in body:
+        raise ValueError(f"unexpanded dialect token in {name}: {body[body.index('@'):][:20]!r}")
+    return HEADERS[backend], body
+
+
+# ---------------------------------------------------------------------------
+# The instantiations the launcher can ask for (used by the Metal compile check
+# and to document the variants): kernel -> list of template-argument dicts.
+# ---------------------------------------------------------------------------
+VALUE_TYPES = ("float32", "float16", "bfloat16")
+INDEX_TYPES = ("int32", "int64")
+GROUP_WIDTHS = (1, 2, 4, 8, 16, 32)
+LB_CHUNKS = {"csr_lb_vec": 16, "csr_lb_mat": 128, "csr_t": 8, "sddmm": 8}
+
+
+def template_args(name, T, I, S=None, E=None):
+    """MLX template list for kernel ``name`` (dtype names are strings here;
+    the launcher maps them to mx dtypes)."""
+    args = [("T", T), ("IT", I)]
+    if name in ("csr_vector", "sddmm"):
+        args.append(("GW", int(S)))
+    if name in LB_CHUNKS:
+        args.append(("CH", int(E if E is not None else LB_CHUNKS[name])))
+    return args
+
+
+def instantiations():
+    """Every (name, template_args) a launcher may build."""
+    out = []
+    for name in KERNELS:
+        for T in VALUE_TYPES:
+            for I in INDEX_TYPES:
+                if name in ("csr_vector", "sddmm"):
+                    for S in GROUP_WIDTHS:
+                        out.append((name, template_args(name, T, I, S=S)))
+                else:
+                    out.append((name, template_args(name, T, I)))
+    return out
