@@ -178,8 +178,8 @@ class _spbase:
     conj = conjugate
 
     def count_nonzero(self, axis=None):
-        return self._to_sp().count_nonzero(axis=axis) if axis is not None \
-            else self._to_sp().count_nonzero()
+        # via the bridge: scipy sums duplicates in place first, which needs copies
+        return _bridge.call(self, "count_nonzero", (), {} if axis is None else {"axis": axis})
 
 
 class sparray:

@@ -41,7 +41,8 @@ class _compressed_base(_spbase):
             raise ValueError("unable to infer matrix dimensions")
         shape = _validate.shape_2d(shape)
         data, indices, indptr, self._valid = _validate.compressed(
-            data, indices, indptr, self._major(shape), self._minor(shape))
+            data, indices, indptr, self._major(shape), self._minor(shape),
+            downcast=not self._is_array)
         self._shape = shape
         self._data, self._indices, self._indptr = data, indices, indptr
         self._sorted = sorted_indices

@@ -38,7 +38,8 @@ class _coo_base(_spbase):
             shape = (int(mx.max(row).item()) + 1 if row.size else 0,
                      int(mx.max(col).item()) + 1 if col.size else 0)
         shape = _validate.shape_2d(shape)
-        row, col, self._valid = _validate.coo(data, row, col, shape)
+        row, col, self._valid = _validate.coo(data, row, col, shape,
+                                              downcast=not self._is_array)
         self._shape, self._data, self._coords = shape, data, (row, col)
         self._canonical = canonical
 

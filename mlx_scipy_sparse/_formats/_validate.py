@@ -54,8 +54,8 @@ def shape_2d(shape):
 
 
 def index_dtype(dtypes, maxval):
-    """scipy's rule (types, not contents): int32 while everything fits,
-    else int64; an int64 input stays int64."""
+    """scipy's rule for sparse arrays (types, not contents): int32 while
+    everything fits, else int64; an int64 input stays int64."""
     if maxval > _I32 or any(not np.can_cast(_arrays.np_dtype(d), np.int32) for d in dtypes):
         return np.dtype(np.int64)
     return np.dtype(np.int32)
@@ -67,12 +67,23 @@ def _index_kind(name, a):
         raise ValueError(f"{name} array has non-integer dtype ({dt})")
 
 
-def compressed(data, indices, indptr, n_major, n_minor, full_check=True):
+def _downcast(arrays, maxval):
+    """scipy's rule for sparse *matrices* (it checks contents): int64 index
+    arrays go to int32 when every value fits; call only once values are
+    known valid (bounded by maxval), so the cast cannot wrap."""
+    if maxval > _I32 or not arrays or arrays[0].dtype != _arrays.mx_dtype(np.int64):
+        return arrays
+    import mlx.core as mx
+    return [a.astype(mx.int32) for a in arrays]
+
+
+def compressed(data, indices, indptr, n_major, n_minor, full_check=True, downcast=False):
     """CSR/CSC arrays (of the CSR of shape (n_major, n_minor)).
 
     Returns (data, indices, indptr, checked): indices/indptr cast to one
     index dtype, data/indices pruned to indptr[-1] as scipy does; ``checked``
     is False when the values could not be read (tracing) or were not asked for.
+    ``downcast``: the matrix flavour's int32-when-the-values-fit rule.
     """
     if indptr.ndim != 1 or indices.ndim != 1 or data.ndim != 1:
         raise ValueError("data, indices, and indptr should be 1-D")
@@ -107,11 +118,14 @@ def compressed(data, indices, indptr, n_major, n_minor, full_check=True):
             raise ValueError("indices must be >= 0")
     if ptr.size > 1 and np.diff(ptr).min() < 0:
         raise ValueError("indptr must be a non-decreasing sequence")
+    if downcast:
+        indices, indptr = _downcast([indices, indptr], max(n_minor, int(ptr[-1])))
     return data, indices, indptr, True
 
 
-def coo(data, row, col, shape):
-    """COO arrays: returns (row, col, checked) with one index dtype."""
+def coo(data, row, col, shape, downcast=False):
+    """COO arrays: returns (row, col, checked) with one index dtype
+    (``downcast`` as for `compressed`)."""
     if not (data.ndim == row.ndim == col.ndim == 1):
         raise ValueError("row, column, and data arrays must be 1-D")
     _index_kind("row", row)
@@ -131,6 +145,8 @@ def coo(data, row, col, shape):
                                  f"matrix dimension {shape[axis]}")
             if c.min() < 0:
                 raise ValueError(f"negative axis {axis} index: {c.min()}")
+    if downcast:
+        row, col = _downcast([row, col], max(shape))
     return row, col, True
 
 

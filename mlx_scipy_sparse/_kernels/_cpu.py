@@ -31,7 +31,8 @@ def _blocks(indptr, parts):
     """Row boundaries that give each part about the same number of nonzeros."""
     nnz = int(indptr[-1])
     cuts = np.searchsorted(indptr, np.linspace(0, nnz, parts + 1)[1:-1])
-    return np.unique(np.concatenate(([0], cuts, [len(indptr) - 1])))
+    b = np.unique(np.concatenate(([0], cuts, [len(indptr) - 1])))
+    return b if b.size > 1 else np.array([0, 0])   # no rows: one empty block, so Y exists
 
 
 def _run(jobs):
