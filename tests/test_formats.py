@@ -61,9 +61,18 @@ def test_shape_dtype_and_copy_keywords():
     assert B.toarray()[0, 0] == 1
 
 
-def test_unsupported_dtype_is_refused_not_downcast():
+def test_unsupported_dtype_is_kept_on_host_not_downcast():
+    # MLX has no complex128: the values stay a read-only numpy array (scipy's
+    # storage) and scipy does the work, so nothing is downcast
+    Z = D.astype(np.complex128) / 3j
+    A = sp.csr_array(Z)
+    assert A.dtype == np.complex128 and A.data.dtype == np.complex128
+    assert not A.data.flags.writeable
+    np.testing.assert_array_equal(A.toarray(), Z)
+    np.testing.assert_allclose((A @ A.T).toarray(), Z @ Z.T, rtol=1e-15)
     with pytest.raises(TypeError, match="complex128"):
-        sp.csr_array(D.astype(np.complex128))
+        sp.csr_array((mx.ones(1), mx.array([0]), mx.array([0, 1])), shape=(1, 1),
+                     dtype=np.complex128)
 
 
 @pytest.mark.parametrize("fmt", FORMATS)

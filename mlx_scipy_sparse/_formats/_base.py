@@ -13,7 +13,7 @@ import mlx.core as mx
 import scipy.sparse as _ss
 
 from .. import _arrays, _kernels
-from . import _bridge, _validate
+from . import _bridge, _validate, _values
 
 
 class _spbase:
@@ -85,7 +85,7 @@ class _spbase:
     def __matmul__(self, other):
         if np.isscalar(other) or isinstance(other, numbers.Number):
             raise ValueError("Scalar operands are not allowed, use '*' instead")
-        X = self._dense_operand(other)
+        X = None if self._on_host() else self._dense_operand(other)
         if X is None:
             return _bridge.call(self, "__matmul__", (other,), {})
         _validate.matmul_shapes(self.shape, X.shape)
@@ -94,7 +94,7 @@ class _spbase:
     def __rmatmul__(self, other):
         if np.isscalar(other) or isinstance(other, numbers.Number):
             raise ValueError("Scalar operands are not allowed, use '*' instead")
-        X = self._dense_operand(other)
+        X = None if self._on_host() else self._dense_operand(other)
         if X is None:
             return _bridge.call(self, "__rmatmul__", (other,), {})
         _validate.matmul_shapes(self.shape, X.shape, right=True)
@@ -124,6 +124,10 @@ class _spbase:
         return other
 
     # -- data-only operations kept in MLX (lazy and differentiable) --------
+    def _on_host(self):
+        """Values of a dtype MLX cannot hold: scipy does all the work."""
+        return _values.on_host(self._values())
+
     def _scalar_result_dtype(self, scalar):
         return np.result_type(self.dtype, scalar)
 
@@ -152,6 +156,8 @@ class _spbase:
     def __neg__(self):
         if self.dtype == np.bool_:
             raise NotImplementedError("negating a boolean sparse array is not supported")
+        if self._on_host():
+            return _bridge.call(self, "__neg__", (), {})
         return self._with_values(_kernels.map_values(mx.negative, self._values()))
 
     def __pos__(self):
@@ -167,12 +173,16 @@ class _spbase:
         if not np.can_cast(self.dtype, dt, casting=casting):
             raise TypeError(f"Cannot cast array data from {self.dtype} to {dt} "
                             f"according to the rule '{casting}'")
-        mo = _validate.dtype(dt)
+        if self._on_host() or not _arrays.supported_dtype(dt):
+            return _bridge.call(self, "astype", (dt,), {"casting": casting, "copy": copy})
+        mo = _arrays.mx_dtype(dt)
         return self._with_values(_kernels.map_values(lambda d: d.astype(mo), self._values(), mo))
 
     def conjugate(self, copy=True):
         if self.dtype.kind != "c":
             return self.copy() if copy else self
+        if self._on_host():
+            return _bridge.call(self, "conjugate", (), {"copy": copy})
         return self._with_values(_kernels.map_values(mx.conjugate, self._values()))
 
     conj = conjugate

@@ -6,7 +6,7 @@ import scipy.sparse as _ss
 from scipy.sparse import _sparsetools as _st
 
 from .. import _arrays, _kernels
-from . import _bridge, _validate
+from . import _bridge, _validate, _values
 from ._base import _spbase
 
 
@@ -62,7 +62,7 @@ class _compressed_base(_spbase):
     def _adopt(self, S):
         """Take a scipy object's arrays (copied into MLX) and flags."""
         self._shape = tuple(int(s) for s in S.shape)
-        self._data = _arrays.to_mx(S.data)
+        self._data = _values.store(S.data)
         self._indices = _arrays.to_mx(S.indices)
         self._indptr = _arrays.to_mx(S.indptr)
         self._valid = False     # checked on first use (_ensure_valid)
@@ -101,7 +101,7 @@ class _compressed_base(_spbase):
     def _with_values(self, values, copy=False):
         new = self.__class__.__new__(self.__class__)
         new._shape = self._shape
-        new._data = mx.array(values) if copy else values
+        new._data = _values.copy(values) if copy else values
         new._indices = mx.array(self._indices) if copy else self._indices
         new._indptr = mx.array(self._indptr) if copy else self._indptr
         new._sorted, new._canonical = self._sorted, self._canonical
@@ -223,16 +223,14 @@ def _set_array(value, index_name=None):
     a = value if _arrays.is_mx(value) else np.asarray(value)
     if index_name:
         _validate._index_kind(index_name, a)
-    else:
-        _validate.dtype(a.dtype)
-    return _arrays.to_mx(a)
+        return _arrays.to_mx(a)
+    return _values.store(a)
 
 
 def _check_host_dtypes(arg1, dtype):
-    """Refuse what MLX cannot hold before scipy builds anything, by name."""
-    if dtype is not None:
-        _validate.dtype(dtype)
+    """Refuse non-numeric dtypes before scipy builds anything, by name.
+    Numeric dtypes MLX cannot hold are kept on the host (_values)."""
     data = arg1[0] if type(arg1) is tuple and arg1 else arg1
-    dt = getattr(data, "dtype", None)
-    if dtype is None and dt is not None and not _bridge.is_sparse(data):
+    dt = dtype if dtype is not None else getattr(data, "dtype", None)
+    if dt is not None and not _bridge.is_sparse(data) and not _values.holdable(dt):
         _validate.dtype(dt)

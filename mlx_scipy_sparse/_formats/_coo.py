@@ -4,7 +4,7 @@ import mlx.core as mx
 import scipy.sparse as _ss
 
 from .. import _arrays, _kernels
-from . import _bridge, _validate
+from . import _bridge, _validate, _values
 from ._base import _spbase, sparray, spmatrix
 from ._compressed import _set_array
 
@@ -51,7 +51,7 @@ class _coo_base(_spbase):
 
     def _adopt(self, S):
         self._shape = tuple(int(s) for s in S.shape)
-        self._data = _arrays.to_mx(S.data)
+        self._data = _values.store(S.data)
         self._coords = tuple(_arrays.to_mx(c) for c in S.coords)
         self._canonical = bool(S.has_canonical_format)
         self._valid = False     # checked on first use (_ensure_valid)
@@ -80,7 +80,7 @@ class _coo_base(_spbase):
     def _with_values(self, values, copy=False):
         new = self.__class__.__new__(self.__class__)
         new._shape = self._shape
-        new._data = mx.array(values) if copy else values
+        new._data = _values.copy(values) if copy else values
         new._coords = tuple(mx.array(c) for c in self._coords) if copy else self._coords
         new._canonical = self._canonical
         new._valid = self._valid

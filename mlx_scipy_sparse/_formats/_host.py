@@ -16,7 +16,6 @@ class _host_base(_spbase):
         cls = self._scipy_array if self._is_array else self._scipy_matrix
         self._S = cls(_bridge.unwrap(_as_host(arg1)), shape=shape, dtype=dtype, copy=copy,
                       **kwargs)
-        _arrays.mx_dtype(self._S.dtype)       # refuse what MLX cannot hold, now
 
     @classmethod
     def _from_scipy(cls, S):
@@ -41,6 +40,9 @@ class _host_base(_spbase):
     @property
     def nnz(self):
         return self._S.nnz
+
+    def _on_host(self):
+        return not _arrays.supported_dtype(self._S.dtype)
 
     def _spmm(self, X, transpose=False):
         return self.tocsr()._spmm(X, transpose)
