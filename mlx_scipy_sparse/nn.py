@@ -15,6 +15,7 @@ import scipy.sparse as _ss
 
 from . import _arrays
 from ._formats import csr_array, issparse
+from ._formats._base import _spbase
 
 __all__ = ["SparseLinear", "GCNConv", "normalize_adjacency"]
 
@@ -219,8 +220,9 @@ class GCNConv(nn.Module):
             self.bias = mx.zeros((out_features,))
 
     def __call__(self, x, A):
-        if not issparse(A):
-            raise TypeError("A must be a sparse array (see normalize_adjacency)")
+        if not isinstance(A, _spbase):     # a scipy array would take X as numpy
+            raise TypeError("A must be one of our sparse arrays, e.g. "
+                            "normalize_adjacency(adj) or mlx_scipy_sparse.csr_array(adj)")
         out_f, in_f = self.weight.shape
         if out_f <= in_f:
             y = A @ (x @ self.weight.T)

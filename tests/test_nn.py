@@ -202,9 +202,10 @@ def test_gcnconv_forward_and_gradients_match_dense(fmt, n_in, n_out):
     _close(gx, mx.grad(lambda x: mx.sum(dense(conv.parameters(), x) * R))(x))
 
 
-def test_gcnconv_needs_sparse_adjacency():
-    with pytest.raises(TypeError, match="sparse"):
-        GCNConv(3, 2)(mx.ones((4, 3)), mx.eye(4))
+def test_gcnconv_needs_our_sparse_adjacency():
+    for A in (mx.eye(4), ss.eye_array(4, format="csr")):
+        with pytest.raises(TypeError, match="sparse"):
+            GCNConv(3, 2)(mx.ones((4, 3)), A)
 
 
 # ------------------------------------------------- training and transforms --
