@@ -123,7 +123,9 @@ def assert_product_close(got, ref64, abs_product, dtype, k):
     (k = longest row), each carrying the result dtype's unit roundoff;
     ``abs_product`` is the product of the absolute values."""
     got = np.asarray(got)
-    bound = (k + 2) * tolerance(np.dtype(dtype)) * abs_product + 1e-300
+    single = np.dtype(dtype) in (np.float32, np.complex64)
+    tiny = np.finfo(np.float32 if single else np.float64).smallest_subnormal
+    bound = (k + 2) * (tolerance(dtype) * abs_product + tiny)     # + underflow
     assert got.shape == ref64.shape, (got.shape, ref64.shape)
     err = np.abs(got.astype(np.complex128) - ref64)
     assert np.all(err <= bound), f"max error {np.max(err - bound)} over the bound"

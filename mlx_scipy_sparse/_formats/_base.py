@@ -173,10 +173,17 @@ class _spbase:
         if not np.can_cast(self.dtype, dt, casting=casting):
             raise TypeError(f"Cannot cast array data from {self.dtype} to {dt} "
                             f"according to the rule '{casting}'")
-        if self._on_host() or not _arrays.supported_dtype(dt):
+        if self._on_host() or not _arrays.supported_dtype(dt) or self._cast_sums_duplicates():
             return _bridge.call(self, "astype", (dt,), {"casting": casting, "copy": copy})
         mo = _arrays.mx_dtype(dt)
         return self._with_values(_kernels.map_values(lambda d: d.astype(mo), self._values(), mo))
+
+    def _cast_sums_duplicates(self):
+        """scipy's astype sums duplicates (in the new dtype) unless the array is
+        canonical; structure traced by mx.compile cannot be read: MLX path."""
+        idx = [a for a in (getattr(self, "_indices", None), getattr(self, "_indptr", None))
+               if a is not None]
+        return _arrays.evaluable(*idx) and not self.has_canonical_format
 
     def conjugate(self, copy=True):
         if self.dtype.kind != "c":

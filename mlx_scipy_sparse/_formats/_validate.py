@@ -163,6 +163,6 @@ def matmul_shapes(a, b, right=False):
 
 
 def transpose_axes(axes):
-    if axes is not None and tuple(axes) != (1, 0):
+    if axes is not None and axes != (1, 0):      # scipy compares exactly this way
         raise ValueError("Sparse arrays/matrices do not support an 'axes' parameter "
                          "because swapping dimensions is the only logical permutation.")
