@@ -7,6 +7,7 @@ no MLX implementation yet run scipy's own code on zero-copy, read-only views
 of our arrays (`_bridge`), so results match scipy exactly.
 """
 import numbers
+from types import GenericAlias
 
 import numpy as np
 import mlx.core as mx
@@ -50,6 +51,20 @@ class _spbase:
     def nnz(self):
         return int(self._values().size)
 
+    @property
+    def maxprint(self):
+        return self._to_sp().maxprint
+
+    @property
+    def real(self):
+        return _bridge.wrap(self._to_sp().real)
+
+    @property
+    def imag(self):
+        return _bridge.wrap(self._to_sp().imag)
+
+    __class_getitem__ = classmethod(GenericAlias)   # csr_array[np.float64], as scipy
+
     def __len__(self):
         raise TypeError("sparse array length is ambiguous; use getnnz() or shape[0]")
 
@@ -67,7 +82,14 @@ class _spbase:
     def asformat(self, format, copy=False):
         if format is None or format == self.format:
             return self.copy() if copy else self
-        return getattr(self, "to" + format)(copy=copy)
+        try:
+            convert = getattr(self, "to" + format)
+        except AttributeError as e:
+            raise ValueError(f"Format {format} is unknown.") from e
+        try:
+            return convert(copy=copy)
+        except TypeError:       # toarray/todense take no copy (scipy does the same)
+            return convert()
 
     def tocsr(self, copy=False):
         return _bridge.wrap(self._to_sp().tocsr())
@@ -209,13 +231,13 @@ class spmatrix:
     _is_array = False
 
     def __mul__(self, other):
-        if np.isscalar(other):
+        if _isscalarlike(other):
             return _spbase.__mul__(self, other)
         return self.__matmul__(other) if not _bridge.is_sparse(other) \
             else _bridge.call(self, "__mul__", (other,), {})
 
     def __rmul__(self, other):
-        if np.isscalar(other):
+        if _isscalarlike(other):
             return _spbase.__rmul__(self, other)
         return self.__rmatmul__(other) if not _bridge.is_sparse(other) \
             else _bridge.call(self, "__rmul__", (other,), {})
@@ -242,3 +264,8 @@ def issparse(x):
 
 def isspmatrix(x):
     return isinstance(x, (spmatrix, _ss.spmatrix))
+
+
+def _isscalarlike(x):
+    """scipy's rule: a scalar, or a 0-d dense array."""
+    return np.isscalar(x) or (isinstance(x, np.ndarray) and x.ndim == 0)

@@ -80,13 +80,16 @@ def call(obj, name, args, kwargs):
         return obj if r is S else wrap(r)
     uargs = unwrap(args)
     ukw = {k: unwrap(v) for k, v in kwargs.items()}
+    S = obj._to_sp()
     try:
-        r = getattr(obj._to_sp(), name)(*uargs, **ukw)
+        r = getattr(S, name)(*uargs, **ukw)
     except ValueError as e:
         if "read-only" not in str(e):
             raise
-        r = getattr(obj._to_sp(copy=True), name)(*unwrap(args, True),
-                                                 **{k: unwrap(v, True) for k, v in kwargs.items()})
+        S = obj._to_sp(copy=True)
+        r = getattr(S, name)(*unwrap(args, True), **{k: unwrap(v, True) for k, v in kwargs.items()})
+    if r is S:          # scipy answered "self" (asfptype, reshape to the same shape ...)
+        return obj
     if r is NotImplemented:
         return r
     r = wrap(r)
@@ -107,7 +110,7 @@ DUNDERS = (
     "__pow__", "__abs__", "__round__", "__eq__", "__ne__", "__lt__", "__gt__",
     "__le__", "__ge__", "__getitem__", "__setitem__", "__iadd__", "__isub__",
     "__imul__", "__itruediv__", "__iter__", "__bool__", "__str__", "__repr__",
-    "__nonzero__", "__rsub__", "__div__", "__rdiv__", "__idiv__",
+    "__nonzero__", "__rsub__", "__div__", "__rdiv__", "__idiv__", "_broadcast_to",
 )
 
 
