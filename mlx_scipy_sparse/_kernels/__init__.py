@@ -47,14 +47,10 @@ def spmm(data, indices, indptr, shape, X, transpose=False):
     X = _arrays.to_mx(X)
     out = _result_dtype(data.dtype, X.dtype)
     if (on_gpu(out) and _gpu is not None and _gpu.supports(out)
-            and _arrays.evaluable(indices, indptr)):
-        # custom kernels run under mx.compile but mx.vmap refuses them: a
-        # traced pattern (or vmap) goes on to composed ops below
-        try:
-            return _gpu.spmm(data, indices, indptr, n_rows, n_cols, X, transpose, out)
-        except (ValueError, RuntimeError):
-            if _arrays.evaluable(data, X):
-                raise
+            and _arrays.evaluable(indices, indptr, data, X)):
+        # custom kernels: mx.vmap refuses them, so traced code (mx.vmap,
+        # mx.compile) goes on to composed ops below
+        return _gpu.spmm(data, indices, indptr, n_rows, n_cols, X, transpose, out)
     if on_gpu(out) or not _arrays.evaluable(data, indices, indptr, X):
         with mx.stream(stream_for(out)):
             return _composed.spmm(data, _arrays.to_mx(indices), _arrays.to_mx(indptr),

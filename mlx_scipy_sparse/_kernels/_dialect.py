@@ -18,6 +18,7 @@ Dialect
 Helpers (defined in the per-language header, usable in bodies):
 ``msp_f(v)``                 value -> float (half, bfloat16, float)
 ``msp_shfl(v, lane)``        broadcast from ``lane`` (float or uint)
+``msp_shfl_down/up(v, d)``   value of lane +d / -d (callers guard the warp's ends)
 ``msp_group_sum<S>(v)``      sum over aligned groups of S lanes (S a power of 2 <= 32),
                              every lane gets the group's sum; all 32 lanes must call it
 ``msp_atomic_add(y, i, v)``  y[i] += v atomically, float32 outputs made atomic
@@ -62,6 +63,9 @@ template <> __device__ __forceinline__ __half msp_from_f<__half>(float v) { retu
 template <> __device__ __forceinline__ __nv_bfloat16 msp_from_f<__nv_bfloat16>(float v) { return __float2bfloat16_rn(v); }
 __device__ __forceinline__ float msp_shfl(float v, int lane) { return __shfl_sync(0xffffffffu, v, lane); }
 __device__ __forceinline__ unsigned msp_shfl(unsigned v, int lane) { return __shfl_sync(0xffffffffu, v, lane); }
+__device__ __forceinline__ float msp_shfl_down(float v, int d) { return __shfl_down_sync(0xffffffffu, v, d); }
+__device__ __forceinline__ unsigned msp_shfl_down(unsigned v, int d) { return __shfl_down_sync(0xffffffffu, v, d); }
+__device__ __forceinline__ unsigned msp_shfl_up(unsigned v, int d) { return __shfl_up_sync(0xffffffffu, v, d); }
 template <int S> __device__ __forceinline__ float msp_group_sum(float v) {
   for (int m = S / 2; m > 0; m >>= 1) v += __shfl_xor_sync(0xffffffffu, v, m);
   return v;
@@ -79,6 +83,9 @@ inline float msp_f(bfloat16_t v) { return static_cast<float>(v); }
 template <typename T> inline T msp_from_f(float v) { return static_cast<T>(v); }
 inline float msp_shfl(float v, int lane) { return simd_shuffle(v, static_cast<ushort>(lane)); }
 inline uint msp_shfl(uint v, int lane) { return simd_shuffle(v, static_cast<ushort>(lane)); }
+inline float msp_shfl_down(float v, int d) { return simd_shuffle_down(v, static_cast<ushort>(d)); }
+inline uint msp_shfl_down(uint v, int d) { return simd_shuffle_down(v, static_cast<ushort>(d)); }
+inline uint msp_shfl_up(uint v, int d) { return simd_shuffle_up(v, static_cast<ushort>(d)); }
 template <int S> inline float msp_group_sum(float v) {
   for (int m = S / 2; m > 0; m >>= 1) v += simd_shuffle_xor(v, static_cast<ushort>(m));
   return v;
@@ -148,46 +155,41 @@ KERNELS["csr_vector"] = dict(inputs=["a", "ci", "rp", "x", "P"], atomic=False, b
   if (row < n && lane == 0) y[row] = msp_from_f<T>(acc);
 """)
 
-# SpMM, k >= 32: a warp per (row, 32 columns); the warp loads 32 entries of
-# the row at once (coalesced) and broadcasts each by shuffles.  Column
-# indices are shuffled as 32-bit (the launcher sends n_cols >= 2**31 elsewhere).
+# SpMM, k >= 32: a warp per (row, 32*CW columns), each lane CW columns 32
+# apart (coalesced); the warp loads 32 entries of the row at once and
+# broadcasts each by shuffles.  Column indices are shuffled as 32-bit (the
+# launcher sends n_cols >= 2**31 elsewhere).
 KERNELS["csr_warp"] = dict(inputs=["a", "ci", "rp", "x", "P"], atomic=False, body="""
   int64_t gid = @GID;
   int lane = @LANE;
   int64_t n = P[0], k = P[2];
-  int64_t nch = (k + 31) / 32;
+  int64_t span = 32 * CW;
+  int64_t nch = (k + span - 1) / span;
   int64_t w = gid / 32;
   int64_t row = w / nch;
-  int64_t j = (w - row * nch) * 32 + lane;
+  int64_t j0 = (w - row * nch) * span + lane;
   bool live = row < n;
-  bool colok = live && j < k;
   int64_t s = live ? (int64_t)rp[row] : 0;
   int64_t e = live ? (int64_t)rp[row + 1] : 0;
-  float acc0 = 0.0f, acc1 = 0.0f;
+  float acc[CW];
+  for (int u = 0; u < CW; ++u) acc[u] = 0.0f;
   for (int64_t base = s; base < e; base += 32) {
     int64_t p = base + lane;
     unsigned cl = 0u;
     float v = 0.0f;
     if (p < e) { cl = (unsigned)ci[p]; v = msp_f(a[p]); }
     int cnt = (e - base) < 32 ? (int)(e - base) : 32;
-    int t = 0;
-    for (; t + 1 < cnt; t += 2) {
+    for (int t = 0; t < cnt; ++t) {
       unsigned c0 = msp_shfl(cl, t);
       float v0 = msp_shfl(v, t);
-      unsigned c1 = msp_shfl(cl, t + 1);
-      float v1 = msp_shfl(v, t + 1);
-      if (colok) {
-        acc0 += v0 * msp_f(x[(int64_t)c0 * k + j]);
-        acc1 += v1 * msp_f(x[(int64_t)c1 * k + j]);
-      }
-    }
-    if (t < cnt) {
-      unsigned c0 = msp_shfl(cl, t);
-      float v0 = msp_shfl(v, t);
-      if (colok) acc0 += v0 * msp_f(x[(int64_t)c0 * k + j]);
+      int64_t xb = (int64_t)c0 * k + j0;
+      for (int u = 0; u < CW; ++u)
+        if (j0 + 32 * u < k) acc[u] += v0 * msp_f(x[xb + 32 * u]);
     }
   }
-  if (colok) y[row * k + j] = msp_from_f<T>(acc0 + acc1);
+  if (live)
+    for (int u = 0; u < CW; ++u)
+      if (j0 + 32 * u < k) y[row * k + j0 + 32 * u] = msp_from_f<T>(acc[u]);
 """)
 
 # Load-balanced SpMV (nnz split): thread t owns entries [t*E, t*E+E), finds
@@ -195,12 +197,21 @@ KERNELS["csr_warp"] = dict(inputs=["a", "ci", "rp", "x", "P"], atomic=False, bod
 # partial sum atomically (y is float32, zero-initialised).
 KERNELS["csr_lb_vec"] = dict(inputs=["a", "ci", "rp", "x", "P"], atomic=True, body="""
   int64_t gid = @GID;
+  int lane = @LANE;
   int64_t n = P[0], nnz = P[3];
   int64_t p0 = gid * CH;
-  if (p0 < nnz) {
+  bool live = p0 < nnz;
+  int64_t r = 0;
+  float acc = 0.0f;
+  if (live) {
     int64_t p1 = p0 + CH < nnz ? p0 + CH : nnz;
-""" + _FIND_ROW + """
-    float acc = 0.0f;
+    int64_t lo = 0, hi = n;
+    while (hi - lo > 1) {
+      int64_t mid = (lo + hi) >> 1;
+      if ((int64_t)rp[mid] <= p0) lo = mid; else hi = mid;
+    }
+    r = lo;
+    int64_t re = (int64_t)rp[r + 1];
     bool touched = false;
     for (int64_t p = p0; p < p1; ++p) {
       while (p >= re) {
@@ -212,8 +223,19 @@ KERNELS["csr_lb_vec"] = dict(inputs=["a", "ci", "rp", "x", "P"], atomic=True, bo
       acc += msp_f(a[p]) * msp_f(x[(int64_t)ci[p]]);
       touched = true;
     }
-    if (touched) msp_atomic_add(y, r, acc);
   }
+  // Each lane's last row segment: summed over the lanes that share the row
+  // (rows are monotone over lanes, so a row's lanes are contiguous) and
+  // added once per warp by the segment's first lane -- one atomic per warp,
+  // not per thread, on a very long row.
+  unsigned key = live ? (unsigned)r : 0xffffffffu;
+  for (int off = 1; off < 32; off <<= 1) {
+    float oa = msp_shfl_down(acc, off);
+    unsigned ok = msp_shfl_down(key, off);
+    if (lane + off < 32 && ok == key) acc += oa;
+  }
+  unsigned prev = msp_shfl_up(key, 1);
+  if (live && (lane == 0 || prev != key)) msp_atomic_add(y, r, acc);
 """)
 
 # Load-balanced SpMM: a warp per (E-entry chunk, 32 columns), lanes over
@@ -324,12 +346,14 @@ GROUP_WIDTHS = (1, 2, 4, 8, 16, 32)
 LB_CHUNKS = {"csr_lb_vec": 16, "csr_lb_mat": 128, "csr_t": 8, "sddmm": 8}
 
 
-def template_args(name, T, I, S=None, E=None):
+def template_args(name, T, I, S=None, E=None, CW=None):
     """MLX template list for kernel ``name`` (dtype names are strings here;
     the launcher maps them to mx dtypes)."""
     args = [("T", T), ("IT", I)]
     if name in ("csr_vector", "sddmm"):
         args.append(("GW", int(S)))
+    if name == "csr_warp":
+        args.append(("CW", int(CW or 1)))
     if name in LB_CHUNKS:
         args.append(("CH", int(E if E is not None else LB_CHUNKS[name])))
     return args
@@ -344,6 +368,9 @@ def instantiations():
                 if name in ("csr_vector", "sddmm"):
                     for S in GROUP_WIDTHS:
                         out.append((name, template_args(name, T, I, S=S)))
+                elif name == "csr_warp":
+                    for cw in (1, 2, 4):
+                        out.append((name, template_args(name, T, I, CW=cw)))
                 else:
                     out.append((name, template_args(name, T, I)))
     return out

@@ -102,12 +102,17 @@ def _round(n):
     return max(_TG, -(-int(n) // _TG) * _TG)
 
 
-def _launch(name, inputs, out_shape, out_dtype, n_threads, T, I, GW=None, CH=None):
+def _check_rows(n_rows):
+    if n_rows >= 2 ** 31:
+        raise ValueError("sparse GPU kernels: more than 2**31 rows")
+
+
+def _launch(name, inputs, out_shape, out_dtype, n_threads, T, I, GW=None, CH=None, CW=None):
     if n_threads >= 2 ** 31 - _TG:
         raise ValueError("sparse GPU kernel: problem too large for one launch")
     spec = _dialect.KERNELS[name]
     targs = [(k, _NAME_DT[v] if isinstance(v, str) else v)
-             for k, v in _dialect.template_args(name, _DT_NAMES[T], _DT_NAMES[I], S=GW, E=CH)]
+             for k, v in _dialect.template_args(name, _DT_NAMES[T], _DT_NAMES[I], S=GW, E=CH, CW=CW)]
     atomic = spec["atomic"]
     return _kernel(name)(
         inputs=inputs, template=targs, grid=(_round(n_threads), 1, 1),
@@ -161,11 +166,11 @@ def choose(stats, k, transpose=False, n_cols=0):
     mean, mx_len = stats
     if _skewed(mean, mx_len):
         return ("csr_lb_vec", None) if k == 1 else ("csr_lb_mat", None)
-    if k == 1:
-        if mean <= 3.0:
+    if k == 1:                       # measured on an H100: see benchmarks/NOTES.md
+        if mean <= 6.0:
             return "csr_rowthread", None
         gw = 2
-        while gw < 32 and gw * 2 <= mean:
+        while gw < 32 and gw * 4 <= mean:
             gw *= 2
         return "csr_vector", gw
     if k >= 32 and n_cols < 2 ** 31:
@@ -190,6 +195,7 @@ def _mm(data, indices, indptr, n_rows, n_cols, X2, transpose, variant=None):
     if m_out == 0 or k == 0 or nnz == 0 or n_rows == 0:
         return mx.zeros((m_out, k), dtype=T)
     I = indices.dtype
+    _check_rows(max(n_rows, n_cols))
     P = _P(n_rows, n_cols, k, nnz, 0)
     if variant is None and _FORCE and not transpose:
         parts = _FORCE.split(":")
@@ -205,7 +211,9 @@ def _mm(data, indices, indptr, n_rows, n_cols, X2, transpose, variant=None):
     if name == "csr_vector":
         return _launch(name, ins, (n_rows, 1), T, n_rows * gw, T, I, GW=gw)
     if name == "csr_warp":
-        return _launch(name, ins, (n_rows, k), T, n_rows * ((k + 31) // 32) * 32, T, I)
+        cw = gw or (4 if k >= 128 else 2 if k >= 64 else 1)
+        span = 32 * cw
+        return _launch(name, ins, (n_rows, k), T, n_rows * ((k + span - 1) // span) * 32, T, I, CW=cw)
     if name == "csr_lb_vec":
         ch = _dialect.LB_CHUNKS[name]
         y = _launch(name, ins, (n_rows, 1), T, -(-nnz // ch), T, I, CH=ch)
