@@ -60,8 +60,8 @@ def to_mx(x, dtype=None):
         return x if dtype is None or x.dtype == mx_dtype(dtype) else x.astype(mx_dtype(dtype))
     a = np.asarray(x) if dtype is None else np.asarray(x, dtype=np_dtype(dtype))
     target = mx_dtype(a.dtype if dtype is None else dtype)
-    if not a.flags.c_contiguous:
-        a = np.ascontiguousarray(a)
+    if not a.flags.c_contiguous or any(st < 0 for st in a.strides):
+        a = np.ascontiguousarray(a)     # MLX refuses negative strides (size-1 views have them)
     return mx.array(a, dtype=target)
 
 

@@ -24,6 +24,7 @@ class _spbase:
     _format = None          # 'csr', 'csc', 'coo', ...
     _is_array = True        # sparray (True) or spmatrix flavour (False)
     _mutable_host = False   # True where the storage is a scipy object we own
+    maxprint = 50           # scipy's MAXPRINT; an instance attribute when given
 
     # -- basic attributes -------------------------------------------------
     @property
@@ -50,10 +51,6 @@ class _spbase:
     @property
     def nnz(self):
         return int(self._values().size)
-
-    @property
-    def maxprint(self):
-        return self._to_sp().maxprint
 
     @property
     def real(self):
@@ -107,7 +104,7 @@ class _spbase:
     def __matmul__(self, other):
         if np.isscalar(other) or isinstance(other, numbers.Number):
             raise ValueError("Scalar operands are not allowed, use '*' instead")
-        X = None if self._on_host() else self._dense_operand(other)
+        X = None if self._on_host() or self.ndim != 2 else self._dense_operand(other)
         if X is None:
             return _bridge.call(self, "__matmul__", (other,), {})
         _validate.matmul_shapes(self.shape, X.shape)
@@ -116,7 +113,7 @@ class _spbase:
     def __rmatmul__(self, other):
         if np.isscalar(other) or isinstance(other, numbers.Number):
             raise ValueError("Scalar operands are not allowed, use '*' instead")
-        X = None if self._on_host() else self._dense_operand(other)
+        X = None if self._on_host() or self.ndim != 2 else self._dense_operand(other)
         if X is None:
             return _bridge.call(self, "__rmatmul__", (other,), {})
         _validate.matmul_shapes(self.shape, X.shape, right=True)

@@ -17,6 +17,8 @@ class _compressed_base(_spbase):
     def __init__(self, arg1, shape=None, dtype=None, copy=False, *, maxprint=None,
                  sorted_indices=None, canonical=None):
         if isinstance(arg1, tuple) and len(arg1) == 3 and any(_arrays.is_mx(a) for a in arg1):
+            if maxprint is not None:
+                self.maxprint = maxprint
             self._init_mx(arg1, shape, dtype, sorted_indices, canonical)
             return
         _check_host_dtypes(arg1, dtype)
@@ -37,8 +39,11 @@ class _compressed_base(_spbase):
         indptr = _arrays.to_mx(indptr)
         data = _arrays.to_mx(data, None if dtype is None else _validate.dtype(dtype))
         _validate.dtype(data.dtype)
-        if shape is None:
-            raise ValueError("unable to infer matrix dimensions")
+        if shape is None:       # scipy's inference: rows from indptr, columns from indices
+            if not _arrays.evaluable(indices, indptr) or indices.size == 0:
+                raise ValueError("unable to infer matrix dimensions")
+            major, minor = indptr.size - 1, int(mx.max(indices).item()) + 1
+            shape = (minor, major) if self._format == "csc" else (major, minor)
         shape = _validate.shape_2d(shape)
         data, indices, indptr, self._valid = _validate.compressed(
             data, indices, indptr, self._major(shape), self._minor(shape),
@@ -65,6 +70,7 @@ class _compressed_base(_spbase):
         self._data = _values.store(S.data)
         self._indices = _arrays.to_mx(S.indices)
         self._indptr = _arrays.to_mx(S.indptr)
+        self.maxprint = S.maxprint
         self._valid = False     # checked on first use (_ensure_valid)
         self._sorted = S.__dict__.get("_has_sorted_indices")
         self._canonical = S.__dict__.get("_has_canonical_format")
@@ -89,6 +95,7 @@ class _compressed_base(_spbase):
         conv = (lambda a: np.array(_arrays.to_np(a))) if copy else _arrays.to_np
         S = self._scipy_cls()((conv(self._data), conv(self._indices), conv(self._indptr)),
                               shape=self._shape, copy=False)
+        S.maxprint = self.maxprint
         if self._sorted is not None:
             S.has_sorted_indices = self._sorted
         if self._canonical is not None:
@@ -187,6 +194,8 @@ class _compressed_base(_spbase):
 
     def transpose(self, axes=None, copy=False):
         """The transpose shares this array's buffers: CSR <-> CSC relabelling."""
+        if self.ndim != 2:
+            return _bridge.call(self, "transpose", (axes,), {"copy": copy})
         _validate.transpose_axes(axes)
         cls = _bridge.CLASSES[self._flipped][0 if self._is_array else 1]
         src = self.copy() if copy else self

@@ -16,6 +16,8 @@ class _coo_base(_spbase):
                  canonical=None, sorted_indices=None):
         if (isinstance(arg1, tuple) and len(arg1) == 2 and isinstance(arg1[1], tuple)
                 and any(_arrays.is_mx(a) for a in (arg1[0], *arg1[1]))):
+            if maxprint is not None:
+                self.maxprint = maxprint
             self._init_mx(arg1, shape, dtype, canonical)
             return
         from ._compressed import _as_host, _check_host_dtypes
@@ -53,6 +55,7 @@ class _coo_base(_spbase):
         self._shape = tuple(int(s) for s in S.shape)
         self._data = _values.store(S.data)
         self._coords = tuple(_arrays.to_mx(c) for c in S.coords)
+        self.maxprint = S.maxprint
         self._canonical = bool(S.has_canonical_format)
         self._valid = False     # checked on first use (_ensure_valid)
 
@@ -72,6 +75,7 @@ class _coo_base(_spbase):
         S = cls((conv(self._data), tuple(conv(c) for c in self._coords)),
                 shape=self._shape, copy=False)
         S.has_canonical_format = bool(self._canonical)
+        S.maxprint = self.maxprint
         return S
 
     def _values(self):
@@ -130,6 +134,17 @@ class _coo_base(_spbase):
     @has_canonical_format.setter
     def has_canonical_format(self, value):
         self._canonical = bool(value)
+
+    def reshape(self, *args, **kwargs):
+        """scipy's reshape; like scipy, the result shares .data unless copy=True."""
+        S = self._to_sp()
+        r = S.reshape(*args, **kwargs)
+        if r is S:
+            return self
+        out = _bridge.wrap(r)
+        if np.may_share_memory(r.data, S.data):
+            out._data = self._data
+        return out
 
     def tocoo(self, copy=False):
         return self.copy() if copy else self

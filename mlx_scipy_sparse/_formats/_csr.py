@@ -12,11 +12,11 @@ class _csr_base(_compressed_base):
 
     @staticmethod
     def _major(shape):
-        return shape[0]
+        return shape[0] if len(shape) == 2 else 1       # a 1-D CSR array is one row
 
     @staticmethod
     def _minor(shape):
-        return shape[1]
+        return shape[-1]
 
     def _csr_operand(self):
         return self._data, self._indices, self._indptr, self._shape, False

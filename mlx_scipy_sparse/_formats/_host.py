@@ -41,6 +41,10 @@ class _host_base(_spbase):
     def nnz(self):
         return self._S.nnz
 
+    @property
+    def maxprint(self):
+        return self._S.maxprint
+
     def _on_host(self):
         return not _arrays.supported_dtype(self._S.dtype)
 

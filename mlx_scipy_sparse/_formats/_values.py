@@ -1,8 +1,8 @@
 """Where a format keeps its values.
 
 An MLX array, except for the numeric dtypes MLX cannot hold (complex128,
-longdouble, clongdouble): those stay a read-only numpy array on the host, which
-is scipy's own storage, so nothing is downcast.  Every operation on host values
+longdouble, clongdouble): those stay a numpy array on the host, which is
+scipy's own storage, so nothing is downcast.  Every operation on host values
 runs through the scipy bridge; MLX kernels never see them, and asking for them
 as MLX (mx.array operands, traced values) raises the dtype error.
 Indices are always MLX arrays.
@@ -23,9 +23,7 @@ def store(a, dtype=None):
         return _arrays.to_mx(a)
     if a.dtype.kind not in "biufc":
         _validate.dtype(a.dtype)            # object, str, ...: scipy refuses these too
-    h = np.array(a, copy=True, order="C")
-    h.flags.writeable = False               # same contract as MLX-backed views
-    return h
+    return np.array(a, copy=True, order="C")     # writeable, as scipy's .data
 
 
 def on_host(a):
