@@ -15,7 +15,29 @@ if not _REFERENCE:
 _fallbacks = set()
 
 
+# scipy's private modules that have a counterpart in our package: the tests
+# use them as a namespace of public functions (`_construct as construct`)
+_SHARED_MODULES = ("_construct",)
+
+
+class _Namespace:
+    def __init__(self, ours, theirs):
+        self._ours, self._theirs = ours, theirs
+
+    def __getattr__(self, name):
+        try:
+            return getattr(self._ours, name)
+        except AttributeError:
+            if not name.startswith("_"):
+                _fallbacks.add(f"{self._theirs.__name__.rsplit('.', 1)[-1]}.{name}")
+            return getattr(self._theirs, name)
+
+
 def __getattr__(name):
+    if not _REFERENCE and name in _SHARED_MODULES:
+        import importlib
+        return _Namespace(importlib.import_module("mlx_scipy_sparse." + name),
+                          importlib.import_module("scipy.sparse." + name))
     if not _REFERENCE and not name.startswith("_"):
         try:
             return getattr(_ours, name)

@@ -16,6 +16,7 @@ _FROM_SCIPY = (
     "random", "random_array", "rand", "eye", "eye_array", "identity", "diags",
     "diags_array", "spdiags", "kron", "kronsum", "hstack", "vstack", "bmat",
     "block_array", "block_diag", "tril", "triu", "find", "save_npz", "load_npz",
+    "expand_dims", "permute_dims", "swapaxes", "get_index_dtype", "safely_cast_index_arrays",
 )
 
 

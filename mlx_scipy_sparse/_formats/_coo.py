@@ -111,10 +111,14 @@ class _coo_base(_spbase):
 
     @property
     def row(self):
+        if self.ndim < 2:       # scipy: a 1-D array has row 0 everywhere
+            return mx.zeros_like(self._coords[-1])
         return self._coords[-2]
 
     @row.setter
     def row(self, value):
+        if self.ndim < 2:
+            raise ValueError("cannot set row attribute of a 1-dimensional sparse array")
         self._coords = (*self._coords[:-2], _set_array(value, "row"), self._coords[-1])
         self._canonical = self._valid = False
 
@@ -154,7 +158,7 @@ class _coo_base(_spbase):
         return self.transpose()
 
     def transpose(self, axes=None, copy=False):
-        if self.ndim != 2:
+        if self.ndim != 2 or (axes is not None and axes != (1, 0)):   # scipy permutes n-D axes
             return _bridge.call(self, "transpose", (axes,), {"copy": copy})
         _validate.transpose_axes(axes)
         src = self.copy() if copy else self
@@ -164,6 +168,15 @@ class _coo_base(_spbase):
         new._canonical = False
         new._valid = src._valid
         return new
+
+    def dot(self, other):
+        """scipy's COO dot: n-D operands contract like np.dot (not matmul)."""
+        if np.isscalar(other):
+            return self * other
+        if self.ndim == 2 and (_arrays.is_mx(other) or isinstance(other, np.ndarray)) \
+                and other.ndim <= 2:
+            return self @ other
+        return _bridge.call(self, "dot", (other,), {})
 
     def check_format(self):
         self._valid = False
