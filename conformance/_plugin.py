@@ -46,7 +46,9 @@ def _message(report):
         return ""
     crash = getattr(report.longrepr, "reprcrash", None)
     if crash is not None:
-        return crash.message.splitlines()[0][:300] if crash.message else ""
+        # first lines joined: assert_equal puts the values on the lines after "AssertionError:"
+        lines = [ln.strip() for ln in (crash.message or "").splitlines() if ln.strip()]
+        return " / ".join(lines[:4])[:300]
     if isinstance(report.longrepr, tuple):       # skips: (file, line, reason)
         return str(report.longrepr[2])[:300]
     return str(report.longrepr).strip().splitlines()[-1][:300]

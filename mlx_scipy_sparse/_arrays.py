@@ -61,7 +61,8 @@ def to_mx(x, dtype=None):
     a = np.asarray(x) if dtype is None else np.asarray(x, dtype=np_dtype(dtype))
     target = mx_dtype(a.dtype if dtype is None else dtype)
     if not a.flags.c_contiguous or any(st < 0 for st in a.strides):
-        a = np.ascontiguousarray(a)     # MLX refuses negative strides (size-1 views have them)
+        a = np.array(a, order="C")      # a copy: MLX refuses negative strides, and
+                                        # ascontiguousarray keeps them on size-1 views
     return mx.array(a, dtype=target)
 
 

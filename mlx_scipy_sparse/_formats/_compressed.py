@@ -132,8 +132,7 @@ class _compressed_base(_spbase):
     @indices.setter
     def indices(self, value):
         self._indices = _set_array(value, "indices")
-        self._sorted = self._canonical = None
-        self._valid = False
+        self._valid = False     # flags kept, as scipy keeps its memo (see has_canonical_format)
 
     @property
     def indptr(self):
@@ -142,8 +141,7 @@ class _compressed_base(_spbase):
     @indptr.setter
     def indptr(self, value):
         self._indptr = _set_array(value, "indptr")
-        self._sorted = self._canonical = None
-        self._valid = False
+        self._valid = False     # flags kept, as scipy keeps its memo (see has_canonical_format)
 
     @property
     def nnz(self):

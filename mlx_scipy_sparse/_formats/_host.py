@@ -51,6 +51,14 @@ class _host_base(_spbase):
     def _spmm(self, X, transpose=False):
         return self.tocsr()._spmm(X, transpose)
 
+    def __setattr__(self, name, value):
+        # A.data = ..., A.has_canonical_format = ...: scipy's attributes live on _S
+        if not name.startswith("_") and hasattr(self._S, name) \
+                and not isinstance(getattr(type(self), name, None), property):
+            setattr(self._S, name, _bridge.unwrap(value))
+        else:
+            object.__setattr__(self, name, value)
+
     def __getattr__(self, name):
         # format-specific attributes (offsets, blocksize, rows, ...) come from scipy
         if name.startswith("_"):
