@@ -29,6 +29,8 @@ def _native(dtype):
 
 def _blocks(indptr, parts):
     """Row boundaries that give each part about the same number of nonzeros."""
+    if parts == 1:
+        return np.array([0, len(indptr) - 1])
     nnz = int(indptr[-1])
     cuts = np.searchsorted(indptr, np.linspace(0, nnz, parts + 1)[1:-1])
     b = np.unique(np.concatenate(([0], cuts, [len(indptr) - 1])))
