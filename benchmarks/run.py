@@ -258,11 +258,12 @@ def _variant_times(A, X_np, k, reps):
     d, ind, ptr = mx.array(A.data), mx.array(A.indices), mx.array(A.indptr)
     X = mx.array(X_np)
     mx.eval(d, ind, ptr, X)
-    vs = ([("csr_rowthread", None)] + [("csr_vector", g) for g in (2, 4, 8, 16, 32)] + [("csr_lb_vec", None)]
+    vs = ([("csr_rowthread", None)] + [("csr_vector", g) for g in (2, 4, 8, 16, 32)]
+          + [("csr_vector", g, 1) for g in (4, 8, 16)] + [("csr_lb_vec", None)]
           if k == 1 else [("csr_rowthread", None), ("csr_warp", None), ("csr_lb_mat", None)])
-    out = {"chosen": "%s:%s" % _gpu.choose(_gpu.row_stats(ptr), k, False, A.shape[1])}
+    out = {"chosen": ":".join(map(str, _gpu.choose(_gpu.row_stats(ptr), k, False, A.shape[1])))}
     for v in vs:
-        out[f"{v[0]}:{v[1]}"] = round(_median_time(
+        out[":".join(map(str, v))] = round(_median_time(
             lambda: _gpu.spmm(d, ind, ptr, A.shape[0], A.shape[1], X, False, mx.float32, variant=v),
             mx_sync, reps), 4)
     print("    variants:", " ".join(f"{k2}={v2}" for k2, v2 in out.items()), flush=True)
@@ -305,7 +306,7 @@ def run(args):
             r["ours"] = _median_time(fn, mx_sync, reps)
             if on_gpu:
                 r.update(peers.time(P, A, op, X_np, G_np, reps))
-                if args.variants and (op == "spmv" or op.startswith("spmm")):
+                if op in args.variants.split(","):
                     r["variants"] = _variant_times(A, X_np, k, reps)
             if op == "spmv" or op.startswith("spmm"):
                 if A.nnz * k <= 2e8 or not on_gpu:
@@ -324,6 +325,11 @@ def run(args):
             r["copy_frac"] = r["gbps"] / copy if copy else None
             rows.append(r)
             _print_row(r, on_gpu)
+            if on_gpu:      # the 2 GB outputs of tall SpMM-256 ran the GPU out of memory
+                del fn
+                mx.clear_cache()
+                if peers.torch is not None:
+                    peers.torch.cuda.empty_cache()
     print(f"(times: median ms per call, {BATCH} calls per synchronisation)")
     _summary(rows, on_gpu, copy)
     if args.json:
@@ -402,7 +408,8 @@ def main(argv=None):
     ap.add_argument("--plot", default="")
     ap.add_argument("--batch", type=int, default=0,
                     help="calls per synchronisation (default: 10 on GPU, 1 on CPU)")
-    ap.add_argument("--variants", action="store_true", help="GPU: also time every kernel variant")
+    ap.add_argument("--variants", nargs="?", const="spmv,spmm16,spmm64,spmm256", default="",
+                    help="GPU: also time every kernel variant of these ops (default: all products)")
     ap.add_argument("--json", default="")
     return run(ap.parse_args(argv))
 

@@ -90,7 +90,8 @@ def matrices(rng):
 
 def variants(k):
     if k == 1:
-        return [("csr_rowthread", None)] + [("csr_vector", g) for g in (2, 8, 32)] + [("csr_lb_vec", None)]
+        return [("csr_rowthread", None)] + [("csr_vector", g) for g in (2, 8, 32)] + \
+            [("csr_vector", 2, 1), ("csr_vector", 8, 1), ("csr_lb_vec", None)]
     return [("csr_rowthread", None), ("csr_warp", None), ("csr_lb_mat", None)]
 
 
@@ -193,6 +194,15 @@ def run_public(rng):
     except Exception as e:  # report, don't hide
         results["fail"] += 1
         failures.append(f"mx.vmap public: {type(e).__name__}: {e}")
+        print("FAIL", failures[-1])
+    # mx.vmap of a gradient: the VJP's kernels fall back too
+    try:
+        w = mx.array(rng.standard_normal(500).astype(np.float32))
+        gx = mx.vmap(mx.grad(lambda x: mx.sum((A @ x) * w)))(Xs)
+        check("mx.vmap grad", gx, np.tile(S.T.astype(np.float64) @ np.array(w, dtype=np.float64), (3, 1)), 1e-5)
+    except Exception as e:
+        results["fail"] += 1
+        failures.append(f"mx.vmap grad: {type(e).__name__}: {e}")
         print("FAIL", failures[-1])
 
 

@@ -49,7 +49,9 @@ def spmm(data, indices, indptr, shape, X, transpose=False):
     if (on_gpu(out) and _gpu is not None and _gpu.supports(out)
             and _arrays.evaluable(indices, indptr, data, X)):
         # custom kernels: mx.vmap refuses them, so traced code (mx.vmap,
-        # mx.compile) goes on to composed ops below
+        # mx.compile) goes on to composed ops below.  (Checking data / X is a
+        # sync point when they are pending; a custom_function vmap rule was
+        # tried instead and failed on the H100: MLX still vmaps the kernel.)
         return _gpu.spmm(data, indices, indptr, n_rows, n_cols, X, transpose, out)
     if on_gpu(out) or not _arrays.evaluable(data, indices, indptr, X):
         with mx.stream(stream_for(out)):
@@ -67,10 +69,12 @@ def _cpu_spmm_diff(data, indices, indptr, n_rows, n_cols, X, transpose, out):
         """The product written straight into a fresh MLX buffer (no copy back)."""
         m_out = n_cols if t else n_rows
         shape = (m_out,) if x.ndim == 1 else (m_out, x.shape[1])
-        if _cpu.native_dtype(npout) != npout:
+        # Small outputs: a copy costs less than allocating and syncing an MLX
+        # buffer first; large ones are written in place (no copy back).
+        if _cpu.native_dtype(npout) != npout or m_out * (1 if x.ndim == 1 else x.shape[1]) < (1 << 16):
             return mx.array(_cpu.spmm(_arrays.to_np(d), ind, ptr, n_rows, n_cols,
                                       _arrays.to_np(x), t, npout), dtype=out)
-        Y = mx.zeros(shape, dtype=out)
+        Y = mx.zeros(shape, dtype=out, stream=mx.cpu)   # float64 exists on the CPU alone
         mx.eval(Y)
         _cpu.spmm(_arrays.to_np(d), ind, ptr, n_rows, n_cols, _arrays.to_np(x), t, npout,
                   out=_arrays.to_np(Y, writeable=True))
@@ -87,9 +91,11 @@ def _cpu_spmm_diff(data, indices, indptr, n_rows, n_cols, X, transpose, out):
         xn = _arrays.to_np(x)
         gd = _cpu.sddmm(ind, ptr, xn, g) if transpose else _cpu.sddmm(ind, ptr, g, xn)
         gx = fwd(d, cotangent, not transpose)
-        return (mx.array(gd, dtype=out).astype(d.dtype), gx.astype(x.dtype))
+        with mx.stream(mx.cpu):     # this path's products are float64 or CPU-default
+            return (mx.array(gd, dtype=out).astype(d.dtype), gx.astype(x.dtype))
 
-    return product(data, X)
+    with mx.stream(mx.cpu):         # the custom_function's node must not land on a GPU stream
+        return product(data, X)
 
 
 def coo_csr_pattern(row, col, n_rows):

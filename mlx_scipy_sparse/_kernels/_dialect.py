@@ -23,6 +23,8 @@ Helpers (defined in the per-language header, usable in bodies):
                              every lane gets the group's sum; all 32 lanes must call it
 ``msp_atomic_add(y, i, v)``  y[i] += v atomically, float32 outputs made atomic
                              (Metal: the kernel is built with ``atomic_outputs``)
+``msp_ld(ptr)``              read-only load (CUDA: ``__ldg``, through the texture
+                             path: the gathered X rows are never written by the kernel)
 
 Rules the bodies keep (so both languages agree):
 * the launcher rounds every grid up to whole thread groups of 256, so SIMD
@@ -71,6 +73,11 @@ template <int S> __device__ __forceinline__ float msp_group_sum(float v) {
   return v;
 }
 __device__ __forceinline__ void msp_atomic_add(float* y, int64_t i, float v) { atomicAdd(y + i, v); }
+#ifndef MSP_NO_LDG
+template <typename T> __device__ __forceinline__ T msp_ld(const T* p) { return __ldg(p); }
+#else
+template <typename T> __device__ __forceinline__ T msp_ld(const T* p) { return *p; }
+#endif
 #endif
 """
 
@@ -93,6 +100,7 @@ template <int S> inline float msp_group_sum(float v) {
 inline void msp_atomic_add(device atomic<float>* y, int64_t i, float v) {
   atomic_fetch_add_explicit(y + i, v, memory_order_relaxed);
 }
+template <typename T> inline T msp_ld(const device T* p) { return *p; }
 #endif
 """
 
@@ -131,28 +139,50 @@ KERNELS["csr_rowthread"] = dict(inputs=["a", "ci", "rp", "x", "P"], atomic=False
     float acc0 = 0.0f, acc1 = 0.0f;
     int64_t p = s;
     for (; p + 1 < e; p += 2) {
-      acc0 += msp_f(a[p]) * msp_f(x[(int64_t)ci[p] * k + j]);
-      acc1 += msp_f(a[p + 1]) * msp_f(x[(int64_t)ci[p + 1] * k + j]);
+      acc0 += msp_f(a[p]) * msp_f(msp_ld(x + (int64_t)ci[p] * k + j));
+      acc1 += msp_f(a[p + 1]) * msp_f(msp_ld(x + (int64_t)ci[p + 1] * k + j));
     }
-    if (p < e) acc0 += msp_f(a[p]) * msp_f(x[(int64_t)ci[p] * k + j]);
+    if (p < e) acc0 += msp_f(a[p]) * msp_f(msp_ld(x + (int64_t)ci[p] * k + j));
     y[gid] = msp_from_f<T>(acc0 + acc1);
   }
 """)
 
-# SpMV, S lanes per row (S=32: a warp per row), reduced by shuffles.
+# SpMV, GW lanes per row (GW=32: a warp per row), reduced by shuffles.
 KERNELS["csr_vector"] = dict(inputs=["a", "ci", "rp", "x", "P"], atomic=False, body="""
   int64_t gid = @GID;
+  int lane = @LANE;
   int64_t n = P[0];
   int64_t row = gid / GW;
-  int64_t lane = gid & (GW - 1);
+  int64_t g = gid & (GW - 1);
   float acc = 0.0f;
   if (row < n) {
-    int64_t e = (int64_t)rp[row + 1];
-    for (int64_t p = (int64_t)rp[row] + lane; p < e; p += GW)
-      acc += msp_f(a[p]) * msp_f(x[(int64_t)ci[p]]);
+    int64_t s = (int64_t)rp[row], e = (int64_t)rp[row + 1];
+    if (LR == 0 || e - s <= 64)
+      for (int64_t p = s + g; p < e; p += GW)
+        acc += msp_f(a[p]) * msp_f(msp_ld(x + (int64_t)ci[p]));
   }
   acc = msp_group_sum<GW>(acc);
-  if (row < n && lane == 0) y[row] = msp_from_f<T>(acc);
+  // LR: rows longer than 64 entries are left above and summed here by the
+  // whole warp, one after another (skewed patterns: a group of GW lanes on a
+  // row of 10^5 entries would be the kernel's tail).  The row number is
+  // shuffled, so the test is warp-uniform and every lane reaches the sums.
+  if (LR) {
+    unsigned me = row < n ? (unsigned)row : 0xffffffffu;
+    for (int q = 0; q < 32; q += GW) {
+      unsigned rq = msp_shfl(me, q);
+      if (rq != 0xffffffffu) {
+        int64_t s = (int64_t)rp[rq], e = (int64_t)rp[rq + 1];
+        if (e - s > 64) {
+          float t = 0.0f;
+          for (int64_t p = s + lane; p < e; p += 32)
+            t += msp_f(a[p]) * msp_f(msp_ld(x + (int64_t)ci[p]));
+          t = msp_group_sum<32>(t);
+          if (lane == q) acc = t;
+        }
+      }
+    }
+  }
+  if (row < n && g == 0) y[row] = msp_from_f<T>(acc);
 """)
 
 # SpMM, k >= 32: a warp per (row, 32*CW columns), each lane CW columns 32
@@ -184,7 +214,7 @@ KERNELS["csr_warp"] = dict(inputs=["a", "ci", "rp", "x", "P"], atomic=False, bod
       float v0 = msp_shfl(v, t);
       int64_t xb = (int64_t)c0 * k + j0;
       for (int u = 0; u < CW; ++u)
-        if (j0 + 32 * u < k) acc[u] += v0 * msp_f(x[xb + 32 * u]);
+        if (j0 + 32 * u < k) acc[u] += v0 * msp_f(msp_ld(x + xb + 32 * u));
     }
   }
   if (live)
@@ -261,7 +291,7 @@ KERNELS["csr_lb_mat"] = dict(inputs=["a", "ci", "rp", "x", "P"], atomic=True, bo
         r += 1;
         re = (int64_t)rp[r + 1];
       }
-      acc += msp_f(a[p]) * msp_f(x[(int64_t)ci[p] * k + j]);
+      acc += msp_f(a[p]) * msp_f(msp_ld(x + (int64_t)ci[p] * k + j));
       touched = true;
     }
     if (touched) msp_atomic_add(y, r * k + j, acc);
@@ -346,12 +376,14 @@ GROUP_WIDTHS = (1, 2, 4, 8, 16, 32)
 LB_CHUNKS = {"csr_lb_vec": 16, "csr_lb_mat": 128, "csr_t": 8, "sddmm": 8}
 
 
-def template_args(name, T, I, S=None, E=None, CW=None):
+def template_args(name, T, I, S=None, E=None, CW=None, LR=0):
     """MLX template list for kernel ``name`` (dtype names are strings here;
     the launcher maps them to mx dtypes)."""
     args = [("T", T), ("IT", I)]
     if name in ("csr_vector", "sddmm"):
         args.append(("GW", int(S)))
+    if name == "csr_vector":
+        args.append(("LR", int(LR)))
     if name == "csr_warp":
         args.append(("CW", int(CW or 1)))
     if name in LB_CHUNKS:
@@ -365,7 +397,11 @@ def instantiations():
     for name in KERNELS:
         for T in VALUE_TYPES:
             for I in INDEX_TYPES:
-                if name in ("csr_vector", "sddmm"):
+                if name == "csr_vector":
+                    for S in GROUP_WIDTHS:
+                        for lr in (0, 1):
+                            out.append((name, template_args(name, T, I, S=S, LR=lr)))
+                elif name == "sddmm":
                     for S in GROUP_WIDTHS:
                         out.append((name, template_args(name, T, I, S=S)))
                 elif name == "csr_warp":

@@ -70,6 +70,8 @@ def _kernel(name):
     if key not in _built:
         spec = _dialect.KERNELS[name]
         header, body = _dialect.expand(name, be)
+        if os.environ.get("MLX_SPARSE_NO_LDG"):     # plain loads, should __ldg misbehave
+            header = "#define MSP_NO_LDG\n" + header
         if be == "cuda":
             _built[key] = mx.fast.cuda_kernel(
                 name="msp_" + name, input_names=spec["inputs"], output_names=["y"],
@@ -107,12 +109,12 @@ def _check_rows(n_rows):
         raise ValueError("sparse GPU kernels: more than 2**31 rows")
 
 
-def _launch(name, inputs, out_shape, out_dtype, n_threads, T, I, GW=None, CH=None, CW=None):
+def _launch(name, inputs, out_shape, out_dtype, n_threads, T, I, GW=None, CH=None, CW=None, LR=0):
     if n_threads >= 2 ** 31 - _TG:
         raise ValueError("sparse GPU kernel: problem too large for one launch")
     spec = _dialect.KERNELS[name]
     targs = [(k, _NAME_DT[v] if isinstance(v, str) else v)
-             for k, v in _dialect.template_args(name, _DT_NAMES[T], _DT_NAMES[I], S=GW, E=CH, CW=CW)]
+             for k, v in _dialect.template_args(name, _DT_NAMES[T], _DT_NAMES[I], S=GW, E=CH, CW=CW, LR=LR)]
     atomic = spec["atomic"]
     return _kernel(name)(
         inputs=inputs, template=targs, grid=(_round(n_threads), 1, 1),
@@ -128,7 +130,7 @@ _stats = OrderedDict()
 
 
 def row_stats(indptr):
-    """(mean, max) entries per row of a CSR indptr, cached on the host by the
+    """(mean, max, total) entries per row of a CSR indptr, cached on the host by the
     array's identity (the entry holds a reference so the id cannot be reused).
     None where indptr cannot be read (inside a trace)."""
     key = (id(indptr), tuple(indptr.shape))
@@ -143,10 +145,10 @@ def row_stats(indptr):
         return None
     n = ptr.size - 1
     if n <= 0:
-        st = (0.0, 0)
+        st = (0.0, 0, 0)
     else:
         lens = np.diff(ptr)
-        st = (float(ptr[-1]) / n, int(lens.max()))
+        st = (float(ptr[-1]) / n, int(lens.max()), int(ptr[-1]))
     _stats[key] = (indptr, st)
     if len(_stats) > 64:
         _stats.popitem(last=False)
@@ -158,21 +160,30 @@ def _skewed(mean, mx_len):
 
 
 def choose(stats, k, transpose=False, n_cols=0):
-    """The variant (name, GW) for a product with k dense columns."""
+    """The variant (name, GW[, LR]) for a product with k dense columns.
+    Measured on an H100 (benchmarks/NOTES.md): the vector kernel wants about
+    two entries per lane (GW near mean/2); on skewed patterns it beat the
+    nnz split 2x once rows over 64 entries go to a whole warp (LR=1).  The
+    nnz split stays for a few rows so long that one warp each would be the
+    whole run (a row holding 1/16 of all entries, past 2**16)."""
     if transpose:
         return "csr_t", None
     if stats is None:                       # pattern unknown: balanced by construction
         return ("csr_lb_vec", None) if k == 1 else ("csr_lb_mat", None)
-    mean, mx_len = stats
-    if _skewed(mean, mx_len):
-        return ("csr_lb_vec", None) if k == 1 else ("csr_lb_mat", None)
-    if k == 1:                       # measured on an H100: see benchmarks/NOTES.md
-        if mean <= 6.0:
+    mean, mx_len = stats[:2]
+    nnz = stats[2] if len(stats) > 2 else 0
+    skewed = _skewed(mean, mx_len)
+    if k == 1:
+        if skewed and mx_len > 2 ** 16 and mx_len * 16 > nnz:
+            return "csr_lb_vec", None
+        if mean <= 6.0 and not skewed:
             return "csr_rowthread", None
         gw = 2
-        while gw < 32 and gw * 4 <= mean:
+        while gw < 32 and gw * 2 < mean:
             gw *= 2
-        return "csr_vector", gw
+        return ("csr_vector", gw, 1) if skewed else ("csr_vector", gw)
+    if skewed:
+        return "csr_lb_mat", None
     if k >= 32 and n_cols < 2 ** 31:
         return "csr_warp", None
     return "csr_rowthread", None
@@ -186,14 +197,18 @@ _MAT_VARIANTS = ("csr_rowthread", "csr_warp", "csr_lb_mat")
 # ---------------------------------------------------------------------------
 # raw products (no autodiff)
 # ---------------------------------------------------------------------------
-def _mm(data, indices, indptr, n_rows, n_cols, X2, transpose, variant=None):
-    """A @ X2 or A.T @ X2 for 2-D X2 of dtype data.dtype; result of that dtype."""
+def _mm(data, indices, indptr, n_rows, n_cols, X, transpose, variant=None):
+    """A @ X or A.T @ X for X of dtype data.dtype, 1-D or 2-D (row-major);
+    result of that dtype and X's rank.  A 1-D X goes to the kernels as is
+    (k = 1): no reshape nodes around the launch."""
     T = data.dtype
-    k = X2.shape[1]
+    vec = X.ndim == 1
+    k = 1 if vec else X.shape[1]
     nnz = data.size
     m_out = n_cols if transpose else n_rows
+    shape = (m_out,) if vec else (m_out, k)
     if m_out == 0 or k == 0 or nnz == 0 or n_rows == 0:
-        return mx.zeros((m_out, k), dtype=T)
+        return mx.zeros(shape, dtype=T)
     I = indices.dtype
     _check_rows(max(n_rows, n_cols))
     P = _P(n_rows, n_cols, k, nnz, 0)
@@ -201,31 +216,29 @@ def _mm(data, indices, indptr, n_rows, n_cols, X2, transpose, variant=None):
         parts = _FORCE.split(":")
         allowed = _VEC_VARIANTS if k == 1 else _MAT_VARIANTS
         if parts[0] in allowed:
-            variant = (parts[0], int(parts[1]) if len(parts) > 1 else 8)
+            variant = (parts[0],) + tuple(int(v) for v in parts[1:]) if len(parts) > 1 else (parts[0], 8)
     if variant is None or transpose:
         variant = choose(row_stats(indptr), k, transpose, n_cols)
-    name, gw = variant
-    ins = [data, indices, indptr, X2, P]
+    name, gw = variant[:2]
+    ins = [data, indices, indptr, X, P]
     if name == "csr_rowthread":
-        return _launch(name, ins, (n_rows, k), T, n_rows * k, T, I)
+        return _launch(name, ins, shape, T, n_rows * k, T, I)
     if name == "csr_vector":
-        return _launch(name, ins, (n_rows, 1), T, n_rows * gw, T, I, GW=gw)
+        lr = variant[2] if len(variant) > 2 else 0
+        return _launch(name, ins, shape, T, n_rows * gw, T, I, GW=gw, LR=lr)
     if name == "csr_warp":
         cw = gw or (4 if k >= 128 else 2 if k >= 64 else 1)
         span = 32 * cw
-        return _launch(name, ins, (n_rows, k), T, n_rows * ((k + span - 1) // span) * 32, T, I, CW=cw)
+        return _launch(name, ins, shape, T, n_rows * ((k + span - 1) // span) * 32, T, I, CW=cw)
     if name == "csr_lb_vec":
         ch = _dialect.LB_CHUNKS[name]
-        y = _launch(name, ins, (n_rows, 1), T, -(-nnz // ch), T, I, CH=ch)
-        return y.astype(T)
+        return _launch(name, ins, shape, T, -(-nnz // ch), T, I, CH=ch).astype(T)
     if name == "csr_lb_mat":
         ch = _dialect.LB_CHUNKS[name]
-        y = _launch(name, ins, (n_rows, k), T, -(-nnz // ch) * ((k + 31) // 32) * 32, T, I, CH=ch)
-        return y.astype(T)
+        return _launch(name, ins, shape, T, -(-nnz // ch) * ((k + 31) // 32) * 32, T, I, CH=ch).astype(T)
     if name == "csr_t":
         ch = _dialect.LB_CHUNKS[name]
-        y = _launch(name, ins, (n_cols, k), T, -(-nnz // ch) * k, T, I, CH=ch)
-        return y.astype(T)
+        return _launch(name, ins, shape, T, -(-nnz // ch) * k, T, I, CH=ch).astype(T)
     raise ValueError(f"unknown GPU variant {name}")
 
 
@@ -261,33 +274,45 @@ def _prep_pattern(indices, indptr):
     return indices, indptr
 
 
-def spmm(data, indices, indptr, n_rows, n_cols, X, transpose, out_dtype, variant=None):
-    """A @ X (A.T @ X when ``transpose``) on the GPU; X 1-D or 2-D (row-major).
-    Differentiable in ``data`` and ``X``."""
-    indices, indptr = _prep_pattern(indices, indptr)
-    d = data.astype(out_dtype) if data.dtype != out_dtype else data
-    x = X.astype(out_dtype) if X.dtype != out_dtype else X
-    vec = x.ndim == 1
-    if vec:
-        x = x.reshape(-1, 1)
-    if not transpose:
-        stats = row_stats(indptr)       # warm the cache before tracing the VJP
-        del stats
+def _as2d(v):
+    return v.reshape(-1, 1) if v.ndim == 1 else v
 
-    @mx.custom_function
-    def product(d, x):
-        return _mm(d, indices, indptr, n_rows, n_cols, x, transpose, variant)
+
+_products = OrderedDict()
+
+
+def _product(indices, indptr, n_rows, n_cols, transpose, variant):
+    """The differentiable product for one pattern, built once and
+    cached (building custom functions costs more host time than the launch)."""
+    key = (id(indices), id(indptr), n_rows, n_cols, transpose, variant)
+    hit = _products.get(key)
+    if hit is not None and hit[0] is indices and hit[1] is indptr:
+        _products.move_to_end(key)
+        return hit[2]
+    product = mx.custom_function(
+        lambda d, x: _mm(d, indices, indptr, n_rows, n_cols, x, transpose, variant))
 
     @product.vjp
     def product_vjp(primals, cot, _):
         d, x = primals
         g = cot.astype(d.dtype) if cot.dtype != d.dtype else cot
-        if not transpose:
-            gd = sddmm(indices, indptr, n_rows, g, x)
-        else:
-            gd = sddmm(indices, indptr, n_rows, x, g)
-        gx = _mm(d, indices, indptr, n_rows, n_cols, g, not transpose)
-        return gd, gx
+        gd = sddmm(indices, indptr, n_rows, _as2d(x), _as2d(g)) if transpose else \
+            sddmm(indices, indptr, n_rows, _as2d(g), _as2d(x))
+        return gd, _mm(d, indices, indptr, n_rows, n_cols, g, not transpose)
 
-    y = product(d, x)
-    return y.reshape(-1) if vec else y
+    _products[key] = (indices, indptr, product)
+    if len(_products) > 64:
+        _products.popitem(last=False)
+    return product
+
+
+def spmm(data, indices, indptr, n_rows, n_cols, X, transpose, out_dtype, variant=None):
+    """A @ X (A.T @ X when ``transpose``) on the GPU; X 1-D or 2-D (row-major).
+    Differentiable in ``data`` and ``X``.  indices / indptr must be concrete
+    (not traced): row statistics are read from indptr on the host."""
+    indices, indptr = _prep_pattern(indices, indptr)
+    d = data.astype(out_dtype) if data.dtype != out_dtype else data
+    x = X.astype(out_dtype) if X.dtype != out_dtype else X
+    if not transpose:
+        row_stats(indptr)       # warm the cache outside any trace
+    return _product(indices, indptr, n_rows, n_cols, transpose, variant)(d, x)
