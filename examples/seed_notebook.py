@@ -181,6 +181,11 @@ for step in range(51):
         print(f"step {step:3d} loss={float(loss):.1f}")
 
 # ------------------------------------------------ checks against dense math --
+# MLX's GPU matmuls run in TF32 by default (about 1e-3 relative), which touches the
+# dense layers of the GCN; the sparse products themselves are checked at 1e-4.
+DENSE_TOL = 5e-3 if mx.default_device() == mx.gpu else 1e-4
+
+
 def close(a, b, tol=1e-4):
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     return np.max(np.abs(a - b)) <= tol * max(1.0, np.max(np.abs(b)))
@@ -197,7 +202,8 @@ checks = {
     "grad wrt values": close(grad_vals, np.einsum("ij,ij->i", G[rows], Xn[:, cols].T)),
     "grad wrt X": close(grad_X, (Wd.T @ G).T),
     "pruned product (99.9%)": close(W_sparse @ X_bench, pruned_np @ np.array(X_bench)),
-    "GCN forward": close(H_out, np.maximum(sp_norm.toarray() @ np.array(H) @ np.array(W), 0)),
+    "GCN forward": close(H_out, np.maximum(sp_norm.toarray() @ np.array(H) @ np.array(W), 0),
+                         DENSE_TOL),
     "GCN loss falls": losses[-1] < losses[0],
 }
 # The 2-layer gradients against the same loss written with a dense adjacency.
@@ -206,7 +212,7 @@ dense_loss = lambda W1, W2: mx.mean(
     (A_dense @ mx.maximum(A_dense @ H @ W1, 0) @ W2 - target) ** 2)
 dW1, dW2 = mx.grad(dense_loss, argnums=(0, 1))(W1, W2)
 sW1, sW2 = mx.grad(gcn_loss_2, argnums=(0, 1))(W1, W2)
-checks["GCN 2-layer gradients"] = close(sW1, dW1) and close(sW2, dW2)
+checks["GCN 2-layer gradients"] = close(sW1, dW1, DENSE_TOL) and close(sW2, dW2, DENSE_TOL)
 print(f"GCN loss {losses[0]:.6f} -> {losses[-1]:.6f}")
 for name, ok in checks.items():
     print(f"check {name:<24} {'ok' if ok else 'FAILED'}")

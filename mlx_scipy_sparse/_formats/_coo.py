@@ -189,7 +189,9 @@ class _coo_base(_spbase):
         self._ensure_valid()
         order, indices, indptr = _kernels.coo_csr_pattern(self.row, self.col, self._shape[0])
         data = self._data
-        data = data[mx.array(order)] if _arrays.is_mx(data) else data[order]
+        # the gather runs where the dtype can live (float64: the CPU stream)
+        data = (_kernels.map_values(lambda d: d[mx.array(order)], data) if _arrays.is_mx(data)
+                else data[order])
         return _kernels.spmm(data, indices, indptr, self._shape, X, transpose=transpose)
 
 
