@@ -101,19 +101,21 @@ class _spbase:
         return (_bridge.wrap, (self._to_sp(copy=True),))
 
     # -- products ------------------------------------------------------------
-    def __matmul__(self, other):
+    def _kernel_operand(self, other):
+        """The dense operand our kernels take, or None where scipy does it."""
         if np.isscalar(other) or isinstance(other, numbers.Number):
             raise ValueError("Scalar operands are not allowed, use '*' instead")
-        X = None if self._on_host() or self.ndim != 2 else self._dense_operand(other)
+        return None if self._on_host() or self.ndim != 2 else self._dense_operand(other)
+
+    def __matmul__(self, other):
+        X = self._kernel_operand(other)
         if X is None:
             return _bridge.call(self, "__matmul__", (other,), {})
         _validate.matmul_shapes(self.shape, X.shape)
         return self._spmm(X)
 
     def __rmatmul__(self, other):
-        if np.isscalar(other) or isinstance(other, numbers.Number):
-            raise ValueError("Scalar operands are not allowed, use '*' instead")
-        X = None if self._on_host() or self.ndim != 2 else self._dense_operand(other)
+        X = self._kernel_operand(other)
         if X is None:
             return _bridge.call(self, "__rmatmul__", (other,), {})
         _validate.matmul_shapes(self.shape, X.shape, right=True)

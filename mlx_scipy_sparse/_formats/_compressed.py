@@ -10,7 +10,7 @@ from . import _bridge, _validate, _values
 from ._base import _spbase
 
 
-class _compressed_base(_spbase):
+class _compressed_base(_values.HeldValues, _spbase):
     _scipy_array = None    # scipy class of the same format and flavour
     _scipy_matrix = None
 
@@ -21,8 +21,8 @@ class _compressed_base(_spbase):
                 self.maxprint = maxprint
             self._init_mx(arg1, shape, dtype, sorted_indices, canonical)
             return
-        _check_host_dtypes(arg1, dtype)
-        S = self._scipy_cls()(_bridge.unwrap(_as_host(arg1)), shape=shape, dtype=dtype,
+        _values.check_host_dtypes(arg1, dtype)
+        S = self._scipy_cls()(_bridge.unwrap(_values.host_input(arg1)), shape=shape, dtype=dtype,
                               copy=copy, maxprint=maxprint)
         self._adopt(S)
         self._ensure_valid()    # scipy checks only lengths at construction
@@ -57,12 +57,6 @@ class _compressed_base(_spbase):
     @classmethod
     def _scipy_cls(cls):
         return cls._scipy_array if cls._is_array else cls._scipy_matrix
-
-    @classmethod
-    def _from_scipy(cls, S):
-        self = cls.__new__(cls)
-        self._adopt(S)
-        return self
 
     def _adopt(self, S):
         """Take a scipy object's arrays (copied into MLX) and flags."""
@@ -102,9 +96,6 @@ class _compressed_base(_spbase):
             S.has_canonical_format = self._canonical
         return S
 
-    def _values(self):
-        return self._data
-
     def _with_values(self, values, copy=False):
         new = self.__class__.__new__(self.__class__)
         new._shape = self._shape
@@ -117,21 +108,12 @@ class _compressed_base(_spbase):
 
     # -- public arrays --------------------------------------------------------
     @property
-    def data(self):
-        return self._data
-
-    @data.setter
-    def data(self, value):
-        self._data = _set_array(value)
-        self._valid = False
-
-    @property
     def indices(self):
         return self._indices
 
     @indices.setter
     def indices(self, value):
-        self._indices = _set_array(value, "indices")
+        self._indices = _values.assign(value, "indices")
         self._valid = False     # flags kept, as scipy keeps its memo (see has_canonical_format)
 
     @property
@@ -140,7 +122,7 @@ class _compressed_base(_spbase):
 
     @indptr.setter
     def indptr(self, value):
-        self._indptr = _set_array(value, "indptr")
+        self._indptr = _values.assign(value, "indptr")
         self._valid = False     # flags kept, as scipy keeps its memo (see has_canonical_format)
 
     @property
@@ -214,30 +196,3 @@ class _compressed_base(_spbase):
         self._ensure_valid()
         data, indices, indptr, shape, flipped = self._csr_operand()
         return _kernels.spmm(data, indices, indptr, shape, X, transpose=transpose != flipped)
-
-
-def _as_host(arg1):
-    """Constructor input with MLX arrays turned into numpy (scipy builds it)."""
-    if _arrays.is_mx(arg1):
-        return np.array(_arrays.to_np(arg1))
-    if type(arg1) is tuple:
-        return tuple(_as_host(a) for a in arg1)
-    return arg1
-
-
-def _set_array(value, index_name=None):
-    """A public-array assignment: dtype checked now (cheap), values on next use."""
-    a = value if _arrays.is_mx(value) else np.asarray(value)
-    if index_name:
-        _validate._index_kind(index_name, a)
-        return _arrays.to_mx(a)
-    return _values.store(a)
-
-
-def _check_host_dtypes(arg1, dtype):
-    """Refuse non-numeric dtypes before scipy builds anything, by name.
-    Numeric dtypes MLX cannot hold are kept on the host (_values)."""
-    data = arg1[0] if type(arg1) is tuple and arg1 else arg1
-    dt = dtype if dtype is not None else getattr(data, "dtype", None)
-    if dt is not None and not _bridge.is_sparse(data) and not _values.holdable(dt):
-        _validate.dtype(dt)

@@ -6,10 +6,9 @@ import scipy.sparse as _ss
 from .. import _arrays, _kernels
 from . import _bridge, _validate, _values
 from ._base import _spbase, sparray, spmatrix
-from ._compressed import _set_array
 
 
-class _coo_base(_spbase):
+class _coo_base(_values.HeldValues, _spbase):
     _format = "coo"
 
     def __init__(self, arg1, shape=None, dtype=None, copy=False, *, maxprint=None,
@@ -20,10 +19,9 @@ class _coo_base(_spbase):
                 self.maxprint = maxprint
             self._init_mx(arg1, shape, dtype, canonical)
             return
-        from ._compressed import _as_host, _check_host_dtypes
-        _check_host_dtypes(arg1, dtype)
+        _values.check_host_dtypes(arg1, dtype)
         cls = _ss.coo_array if self._is_array else _ss.coo_matrix
-        self._adopt(cls(_bridge.unwrap(_as_host(arg1)), shape=shape, dtype=dtype, copy=copy,
+        self._adopt(cls(_bridge.unwrap(_values.host_input(arg1)), shape=shape, dtype=dtype, copy=copy,
                         maxprint=maxprint))
         self._ensure_valid()    # scipy skips it when built from a sparse input
         if canonical is not None:
@@ -44,12 +42,6 @@ class _coo_base(_spbase):
                                               downcast=not self._is_array)
         self._shape, self._data, self._coords = shape, data, (row, col)
         self._canonical = canonical
-
-    @classmethod
-    def _from_scipy(cls, S):
-        self = cls.__new__(cls)
-        self._adopt(S)
-        return self
 
     def _adopt(self, S):
         self._shape = tuple(int(s) for s in S.shape)
@@ -78,9 +70,6 @@ class _coo_base(_spbase):
         S.maxprint = self.maxprint
         return S
 
-    def _values(self):
-        return self._data
-
     def _with_values(self, values, copy=False):
         new = self.__class__.__new__(self.__class__)
         new._shape = self._shape
@@ -92,21 +81,12 @@ class _coo_base(_spbase):
 
     # -- public arrays ---------------------------------------------------------
     @property
-    def data(self):
-        return self._data
-
-    @data.setter
-    def data(self, value):
-        self._data = _set_array(value)
-        self._valid = False
-
-    @property
     def coords(self):
         return self._coords
 
     @coords.setter
     def coords(self, value):
-        self._coords = tuple(_set_array(c, "coords") for c in value)
+        self._coords = tuple(_values.assign(c, "coords") for c in value)
         self._canonical = self._valid = False
 
     @property
@@ -119,7 +99,7 @@ class _coo_base(_spbase):
     def row(self, value):
         if self.ndim < 2:
             raise ValueError("cannot set row attribute of a 1-dimensional sparse array")
-        self._coords = (*self._coords[:-2], _set_array(value, "row"), self._coords[-1])
+        self._coords = (*self._coords[:-2], _values.assign(value, "row"), self._coords[-1])
         self._canonical = self._valid = False
 
     @property
@@ -128,7 +108,7 @@ class _coo_base(_spbase):
 
     @col.setter
     def col(self, value):
-        self._coords = (*self._coords[:-1], _set_array(value, "col"))
+        self._coords = (*self._coords[:-1], _values.assign(value, "col"))
         self._canonical = self._valid = False
 
     @property

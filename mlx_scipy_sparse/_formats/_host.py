@@ -4,7 +4,7 @@ builds them to feed CSR/CSC/COO keeps working; products convert to CSR."""
 import scipy.sparse as _ss
 
 from .. import _arrays
-from . import _bridge
+from . import _bridge, _values
 from ._base import _spbase, sparray, spmatrix
 
 
@@ -12,9 +12,8 @@ class _host_base(_spbase):
     _mutable_host = True
 
     def __init__(self, arg1, shape=None, dtype=None, copy=False, **kwargs):
-        from ._compressed import _as_host
         cls = self._scipy_array if self._is_array else self._scipy_matrix
-        self._S = cls(_bridge.unwrap(_as_host(arg1)), shape=shape, dtype=dtype, copy=copy,
+        self._S = cls(_bridge.unwrap(_values.host_input(arg1)), shape=shape, dtype=dtype, copy=copy,
                       **kwargs)
 
     @classmethod

@@ -11,7 +11,7 @@ import numpy as np
 import mlx.core as mx
 
 from .. import _arrays
-from . import _validate
+from . import _bridge, _validate
 
 
 def store(a, dtype=None):
@@ -37,3 +37,53 @@ def copy(a):
 def holdable(dtype):
     """True if values of this dtype can be kept (MLX or host)."""
     return _arrays.np_dtype(dtype).kind in "biufc"
+
+
+def host_input(arg1):
+    """Constructor input with MLX arrays turned into numpy (scipy builds it)."""
+    if _arrays.is_mx(arg1):
+        return np.array(_arrays.to_np(arg1))
+    if type(arg1) is tuple:
+        return tuple(host_input(a) for a in arg1)
+    return arg1
+
+
+def assign(value, index_name=None):
+    """A public-array assignment: dtype checked now (cheap), values on next use."""
+    a = value if _arrays.is_mx(value) else np.asarray(value)
+    if index_name:
+        _validate._index_kind(index_name, a)
+        return _arrays.to_mx(a)
+    return store(a)
+
+
+def check_host_dtypes(arg1, dtype):
+    """Refuse non-numeric dtypes before scipy builds anything, by name.
+    Numeric dtypes MLX cannot hold are kept on the host (_values)."""
+    data = arg1[0] if type(arg1) is tuple and arg1 else arg1
+    dt = dtype if dtype is not None else getattr(data, "dtype", None)
+    if dt is not None and not _bridge.is_sparse(data) and not holdable(dt):
+        _validate.dtype(dt)
+
+
+class HeldValues:
+    """Mixin of formats that keep their values in ``self._data`` and take
+    a scipy object's arrays with ``_adopt``."""
+
+    @classmethod
+    def _from_scipy(cls, S):
+        self = cls.__new__(cls)
+        self._adopt(S)
+        return self
+
+    def _values(self):
+        return self._data
+
+    @property
+    def data(self):
+        return self._data
+
+    @data.setter
+    def data(self, value):
+        self._data = assign(value)
+        self._valid = False     # checked again before next use
