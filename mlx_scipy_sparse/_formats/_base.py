@@ -241,10 +241,6 @@ class spmatrix:
         return self.__rmatmul__(other) if not _bridge.is_sparse(other) \
             else _bridge.call(self, "__rmul__", (other,), {})
 
-    def __matmul__(self, other):
-        r = _spbase.__matmul__(self, other)
-        return r
-
     def getnnz(self, axis=None):
         return self._to_sp().getnnz(axis=axis)
 
