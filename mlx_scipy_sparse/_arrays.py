@@ -82,11 +82,19 @@ def to_np(x, writeable=False):
 
 
 def evaluable(*arrays):
-    """False inside mx.compile / mx.vmap tracing, where evaluation is refused."""
+    """False inside mx.compile / mx.vmap tracing, where evaluation is refused.
+
+    mx.async_eval answers without waiting for pending work (so a product of a
+    still-lazy operand queues behind it instead of syncing); it refuses inside
+    every transformation, mx.grad included, where mx.eval decides instead."""
+    arrays = [a for a in arrays if is_mx(a)]
     try:
-        for a in arrays:
-            if is_mx(a):
-                mx.eval(a)
+        mx.async_eval(*arrays)
+        return True
+    except ValueError:
+        pass
+    try:
+        mx.eval(*arrays)
         return True
     except ValueError:
         return False

@@ -130,8 +130,11 @@ def test_grad_matches_finite_differences_float64():
 
     def f(v, x):
         A = sp.csr_array((v, mx.array(S.indices), mx.array(S.indptr)), shape=S.shape)
-        # a polynomial: MLX's float64 transcendental functions are float32-accurate
-        return mx.sum((A @ x) ** 3)
+        # a polynomial: MLX's float64 transcendental functions are float32-accurate.
+        # The user's own float64 ops must run on the CPU stream (MLX refuses
+        # float64 on GPUs); our product puts itself there either way.
+        with mx.stream(mx.cpu):
+            return mx.sum((A @ x) ** 3)
 
     gv = np.array(mx.grad(f)(mx.array(v0, dtype=mx.float64), mx.array(x0, dtype=mx.float64)))
     eps = 1e-6

@@ -167,12 +167,26 @@ class _coo_base(_values.HeldValues, _spbase):
         if self.ndim != 2:
             return _bridge.wrap(_bridge.call(self, "__matmul__", (X,), {}))
         self._ensure_valid()
-        order, indices, indptr = _kernels.coo_csr_pattern(self.row, self.col, self._shape[0])
+        order, indices, indptr = self._csr_pattern()
         data = self._data
-        # the gather runs where the dtype can live (float64: the CPU stream)
-        data = (_kernels.map_values(lambda d: d[mx.array(order)], data) if _arrays.is_mx(data)
-                else data[order])
+        if order is not None:
+            # the gather runs where the dtype can live (float64: the CPU stream)
+            data = (_kernels.map_values(lambda d: d[order], data) if _arrays.is_mx(data)
+                    else data[np.asarray(order)])
         return _kernels.spmm(data, indices, indptr, self._shape, X, transpose=transpose)
+
+    def _csr_pattern(self):
+        """(order, indices, indptr): the row-sorted CSR view of the coordinates,
+        order None when they are sorted already.  Worked out once per set of
+        coordinates (a host sort) and kept until they are reassigned, so
+        repeated products reuse one pattern (and the GPU's cache of it)."""
+        cached = getattr(self, "_csr_cache", None)
+        if cached is None or cached[0] is not self._coords:
+            order, indices, indptr = _kernels.coo_csr_pattern(self.row, self.col, self._shape[0])
+            in_order = bool(np.all(order[1:] > order[:-1])) if order.size else True
+            cached = self._csr_cache = (self._coords, None if in_order else mx.array(order),
+                                        mx.array(indices), mx.array(indptr))
+        return cached[1:]
 
 
 class coo_array(_coo_base, sparray):

@@ -29,8 +29,17 @@ csr_transpose = _cpu.csr_transpose
 rows_of = _cpu.rows_of
 
 
+_RESULT = {}
+
+
 def _result_dtype(a, b):
-    return _arrays.mx_dtype(np.result_type(_arrays.np_dtype(a), _arrays.np_dtype(b)))
+    """numpy's promotion rule for MLX dtypes (bfloat16 stays bfloat16)."""
+    r = _RESULT.get((a, b))
+    if r is None:
+        r = a if a == b else _arrays.mx_dtype(
+            np.result_type(_arrays.np_dtype(a), _arrays.np_dtype(b)))
+        _RESULT[(a, b)] = r
+    return r
 
 
 def spmm(data, indices, indptr, shape, X, transpose=False):

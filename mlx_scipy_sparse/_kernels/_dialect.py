@@ -25,6 +25,9 @@ Helpers (defined in the per-language header, usable in bodies):
                              (Metal: the kernel is built with ``atomic_outputs``)
 ``msp_ld(ptr)``              read-only load (CUDA: ``__ldg``, through the texture
                              path: the gathered X rows are never written by the kernel)
+``msp_lds(ptr)``             streaming load of data read once (CUDA: ``__ldcs``, evict
+                             first, so the stream of values and indices does not push
+                             the gathered X out of L2)
 
 Rules the bodies keep (so both languages agree):
 * the launcher rounds every grid up to whole thread groups of 256, so SIMD
@@ -78,6 +81,11 @@ template <typename T> __device__ __forceinline__ T msp_ld(const T* p) { return _
 #else
 template <typename T> __device__ __forceinline__ T msp_ld(const T* p) { return *p; }
 #endif
+#ifndef MSP_NO_LDCS
+template <typename T> __device__ __forceinline__ T msp_lds(const T* p) { return __ldcs(p); }
+#else
+template <typename T> __device__ __forceinline__ T msp_lds(const T* p) { return *p; }
+#endif
 #endif
 """
 
@@ -101,6 +109,7 @@ inline void msp_atomic_add(device atomic<float>* y, int64_t i, float v) {
   atomic_fetch_add_explicit(y + i, v, memory_order_relaxed);
 }
 template <typename T> inline T msp_ld(const device T* p) { return *p; }
+template <typename T> inline T msp_lds(const device T* p) { return *p; }
 #endif
 """
 
@@ -157,9 +166,20 @@ KERNELS["csr_vector"] = dict(inputs=["a", "ci", "rp", "x", "P"], atomic=False, b
   float acc = 0.0f;
   if (row < n) {
     int64_t s = (int64_t)rp[row], e = (int64_t)rp[row + 1];
-    if (LR == 0 || e - s <= 64)
-      for (int64_t p = s + g; p < e; p += GW)
-        acc += msp_f(a[p]) * msp_f(msp_ld(x + (int64_t)ci[p]));
+    if (LR == 0 || e - s <= 64) {
+      // two entries per step: both index loads are in flight before either
+      // gather (the gathers, not the arithmetic, bound SpMV)
+      float acc1 = 0.0f;
+      int64_t p = s + g;
+      for (; p + GW < e; p += 2 * GW) {
+        int64_t c0 = (int64_t)msp_lds(ci + p), c1 = (int64_t)msp_lds(ci + p + GW);
+        float v0 = msp_f(msp_lds(a + p)), v1 = msp_f(msp_lds(a + p + GW));
+        acc += v0 * msp_f(msp_ld(x + c0));
+        acc1 += v1 * msp_f(msp_ld(x + c1));
+      }
+      if (p < e) acc += msp_f(msp_lds(a + p)) * msp_f(msp_ld(x + (int64_t)msp_lds(ci + p)));
+      acc += acc1;
+    }
   }
   acc = msp_group_sum<GW>(acc);
   // LR: rows longer than 64 entries are left above and summed here by the
