@@ -96,7 +96,9 @@ def prepare(root):
 # -- running -------------------------------------------------------------------
 def run_file(root, name, reference, extra, timeout):
     out = root / (name + ".jsonl")
-    env = dict(os.environ, PYTHONPATH=str(root), PYTHONHASHSEED="0",
+    # the checkout's package first: a venv's editable install may point at another tree
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(root), str(HERE.parent)]),
+               PYTHONHASHSEED="0",
                CONFORMANCE_RESULTS=str(out), CONFORMANCE_FALLBACKS=str(root / "fallbacks.txt"),
                CONFORMANCE_REFERENCE="1" if reference else "0")
     cmd = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p",

@@ -98,3 +98,41 @@ def evaluable(*arrays):
         return True
     except ValueError:
         return False
+
+
+class PublicArray(mx.array):
+    """What `.data`, `.indices`, `.indptr`, `.coords`, `.row` and `.col` return:
+    an `mx.array` (same object type for MLX: lazy, differentiable, `.dtype` an
+    `mx.Dtype`, every MLX op and method unchanged) with the two numpy methods
+    scipy code calls on those arrays and MLX lacks or spells differently:
+
+    * `copy()`: an independent array (assigning into it leaves the original);
+    * `astype(dtype)`: also takes numpy dtypes (`A.indices.astype(np.int64)`),
+      never changing a dtype silently (`mx_dtype` refuses what MLX cannot hold).
+
+    Results of MLX operations on it are plain `mx.array`s.  It is a subclass, not
+    a patch: `mx.array` itself is left alone.
+    """
+
+    __slots__ = ()
+
+    def copy(self, order="K"):
+        return PublicArray(mx.array(self))
+
+    def astype(self, dtype, stream=None, copy=True):
+        return mx.array.astype(self, mx_dtype(dtype), stream)
+
+    def __copy__(self):
+        return self.copy()
+
+    def __deepcopy__(self, memo):
+        return self.copy()
+
+
+def public(x):
+    """`x` as handed out by a format's public attributes: MLX arrays as
+    `PublicArray` (same graph node, so tracing and gradients flow), anything
+    else (host values of a dtype MLX cannot hold) unchanged."""
+    if is_mx(x) and type(x) is not PublicArray:
+        return PublicArray(x)
+    return x

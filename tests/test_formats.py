@@ -176,3 +176,49 @@ def test_use_gpu_falls_back_with_warning_without_gpu():
     with pytest.warns(RuntimeWarning, match="no GPU"):
         dev = sp.use_gpu()
     assert dev == mx.cpu and mx.default_device() == mx.cpu
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_public_arrays_are_mlx_with_numpy_copy_and_astype(fmt):
+    """.data/.indices/... stay mx.arrays (MLX dtype, MLX ops, gradients) and
+    also take the numpy calls scipy code makes on them: copy(), astype(np.int64)."""
+    A = ours(fmt, D.astype(np.float32))
+    arrays = [A.data] + ([A.row, A.col, *A.coords] if fmt == "coo" else [A.indices, A.indptr])
+    for a in arrays:
+        assert isinstance(a, mx.array) and a.dtype in (mx.float32, mx.int32)
+        c = a.copy()
+        assert isinstance(c, mx.array) and c.dtype == a.dtype
+        c[0] = 7
+        assert np.asarray(a)[0] != 7 and np.asarray(c)[0] == 7      # independent
+        assert a.astype(np.int64).dtype == mx.int64 and a.astype(mx.int16).dtype == mx.int16
+        with pytest.raises(TypeError):
+            a.astype(np.complex128)         # never a silent downcast
+        assert type(a + 1) is mx.array      # MLX results are plain MLX arrays
+    assert A.data is A.data and A.T.data is A.data
+    if fmt != "coo":
+        A.indptr = A.indptr.astype(np.int64)
+        assert A.indptr.dtype == mx.int64
+        np.testing.assert_array_equal(A[[1, 2], :].toarray(), D[[1, 2], :])
+
+    def loss(v):
+        B = ours(fmt, (v, A.indices, A.indptr) if fmt != "coo" else (v, (A.row, A.col)),
+                 shape=A.shape)
+        return mx.sum(B @ mx.ones((3, 2)))
+    g = mx.grad(loss)(A.data)
+    np.testing.assert_array_equal(np.asarray(g), np.full(A.nnz, 2.0))
+    assert pickle.loads(pickle.dumps(A.data)).tolist() == A.data.tolist()
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_host_values_with_mlx_indices(fmt):
+    """complex128 values (MLX cannot hold them) with MLX index arrays: built on
+    the host as scipy would, not refused; MLX values of that dtype still are."""
+    S = ss.coo_array(D + 1j * D) if fmt == "coo" else getattr(ss, fmt + "_array")(D + 1j * D)
+    idx = ((mx.array(S.row), mx.array(S.col)),) if fmt == "coo" else \
+        (mx.array(S.indices), mx.array(S.indptr))
+    A = ours(fmt, (S.data, *idx), shape=S.shape)
+    assert A.dtype == np.complex128
+    np.testing.assert_array_equal(A.toarray(), S.toarray())
+    with pytest.raises(TypeError):
+        ours(fmt, (mx.array(S.data.real.astype(np.float32)), *idx), shape=S.shape,
+             dtype=np.complex128)

@@ -16,7 +16,8 @@ class _compressed_base(_values.HeldValues, _spbase):
 
     def __init__(self, arg1, shape=None, dtype=None, copy=False, *, maxprint=None,
                  sorted_indices=None, canonical=None):
-        if isinstance(arg1, tuple) and len(arg1) == 3 and any(_arrays.is_mx(a) for a in arg1):
+        if (isinstance(arg1, tuple) and len(arg1) == 3 and any(_arrays.is_mx(a) for a in arg1)
+                and not _values.host_only(arg1[0], dtype)):
             if maxprint is not None:
                 self.maxprint = maxprint
             self._init_mx(arg1, shape, dtype, sorted_indices, canonical)
@@ -109,6 +110,7 @@ class _compressed_base(_values.HeldValues, _spbase):
     # -- public arrays --------------------------------------------------------
     @property
     def indices(self):
+        self._indices = _arrays.public(self._indices)
         return self._indices
 
     @indices.setter
@@ -118,6 +120,7 @@ class _compressed_base(_values.HeldValues, _spbase):
 
     @property
     def indptr(self):
+        self._indptr = _arrays.public(self._indptr)
         return self._indptr
 
     @indptr.setter
@@ -181,7 +184,7 @@ class _compressed_base(_values.HeldValues, _spbase):
         src = self.copy() if copy else self
         new = cls.__new__(cls)
         new._shape = self._shape[::-1]
-        new._data, new._indices, new._indptr = src._data, src._indices, src._indptr
+        new._data, new._indices, new._indptr = src.data, src.indices, src.indptr   # shared public objects
         new._sorted, new._canonical = src._sorted, src._canonical
         new._valid = src._valid
         return new

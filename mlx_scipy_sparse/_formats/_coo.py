@@ -14,7 +14,8 @@ class _coo_base(_values.HeldValues, _spbase):
     def __init__(self, arg1, shape=None, dtype=None, copy=False, *, maxprint=None,
                  canonical=None, sorted_indices=None):
         if (isinstance(arg1, tuple) and len(arg1) == 2 and isinstance(arg1[1], tuple)
-                and any(_arrays.is_mx(a) for a in (arg1[0], *arg1[1]))):
+                and any(_arrays.is_mx(a) for a in (arg1[0], *arg1[1]))
+                and not _values.host_only(arg1[0], dtype)):
             if maxprint is not None:
                 self.maxprint = maxprint
             self._init_mx(arg1, shape, dtype, canonical)
@@ -82,6 +83,7 @@ class _coo_base(_values.HeldValues, _spbase):
     # -- public arrays ---------------------------------------------------------
     @property
     def coords(self):
+        self._coords = tuple(_arrays.public(c) for c in self._coords)
         return self._coords
 
     @coords.setter
@@ -92,8 +94,8 @@ class _coo_base(_values.HeldValues, _spbase):
     @property
     def row(self):
         if self.ndim < 2:       # scipy: a 1-D array has row 0 everywhere
-            return mx.zeros_like(self._coords[-1])
-        return self._coords[-2]
+            return _arrays.public(mx.zeros_like(self._coords[-1]))
+        return self.coords[-2]
 
     @row.setter
     def row(self, value):
@@ -104,7 +106,7 @@ class _coo_base(_values.HeldValues, _spbase):
 
     @property
     def col(self):
-        return self._coords[-1]
+        return self.coords[-1]
 
     @col.setter
     def col(self, value):
@@ -127,7 +129,7 @@ class _coo_base(_values.HeldValues, _spbase):
             return self
         out = _bridge.wrap(r)
         if np.may_share_memory(r.data, S.data):
-            out._data = self._data
+            out._data = self.data       # the same public object: y.data is x.data
         return out
 
     def tocoo(self, copy=False):
@@ -144,7 +146,7 @@ class _coo_base(_values.HeldValues, _spbase):
         src = self.copy() if copy else self
         new = self.__class__.__new__(self.__class__)
         new._shape = self._shape[::-1]
-        new._data, new._coords = src._data, src._coords[::-1]
+        new._data, new._coords = src.data, src.coords[::-1]   # shared public objects
         new._canonical = False
         new._valid = src._valid
         return new

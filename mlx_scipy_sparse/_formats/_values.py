@@ -39,6 +39,19 @@ def holdable(dtype):
     return _arrays.np_dtype(dtype).kind in "biufc"
 
 
+def host_only(data, dtype=None):
+    """True for values given as numpy (or lists) of a numeric dtype MLX cannot
+    hold: they are built on the host, as scipy would, even when the index
+    arrays that come with them are MLX."""
+    if _arrays.is_mx(data):
+        return False
+    try:
+        dt = np.dtype(dtype) if dtype is not None else np.asarray(data).dtype
+    except (TypeError, ValueError):
+        return False
+    return holdable(dt) and not _arrays.supported_dtype(dt)
+
+
 def host_input(arg1):
     """Constructor input with MLX arrays turned into numpy (scipy builds it)."""
     if _arrays.is_mx(arg1):
@@ -81,6 +94,7 @@ class HeldValues:
 
     @property
     def data(self):
+        self._data = _arrays.public(self._data)
         return self._data
 
     @data.setter
