@@ -287,7 +287,10 @@ def run(args):
     reps = 10 if args.small else 30
     rows = []
     ops = args.ops.split(",") if args.ops else OPS
+    wanted = [c for c in args.cases.split(",") if c]
     for name, A, W in cases(args.suite, args.small, rng):
+        if wanted and not any(name.startswith(c) for c in wanted):
+            continue
         A = ss.csr_array(A).astype(np.float32)
         A.sort_indices()
         P = peers.prepare(A) if on_gpu else {}
@@ -410,6 +413,7 @@ def main(argv=None):
                     help="calls per synchronisation (default: 10 on GPU, 1 on CPU)")
     ap.add_argument("--variants", nargs="?", const="spmv,spmm16,spmm64,spmm256", default="",
                     help="GPU: also time every kernel variant of these ops (default: all products)")
+    ap.add_argument("--cases", default="", help="comma list of case-name prefixes (default: all)")
     ap.add_argument("--json", default="")
     return run(ap.parse_args(argv))
 

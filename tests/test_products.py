@@ -169,3 +169,16 @@ def test_float64_mx_operand_stays_float64():
     Y = A @ mx.array(np.ones(5), dtype=mx.float64)
     assert Y.dtype == mx.float64
     np.testing.assert_allclose(np.array(Y), S @ np.ones(5), rtol=1e-15)
+
+
+def test_bfloat16_product_stays_bfloat16():
+    # MLX's rule for bfloat16 @ bfloat16 (numpy has no bfloat16 to promote through)
+    S, _ = _pair("csr", dtype=np.float32)
+    A = sp.csr_array((mx.array(S.data).astype(mx.bfloat16), mx.array(S.indices),
+                      mx.array(S.indptr)), shape=S.shape)
+    X = mx.array(np.random.default_rng(3).standard_normal((S.shape[1], 3)).astype(np.float32))
+    Y = A @ X.astype(mx.bfloat16)
+    assert Y.dtype == mx.bfloat16
+    ref = S.astype(np.float64) @ np.array(X.astype(mx.bfloat16).astype(mx.float32), dtype=np.float64)
+    np.testing.assert_allclose(np.array(Y.astype(mx.float32)), ref, rtol=3e-2, atol=3e-2)
+    assert (A @ X).dtype == mx.float32     # bfloat16 with float32 promotes
