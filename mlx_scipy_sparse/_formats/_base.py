@@ -14,7 +14,7 @@ import mlx.core as mx
 import scipy.sparse as _ss
 
 from .. import _arrays, _kernels
-from . import _bridge, _validate, _values
+from . import _bridge, _float64, _validate, _values
 
 
 class _spbase:
@@ -25,6 +25,10 @@ class _spbase:
     _is_array = True        # sparray (True) or spmatrix flavour (False)
     _mutable_host = False   # True where the storage is a scipy object we own
     maxprint = 50           # scipy's MAXPRINT; an instance attribute when given
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        _float64.guard_class(cls)
 
     # -- basic attributes -------------------------------------------------
     @property
@@ -220,6 +224,10 @@ class _spbase:
         return _bridge.call(self, "count_nonzero", (), {} if axis is None else {"axis": axis})
 
 
+_float64.guard_class(_spbase)
+_float64.guard_class(_values.HeldValues)
+
+
 class sparray:
     """Marker base of the sparse *array* classes (as in scipy.sparse)."""
 
@@ -251,6 +259,9 @@ class spmatrix:
     @shape.setter
     def shape(self, new_shape):
         self._assign_from(self._to_sp().reshape(new_shape).asformat(self.format))
+
+
+_float64.guard_class(spmatrix)
 
 
 def issparse(x):

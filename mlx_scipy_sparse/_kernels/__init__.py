@@ -17,7 +17,8 @@ import mlx.core as mx
 
 from .. import _arrays
 from . import _composed, _cpu
-from ._device import on_gpu, stream_for, use_cpu, use_gpu, gpu_available  # noqa: F401
+from ._device import (  # noqa: F401
+    cpu_stream, gpu_available, gpu_default, on_gpu, stream_for, use_cpu, use_gpu)
 
 try:  # the GPU backend is optional: absent on CPU-only builds
     from . import _gpu

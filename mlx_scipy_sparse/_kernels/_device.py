@@ -36,3 +36,12 @@ def on_gpu(dtype=None):
 def stream_for(dtype):
     """float64 always runs on the CPU stream: MLX refuses it on GPUs."""
     return mx.cpu if dtype == mx.float64 else mx.default_device()
+
+
+def gpu_default():
+    return mx.default_device().type == mx.DeviceType.gpu
+
+
+def cpu_stream():
+    """The stream float64 work runs on while the default device is a GPU."""
+    return mx.stream(mx.cpu)
