@@ -1,6 +1,7 @@
 """Host-side conversions between numpy and MLX arrays.
 
-No device is touched here: MLX arrays are created lazily and numpy views are
+No device is touched here (but for float64 assignment into public arrays, which
+must run on the CPU stream): MLX arrays are created lazily and numpy views are
 taken of evaluated buffers.  The one rule enforced everywhere: a dtype is
 never changed silently (MLX would turn numpy float64 into float32).
 """
@@ -121,6 +122,13 @@ class PublicArray(mx.array):
 
     def astype(self, dtype, stream=None, copy=True):
         return mx.array.astype(self, mx_dtype(dtype), stream)
+
+    def __setitem__(self, key, value):
+        # `A.data[k] = v` on float64 values: MLX refuses float64 on a GPU stream
+        if self.dtype == mx.float64:
+            with mx.stream(mx.cpu):
+                return mx.array.__setitem__(self, key, value)
+        return mx.array.__setitem__(self, key, value)
 
     def __copy__(self):
         return self.copy()

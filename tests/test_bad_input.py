@@ -403,7 +403,7 @@ def test_int64_indices_from_mlx_preserved_through_products():
     D = np.array([[0, 0, 1.0], [2.0, 3.0, 0]])
     assert A.indices.dtype == mx.int64
     np.testing.assert_array_equal(A @ np.arange(3.0), D @ np.arange(3.0))
-    np.testing.assert_array_equal(np.array(A @ mx.ones((3, 2), dtype=mx.float64)), D @ np.ones((3, 2)))
+    np.testing.assert_array_equal(np.array(A @ mx.ones((3, 2), dtype=mx.float64, stream=mx.cpu)), D @ np.ones((3, 2)))
     np.testing.assert_array_equal(A.T @ np.ones(2), D.T @ np.ones(2))
     np.testing.assert_array_equal(np.ones((4, 2)) @ A, np.ones((4, 2)) @ D)
     assert A.indices.dtype == mx.int64 and A.tocsc().indices.dtype == mx.int64

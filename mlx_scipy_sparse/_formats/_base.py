@@ -126,7 +126,10 @@ class _spbase:
         # X @ A = (A.T @ X.T).T without materialising A.T
         if X.ndim == 1:
             return self._spmm(X, transpose=True)
-        return self._spmm(X.T, transpose=True).T
+        # the result may be float64 by promotion (int32 values, float32 X): its
+        # transpose must run where float64 can
+        Y = self._spmm(X.T, transpose=True)
+        return _kernels.map_values(mx.transpose, Y) if _arrays.is_mx(Y) else Y.T
 
     def matmul(self, other):
         return self @ other

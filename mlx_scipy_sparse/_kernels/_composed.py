@@ -20,4 +20,6 @@ def spmm(data, indices, indptr, n_rows, n_cols, X, transpose=False, out_dtype=No
     vals = data if vec else data[:, None]
     contrib = vals.astype(out_dtype) * Xg.astype(out_dtype)
     shape = (m_out,) if vec else (m_out, X.shape[1])
+    if data.size == 0 or m_out == 0:    # MLX's scatter refuses some empty updates
+        return mx.zeros(shape, dtype=out_dtype)
     return mx.zeros(shape, dtype=out_dtype).at[dst].add(contrib)
