@@ -82,6 +82,27 @@ def to_np(x, writeable=False):
     return v
 
 
+FREE, GRAD, TRACED = "free", "grad", "traced"
+
+
+def trace_state(*arrays):
+    """FREE: no transformation sees these arrays (mx.async_eval takes them), so
+    no gradient can flow through an op on them; GRAD: under mx.grad/vjp, where
+    mx.eval still works; TRACED: mx.compile / mx.vmap, where evaluation is
+    refused."""
+    arrays = [a for a in arrays if is_mx(a)]
+    try:
+        mx.async_eval(*arrays)
+        return FREE
+    except ValueError:
+        pass
+    try:
+        mx.eval(*arrays)
+        return GRAD
+    except ValueError:
+        return TRACED
+
+
 def evaluable(*arrays):
     """False inside mx.compile / mx.vmap tracing, where evaluation is refused.
 

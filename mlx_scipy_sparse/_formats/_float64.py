@@ -21,9 +21,16 @@ _SKIP = frozenset({
 })
 
 
+_F64 = mx.float64
+
+
 def _is_f64(x, depth=0):
     """Whether an argument carries float64 values: arrays (MLX, numpy, ours,
     scipy's), dtypes, Python floats, or tuples/lists of those."""
+    if isinstance(x, mx.array):         # the hot path: products with MLX operands
+        return x.dtype == _F64
+    if x is None or isinstance(x, (bool, int)):
+        return False
     if isinstance(x, float):
         return True
     if isinstance(x, mx.Dtype):
@@ -40,9 +47,12 @@ def _is_f64(x, depth=0):
 
 
 def _involves_f64(self, args, kwargs):
-    values = getattr(self, "_data", None)
-    return (_is_f64(values) or any(_is_f64(a) for a in args)
-            or any(_is_f64(v) for v in kwargs.values()))
+    if _is_f64(getattr(self, "_data", None)):
+        return True
+    for a in args:
+        if _is_f64(a):
+            return True
+    return bool(kwargs) and any(_is_f64(v) for v in kwargs.values())
 
 
 def _guard(fn):

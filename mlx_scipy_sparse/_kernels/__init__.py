@@ -56,21 +56,25 @@ def spmm(data, indices, indptr, shape, X, transpose=False):
     data = _arrays.to_mx(data)
     X = _arrays.to_mx(X)
     out = _result_dtype(data.dtype, X.dtype)
-    if (on_gpu(out) and _gpu is not None and _gpu.supports(out)
-            and _arrays.evaluable(indices, indptr, data, X)):
+    # Outside any transformation no gradient can flow through the product, so
+    # the kernels run bare, without mx.custom_function's host cost.
+    state = _arrays.trace_state(indices, indptr, data, X)
+    grad = state == _arrays.GRAD
+    if state != _arrays.TRACED and on_gpu(out) and _gpu is not None and _gpu.supports(out):
         # custom kernels: mx.vmap refuses them, so traced code (mx.vmap,
-        # mx.compile) goes on to composed ops below.  (Checking data / X is a
-        # sync point when they are pending; a custom_function vmap rule was
-        # tried instead and failed on the H100: MLX still vmaps the kernel.)
-        return _gpu.spmm(data, indices, indptr, n_rows, n_cols, X, transpose, out)
-    if on_gpu(out) or not _arrays.evaluable(data, indices, indptr, X):
+        # mx.compile) goes on to composed ops below.  (A custom_function vmap
+        # rule was tried instead and failed on the H100: MLX still vmaps the
+        # kernel.)
+        return _gpu.spmm(data, indices, indptr, n_rows, n_cols, X, transpose, out,
+                         differentiable=grad)
+    if on_gpu(out) or state == _arrays.TRACED:
         with mx.stream(stream_for(out)):
             return _composed.spmm(data, _arrays.to_mx(indices), _arrays.to_mx(indptr),
                                   n_rows, n_cols, X, transpose, out)
-    return _cpu_spmm_diff(data, indices, indptr, n_rows, n_cols, X, transpose, out)
+    return _cpu_spmm_diff(data, indices, indptr, n_rows, n_cols, X, transpose, out, grad)
 
 
-def _cpu_spmm_diff(data, indices, indptr, n_rows, n_cols, X, transpose, out):
+def _cpu_spmm_diff(data, indices, indptr, n_rows, n_cols, X, transpose, out, grad=True):
     ind = _arrays.to_np(indices)
     ptr = _arrays.to_np(indptr)
     npout = _arrays.np_dtype(out)
@@ -89,6 +93,9 @@ def _cpu_spmm_diff(data, indices, indptr, n_rows, n_cols, X, transpose, out):
         _cpu.spmm(_arrays.to_np(d), ind, ptr, n_rows, n_cols, _arrays.to_np(x), t, npout,
                   out=_arrays.to_np(Y, writeable=True))
         return Y
+
+    if not grad:
+        return fwd(data, X, transpose)
 
     @mx.custom_function
     def product(d, x):

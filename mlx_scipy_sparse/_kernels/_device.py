@@ -38,8 +38,11 @@ def stream_for(dtype):
     return mx.cpu if dtype == mx.float64 else mx.default_device()
 
 
+_GPU = mx.DeviceType.gpu
+
+
 def gpu_default():
-    return mx.default_device().type == mx.DeviceType.gpu
+    return mx.default_device().type == _GPU
 
 
 def cpu_stream():

@@ -363,11 +363,15 @@ def sddmm(indices, indptr, n_rows, L2, R2):
     return _pattern(indices, indptr, n_rows, R2.shape[0]).sddmm(L2, R2)
 
 
-def spmm(data, indices, indptr, n_rows, n_cols, X, transpose, out_dtype, variant=None):
+def spmm(data, indices, indptr, n_rows, n_cols, X, transpose, out_dtype, variant=None,
+         differentiable=True):
     """A @ X (A.T @ X when ``transpose``) on the GPU; X 1-D or 2-D (row-major).
-    Differentiable in ``data`` and ``X``.  indices / indptr must be concrete
-    (not traced): row statistics are read from indptr on the host."""
+    Differentiable in ``data`` and ``X`` (a bare launch when not
+    ``differentiable``).  indices / indptr must be concrete (not traced): row
+    statistics are read from indptr on the host."""
     pat = _pattern(indices, indptr, n_rows, n_cols)
     d = data if data.dtype == out_dtype else data.astype(out_dtype)
     x = X if X.dtype == out_dtype else X.astype(out_dtype)
+    if not differentiable:
+        return pat.mm(d, x, transpose, variant)
     return pat.product(transpose, variant)(d, x)
