@@ -107,6 +107,9 @@ class _spbase:
     # -- products ------------------------------------------------------------
     def _kernel_operand(self, other):
         """The dense operand our kernels take, or None where scipy does it."""
+        if isinstance(other, mx.array):      # the hot path, first
+            return other if other.ndim in (1, 2) and self.ndim == 2 and not self._on_host() \
+                else None
         if np.isscalar(other) or isinstance(other, numbers.Number):
             raise ValueError("Scalar operands are not allowed, use '*' instead")
         return None if self._on_host() or self.ndim != 2 else self._dense_operand(other)
