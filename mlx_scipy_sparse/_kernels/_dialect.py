@@ -157,29 +157,27 @@ KERNELS["csr_rowthread"] = dict(inputs=["a", "ci", "rp", "x", "P"], atomic=False
 """)
 
 # SpMV, GW lanes per row (GW=32: a warp per row), reduced by shuffles.
-# OT is the offset type: int32 where every offset fits (the launcher decides),
-# since 64-bit integer arithmetic costs Hopper two instructions per step.
 KERNELS["csr_vector"] = dict(inputs=["a", "ci", "rp", "x", "P"], atomic=False, body="""
-  OT gid = @GID;
+  int64_t gid = @GID;
   int lane = @LANE;
-  OT n = P[0];
-  OT row = gid / GW;
-  OT g = gid & (GW - 1);
+  int64_t n = P[0];
+  int64_t row = gid / GW;
+  int64_t g = gid & (GW - 1);
   float acc = 0.0f;
   if (row < n) {
-    OT s = (OT)rp[row], e = (OT)rp[row + 1];
+    int64_t s = (int64_t)rp[row], e = (int64_t)rp[row + 1];
     if (LR == 0 || e - s <= 64) {
       // two entries per step: both index loads are in flight before either
       // gather (the gathers, not the arithmetic, bound SpMV)
       float acc1 = 0.0f;
-      OT p = s + g;
+      int64_t p = s + g;
       for (; p + GW < e; p += 2 * GW) {
-        OT c0 = (OT)msp_lds(ci + p), c1 = (OT)msp_lds(ci + p + GW);
+        int64_t c0 = (int64_t)msp_lds(ci + p), c1 = (int64_t)msp_lds(ci + p + GW);
         float v0 = msp_f(msp_lds(a + p)), v1 = msp_f(msp_lds(a + p + GW));
         acc += v0 * msp_f(msp_ld(x + c0));
         acc1 += v1 * msp_f(msp_ld(x + c1));
       }
-      if (p < e) acc += msp_f(msp_lds(a + p)) * msp_f(msp_ld(x + (OT)msp_lds(ci + p)));
+      if (p < e) acc += msp_f(msp_lds(a + p)) * msp_f(msp_ld(x + (int64_t)msp_lds(ci + p)));
       acc += acc1;
     }
   }
@@ -193,11 +191,11 @@ KERNELS["csr_vector"] = dict(inputs=["a", "ci", "rp", "x", "P"], atomic=False, b
     for (int q = 0; q < 32; q += GW) {
       unsigned rq = msp_shfl(me, q);
       if (rq != 0xffffffffu) {
-        OT s = (OT)rp[rq], e = (OT)rp[rq + 1];
+        int64_t s = (int64_t)rp[rq], e = (int64_t)rp[rq + 1];
         if (e - s > 64) {
           float t = 0.0f;
-          for (OT p = s + lane; p < e; p += 32)
-            t += msp_f(a[p]) * msp_f(msp_ld(x + (OT)ci[p]));
+          for (int64_t p = s + lane; p < e; p += 32)
+            t += msp_f(a[p]) * msp_f(msp_ld(x + (int64_t)ci[p]));
           t = msp_group_sum<32>(t);
           if (lane == q) acc = t;
         }
@@ -398,7 +396,7 @@ GROUP_WIDTHS = (1, 2, 4, 8, 16, 32)
 LB_CHUNKS = {"csr_lb_vec": 16, "csr_lb_mat": 128, "csr_t": 8, "sddmm": 8}
 
 
-def template_args(name, T, I, S=None, E=None, CW=None, LR=0, OT="int64"):
+def template_args(name, T, I, S=None, E=None, CW=None, LR=0):
     """MLX template list for kernel ``name`` (dtype names are strings here;
     the launcher maps them to mx dtypes)."""
     args = [("T", T), ("IT", I)]
@@ -406,7 +404,6 @@ def template_args(name, T, I, S=None, E=None, CW=None, LR=0, OT="int64"):
         args.append(("GW", int(S)))
     if name == "csr_vector":
         args.append(("LR", int(LR)))
-        args.append(("OT", OT))
     if name == "csr_warp":
         args.append(("CW", int(CW or 1)))
     if name in LB_CHUNKS:
@@ -423,8 +420,7 @@ def instantiations():
                 if name == "csr_vector":
                     for S in GROUP_WIDTHS:
                         for lr in (0, 1):
-                            for ot in (("int32", "int64") if I == "int32" else ("int64",)):
-                                out.append((name, template_args(name, T, I, S=S, LR=lr, OT=ot)))
+                            out.append((name, template_args(name, T, I, S=S, LR=lr)))
                 elif name == "sddmm":
                     for S in GROUP_WIDTHS:
                         out.append((name, template_args(name, T, I, S=S)))

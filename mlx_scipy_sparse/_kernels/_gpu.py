@@ -187,7 +187,6 @@ def choose(stats, k, transpose=False, n_cols=0):
 
 
 _FORCE = os.environ.get("MLX_SPARSE_GPU_VARIANT")   # benchmarks / tests: force one
-_OFF64 = bool(os.environ.get("MLX_SPARSE_OFF64"))    # benchmarks: 64-bit offsets always
 _VEC_VARIANTS = ("csr_rowthread", "csr_vector", "csr_lb_vec")
 _MAT_VARIANTS = ("csr_rowthread", "csr_warp", "csr_lb_mat")
 
@@ -256,12 +255,7 @@ class _Pattern:
             n_threads = n_rows * k
         elif name == "csr_vector":
             n_threads = n_rows * gw
-            # 32-bit offsets where every offset (entries, rows, threads, plus
-            # the unrolled step's overshoot) stays below 2**31
-            small = (self.indices.dtype == mx.int32 and nnz + 64 < 2 ** 31
-                     and _round(n_threads) < 2 ** 31 and not _OFF64)
-            kw = dict(GW=gw, LR=variant[2] if len(variant) > 2 else 0,
-                      OT="int32" if small else "int64")
+            kw = dict(GW=gw, LR=variant[2] if len(variant) > 2 else 0)
         elif name == "csr_warp":
             cw = gw or (4 if k >= 128 else 2 if k >= 64 else 1)
             n_threads = n_rows * -(-k // (32 * cw)) * 32
@@ -284,8 +278,7 @@ class _Pattern:
         targs = [(k, _NAME_DT[v] if isinstance(v, str) else v)
                  for k, v in _dialect.template_args(
                      name, _DT_NAMES[T], _DT_NAMES[self.indices.dtype], S=kw.get("GW"),
-                     E=kw.get("CH"), CW=kw.get("CW"), LR=kw.get("LR", 0),
-                     OT=kw.get("OT", "int64"))]
+                     E=kw.get("CH"), CW=kw.get("CW"), LR=kw.get("LR", 0))]
         call = dict(template=targs, grid=(_round(n_threads), 1, 1), threadgroup=(_TG, 1, 1),
                     output_shapes=[shape], output_dtypes=[mx.float32 if atomic else T],
                     init_value=0 if atomic else None)
