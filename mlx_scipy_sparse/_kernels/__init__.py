@@ -60,15 +60,17 @@ def spmm(data, indices, indptr, shape, X, transpose=False):
     # the kernels run bare, without mx.custom_function's host cost.
     state = _arrays.trace_state(indices, indptr, data, X)
     grad = state == _arrays.GRAD
-    if state != _arrays.TRACED and on_gpu(out) and _gpu is not None and _gpu.supports(out):
+    # MLX's GPU scatter takes no 64-bit integers: those products stay on the CPU
+    gpu = on_gpu(out) and out not in (mx.int64, mx.uint64)
+    if state != _arrays.TRACED and gpu and _gpu is not None and _gpu.supports(out):
         # custom kernels: mx.vmap refuses them, so traced code (mx.vmap,
         # mx.compile) goes on to composed ops below.  (A custom_function vmap
         # rule was tried instead and failed on the H100: MLX still vmaps the
         # kernel.)
         return _gpu.spmm(data, indices, indptr, n_rows, n_cols, X, transpose, out,
                          differentiable=grad)
-    if on_gpu(out) or state == _arrays.TRACED:
-        with mx.stream(stream_for(out)):
+    if gpu or state == _arrays.TRACED:
+        with mx.stream(mx.default_device() if gpu else mx.cpu):
             return _composed.spmm(data, _arrays.to_mx(indices), _arrays.to_mx(indptr),
                                   n_rows, n_cols, X, transpose, out)
     return _cpu_spmm_diff(data, indices, indptr, n_rows, n_cols, X, transpose, out, grad)
