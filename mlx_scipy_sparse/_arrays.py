@@ -114,9 +114,10 @@ class PublicArray(mx.array):
       never changing a dtype silently (`mx_dtype` refuses what MLX cannot hold);
     * `repeat(n, axis=None)` and `nonzero()` (which must evaluate: its shape
       depends on the values);
-    * indexing, `==` and `!=` return a `PublicArray`, so numpy-style chains
-      (`(a == 0).nonzero()`, `a[i:j][::-1].copy()`) work, and slice bounds may be
-      0-d arrays (what iterating an index array yields).
+    * `any`/`all` also take numpy's `out=None` (`np.any(a)` passes it);
+    * indexing and comparisons return a `PublicArray`, so numpy-style chains
+      (`(a == 0).nonzero()`, `np.any(a < 0)`, `a[i:j][::-1].copy()`) work, and
+      slice bounds may be 0-d arrays (what iterating an index array yields).
 
     Other results of MLX operations on it are plain `mx.array`s.  It is a
     subclass, not a patch: `mx.array` itself is left alone.
@@ -140,11 +141,23 @@ class PublicArray(mx.array):
     def nonzero(self):
         return tuple(PublicArray(to_mx(i)) for i in np.nonzero(to_np(self)))
 
-    def __eq__(self, other):
-        return PublicArray(mx.array.__eq__(self, other))
+    def any(self, axis=None, keepdims=False, *, out=None, stream=None):
+        _no_out(out)
+        return mx.array.any(self, axis, keepdims, stream=stream)
 
-    def __ne__(self, other):
-        return PublicArray(mx.array.__ne__(self, other))
+    def all(self, axis=None, keepdims=False, *, out=None, stream=None):
+        _no_out(out)
+        return mx.array.all(self, axis, keepdims, stream=stream)
+
+    def _mask(op):
+        def compare(self, other):
+            return public(op(self, other))
+        return compare
+
+    __eq__, __ne__ = _mask(mx.array.__eq__), _mask(mx.array.__ne__)
+    __lt__, __le__ = _mask(mx.array.__lt__), _mask(mx.array.__le__)
+    __gt__, __ge__ = _mask(mx.array.__gt__), _mask(mx.array.__ge__)
+    del _mask
 
     def __getitem__(self, key):
         return PublicArray(mx.array.__getitem__(self, _int_slices(key)))
@@ -162,6 +175,11 @@ class PublicArray(mx.array):
 
     def __deepcopy__(self, memo):
         return self.copy()
+
+
+def _no_out(out):
+    if out is not None:
+        raise TypeError("out= is not supported: MLX arrays are immutable results")
 
 
 def _int_slices(key):

@@ -93,6 +93,22 @@ def test_comparisons_and_indexing_chain():
     assert {a: 1}[a] == 1        # still hashable by identity, as mx.array
 
 
+def test_any_all_take_numpys_call():
+    x = np.array([[0, 2], [3, 4]])
+    a = _public(x)
+    for op in ["__lt__", "__le__", "__gt__", "__ge__", "__eq__", "__ne__"]:
+        m = getattr(a, op)(2)
+        assert isinstance(m, PublicArray)
+        np.testing.assert_array_equal(np.array(m), getattr(x, op)(2))
+    assert isinstance(1 < a, PublicArray)
+    # np.any / np.all call the method with out=None
+    assert bool(np.any(a == 0)) and not bool(np.all(a > 0))
+    np.testing.assert_array_equal(np.array(np.all(a > 0, axis=0)), [False, True])
+    np.testing.assert_array_equal(np.array(a.any(1, keepdims=True)), [[True], [True]])
+    with pytest.raises(TypeError):
+        np.any(a == 0, out=np.zeros((), bool))
+
+
 def test_methods_stay_lazy_and_differentiable():
     x = mx.array([1.0, 2.0, 3.0])
 
