@@ -2,6 +2,7 @@
 
 ``import mlx_scipy_sparse as sp`` in place of ``import scipy.sparse``.
 """
+from . import _numpy_interop  # noqa: F401  (numpy reads mx.Dtype: see there)
 from ._formats import (  # noqa: F401
     bsr_array, bsr_matrix, coo_array, coo_matrix, csc_array, csc_matrix, csr_array,
     csr_matrix, dia_array, dia_matrix, dok_array, dok_matrix, issparse, isspmatrix,

@@ -5,6 +5,8 @@ must run on the CPU stream): MLX arrays are created lazily and numpy views are
 taken of evaluated buffers.  The one rule enforced everywhere: a dtype is
 never changed silently (MLX would turn numpy float64 into float32).
 """
+import operator
+
 import numpy as np
 import mlx.core as mx
 
@@ -125,18 +127,25 @@ def evaluable(*arrays):
 class PublicArray(mx.array):
     """What `.data`, `.indices`, `.indptr`, `.coords`, `.row` and `.col` return:
     an `mx.array` (same object type for MLX: lazy, differentiable, `.dtype` an
-    `mx.Dtype`, every MLX op and method unchanged) with the two numpy methods
-    scipy code calls on those arrays and MLX lacks or spells differently:
+    `mx.Dtype`, every MLX op and method unchanged) with the numpy methods scipy
+    code calls on those arrays and MLX lacks or spells differently:
 
     * `copy()`: an independent array (assigning into it leaves the original);
     * `astype(dtype)`: also takes numpy dtypes (`A.indices.astype(np.int64)`),
-      never changing a dtype silently (`mx_dtype` refuses what MLX cannot hold).
+      never changing a dtype silently (`mx_dtype` refuses what MLX cannot hold);
+    * `repeat(n, axis=None)` and `nonzero()` (which must evaluate: its shape
+      depends on the values);
+    * `any`/`all` also take numpy's `out=None` (`np.any(a)` passes it);
+    * indexing and comparisons return a `PublicArray`, so numpy-style chains
+      (`(a == 0).nonzero()`, `np.any(a < 0)`, `a[i:j][::-1].copy()`) work, and
+      slice bounds may be 0-d arrays (what iterating an index array yields).
 
-    Results of MLX operations on it are plain `mx.array`s.  It is a subclass, not
-    a patch: `mx.array` itself is left alone.
+    Other results of MLX operations on it are plain `mx.array`s.  It is a
+    subclass, not a patch: `mx.array` itself is left alone.
     """
 
     __slots__ = ()
+    __hash__ = mx.array.__hash__        # defining __eq__ would drop it
 
     def copy(self, order="K"):
         return PublicArray(mx.array(self))
@@ -144,7 +153,38 @@ class PublicArray(mx.array):
     def astype(self, dtype, stream=None, copy=True):
         return mx.array.astype(self, mx_dtype(dtype), stream)
 
+    def repeat(self, repeats, axis=None):
+        if isinstance(repeats, (int, np.integer)):
+            return PublicArray(mx.repeat(self, int(repeats), axis))
+        # per-element counts (numpy's other form): MLX has no such op
+        return PublicArray(to_mx(np.repeat(to_np(self), to_np(repeats), axis)))
+
+    def nonzero(self):
+        return tuple(PublicArray(to_mx(i)) for i in np.nonzero(to_np(self)))
+
+    def any(self, axis=None, keepdims=False, *, out=None, stream=None):
+        _no_out(out)
+        return mx.array.any(self, axis, keepdims, stream=stream)
+
+    def all(self, axis=None, keepdims=False, *, out=None, stream=None):
+        _no_out(out)
+        return mx.array.all(self, axis, keepdims, stream=stream)
+
+    def _mask(op):
+        def compare(self, other):
+            return public(op(self, other))
+        return compare
+
+    __eq__, __ne__ = _mask(mx.array.__eq__), _mask(mx.array.__ne__)
+    __lt__, __le__ = _mask(mx.array.__lt__), _mask(mx.array.__le__)
+    __gt__, __ge__ = _mask(mx.array.__gt__), _mask(mx.array.__ge__)
+    del _mask
+
+    def __getitem__(self, key):
+        return PublicArray(mx.array.__getitem__(self, _int_slices(key)))
+
     def __setitem__(self, key, value):
+        key = _int_slices(key)
         # `A.data[k] = v` on float64 values: MLX refuses float64 on a GPU stream
         if self.dtype == mx.float64:
             with mx.stream(mx.cpu):
@@ -156,6 +196,22 @@ class PublicArray(mx.array):
 
     def __deepcopy__(self, memo):
         return self.copy()
+
+
+def _no_out(out):
+    if out is not None:
+        raise TypeError("out= is not supported: MLX arrays are immutable results")
+
+
+def _int_slices(key):
+    """MLX takes only ints as slice bounds; numpy also takes 0-d arrays."""
+    if isinstance(key, slice):
+        b = (key.start, key.stop, key.step)
+        if any(is_mx(x) for x in b):
+            return slice(*(x if x is None else operator.index(x) for x in b))
+    elif isinstance(key, tuple) and any(isinstance(k, slice) for k in key):
+        return tuple(_int_slices(k) for k in key)
+    return key
 
 
 def public(x):
