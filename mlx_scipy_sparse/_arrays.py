@@ -5,6 +5,7 @@ must run on the CPU stream): MLX arrays are created lazily and numpy views are
 taken of evaluated buffers.  The one rule enforced everywhere: a dtype is
 never changed silently (MLX would turn numpy float64 into float32).
 """
+import functools
 import operator
 
 import numpy as np
@@ -184,18 +185,41 @@ class PublicArray(mx.array):
         return PublicArray(mx.array.__getitem__(self, _int_slices(key)))
 
     def __setitem__(self, key, value):
-        key = _int_slices(key)
-        # `A.data[k] = v` on float64 values: MLX refuses float64 on a GPU stream
-        if self.dtype == mx.float64:
-            with mx.stream(mx.cpu):
-                return mx.array.__setitem__(self, key, value)
-        return mx.array.__setitem__(self, key, value)
+        return mx.array.__setitem__(self, _int_slices(key), value)
 
     def __copy__(self):
         return self.copy()
 
     def __deepcopy__(self, memo):
         return self.copy()
+
+
+# What MLX's GPUs refuse: float64 in every op, and in a scatter (index
+# assignment) 64-bit integers and complex64 too.  On a GPU-default MLX those
+# ops of a public array run on the CPU stream (the buffers are shared), so
+# scipy-style code on `A.data` works there as it does on the CPU.
+_HOST_OPS = frozenset({mx.float64})
+_HOST_SCATTER = frozenset({mx.float64, mx.int64, mx.uint64, mx.complex64})
+
+
+def _host_stream_for(kinds, fn):
+    @functools.wraps(fn)
+    def method(self, *args, **kwargs):
+        if self.dtype in kinds:
+            with mx.stream(mx.cpu):
+                return fn(self, *args, **kwargs)
+        return fn(self, *args, **kwargs)
+    return method
+
+
+for _name in ("copy", "astype", "repeat", "any", "all", "__getitem__", "__eq__", "__ne__",
+              "__lt__", "__le__", "__gt__", "__ge__", "__neg__", "__abs__", "__add__",
+              "__radd__", "__sub__", "__rsub__", "__mul__", "__rmul__", "__truediv__",
+              "__rtruediv__", "__pow__", "__iadd__", "__isub__", "__imul__", "__itruediv__",
+              "sum", "max", "min"):
+    setattr(PublicArray, _name, _host_stream_for(_HOST_OPS, getattr(PublicArray, _name)))
+PublicArray.__setitem__ = _host_stream_for(_HOST_SCATTER, PublicArray.__setitem__)
+del _name
 
 
 def _no_out(out):
