@@ -16,3 +16,30 @@ def test_size_parameter_cache_is_bounded():
     for n in range(1000):
         assert _gpu._P(n, n + 1).tolist() == [n, n + 1]
     assert len(_gpu._params) <= 256
+
+
+def test_pattern_cache_is_bounded():
+    # patterns are prepared on the host (index dtypes, row statistics); no launch
+    keep = []
+    for n in range(1, 200):
+        ind, ptr = mx.zeros((n,), dtype=mx.int32), mx.arange(0, n + 1, dtype=mx.int32)
+        keep.append((ind, ptr))             # alive, so ids cannot be reused
+        pat = _gpu._pattern(ind, ptr, n, 1)
+        assert pat.nnz == n and pat.stats == (1.0, 1, n)
+    assert len(_gpu._patterns) <= 64
+
+
+def test_repeated_products_do_not_grow_memory():
+    # on whatever device MLX runs (the GPU kernels on a GPU machine)
+    import numpy as np
+    import mlx_scipy_sparse as sp
+    A = sp.random_array((2000, 2000), density=0.01, format="csr", dtype=np.float32, rng=1)
+    x = mx.ones((2000, 8))
+    for _ in range(5):
+        mx.eval(A @ x, A.T @ x)
+    mx.clear_cache()
+    base = mx.get_active_memory()
+    for _ in range(200):
+        mx.eval(A @ x, A.T @ x)
+    mx.clear_cache()
+    assert mx.get_active_memory() <= base + (1 << 16)

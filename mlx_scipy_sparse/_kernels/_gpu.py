@@ -232,6 +232,8 @@ class _Pattern:
         key = (X.shape, data.dtype, transpose, variant)
         plan = self.plans.get(key)
         if plan is None:
+            if len(self.plans) >= 64:       # a loop over many operand shapes: stay bounded
+                self.plans.pop(next(iter(self.plans)))
             plan = self.plans[key] = self._plan(X.shape, data.dtype, transpose, variant)
         return plan(data, X)
 
