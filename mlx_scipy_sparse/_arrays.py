@@ -89,10 +89,13 @@ FREE, GRAD, TRACED = "free", "grad", "traced"
 
 
 def trace_state(*arrays):
-    """FREE: no transformation sees these arrays (mx.async_eval takes them), so
-    no gradient can flow through an op on them; GRAD: under mx.grad/vjp, where
-    mx.eval still works; TRACED: mx.compile / mx.vmap, where evaluation is
-    refused."""
+    """FREE: no transformation sees these arrays, so no gradient can flow
+    through an op on them; GRAD: under mx.grad / mx.vjp, where mx.eval still
+    works; TRACED: mx.compile / mx.vmap, where evaluation is refused.
+
+    mx.async_eval answers without waiting for pending work (a product of a
+    still-lazy operand queues behind it instead of syncing); it refuses
+    inside every transformation, mx.grad included, where mx.eval decides."""
     arrays = [a for a in arrays if is_mx(a)]
     try:
         mx.async_eval(*arrays)
@@ -107,22 +110,8 @@ def trace_state(*arrays):
 
 
 def evaluable(*arrays):
-    """False inside mx.compile / mx.vmap tracing, where evaluation is refused.
-
-    mx.async_eval answers without waiting for pending work (so a product of a
-    still-lazy operand queues behind it instead of syncing); it refuses inside
-    every transformation, mx.grad included, where mx.eval decides instead."""
-    arrays = [a for a in arrays if is_mx(a)]
-    try:
-        mx.async_eval(*arrays)
-        return True
-    except ValueError:
-        pass
-    try:
-        mx.eval(*arrays)
-        return True
-    except ValueError:
-        return False
+    """False inside mx.compile / mx.vmap tracing, where evaluation is refused."""
+    return trace_state(*arrays) != TRACED
 
 
 class PublicArray(mx.array):
