@@ -6,8 +6,9 @@
 Cases: the seed notebook's pruning table (1024x1024, 50..99.9% sparsity),
 uniform random (16 entries a row), a power-law graph, a 2-D Laplacian
 stencil, a tall-skinny matrix.  Ops: SpMV, SpMM with 16/64/256 columns,
-SDDMM (64 columns), and one forward+backward step (values and X gradients,
-64 columns).  Peers: scipy ``@`` (CPU), dense MLX (where it fits), and on a
+SDDMM (64 columns), one forward+backward step (values and X gradients,
+64 columns), and on the CPU suite SpGEMM (A @ A.T, both sparse, where it
+has at most 1e8 products).  Peers: scipy ``@`` (CPU), dense MLX (where it fits), and on a
 GPU cuSPARSE through CuPy and torch.sparse CSR in the same process; the
 ratio column is best-peer time / our time (>1: we are faster), where the
 best peer is the faster GPU library (on the CPU suite: scipy).  GB/s counts
@@ -57,6 +58,10 @@ def _median_time(fn, sync, reps, warmup=2, budget=2.0, batch=None):
 
 def mx_sync(y):
     mx.eval(y)
+
+
+def _sync_sparse(ys):
+    mx.eval(*(y.data for y in (ys if isinstance(ys, list) else [ys])))
 
 
 def no_sync(y):
@@ -118,10 +123,16 @@ def cases(suite, small, rng):
 
 
 OPS = ("spmv", "spmm16", "spmm64", "spmm256", "sddmm64", "fwdbwd64")
+CPU_OPS = OPS + ("spgemm",)
 
 
 def op_width(op):
-    return 1 if op == "spmv" else int("".join(c for c in op if c.isdigit()))
+    return 1 if op in ("spmv", "spgemm") else int("".join(c for c in op if c.isdigit()))
+
+
+def spgemm_products(A):
+    """Products a_ik * b_kj that A @ A.T forms: the squared column counts."""
+    return int((np.bincount(A.indices, minlength=A.shape[1]).astype(np.int64) ** 2).sum())
 
 
 def min_bytes(A, op, k, isz=4):
@@ -235,6 +246,9 @@ def ours_fns(A, op, X_np, G_np, on_gpu):
     mx.eval(X, As.data, As.indices, As.indptr)
     if op == "spmv" or op.startswith("spmm"):
         return lambda: As @ X
+    if op == "spgemm":
+        AsT = As.T
+        return lambda: As @ AsT
     from mlx_scipy_sparse._kernels import _gpu, _cpu
     G = mx.array(G_np)
     mx.eval(G)
@@ -286,7 +300,7 @@ def run(args):
     copy = peers.copy_gbps() if on_gpu else None
     reps = 10 if args.small else 30
     rows = []
-    ops = args.ops.split(",") if args.ops else OPS
+    ops = args.ops.split(",") if args.ops else (OPS if on_gpu else CPU_OPS)
     wanted = [c for c in args.cases.split(",") if c]
     for name, A, W in cases(args.suite, args.small, rng):
         if wanted and not any(name.startswith(c) for c in wanted):
@@ -302,16 +316,22 @@ def run(args):
             m, n = A.shape
             if not on_gpu and A.nnz * k > 3e8:
                 continue
+            if op == "spgemm" and (prune or on_gpu or spgemm_products(A) > 1e8):
+                continue
             X_np = rng.standard_normal((n,) if k == 1 else (n, k)).astype(np.float32)
             G_np = rng.standard_normal((m, k)).astype(np.float32)
             r = {"case": name, "op": op, "shape": list(A.shape), "nnz": int(A.nnz)}
             fn = ours_fns(A, op, X_np, G_np, on_gpu)
-            r["ours"] = _median_time(fn, mx_sync, reps)
+            r["ours"] = _median_time(fn, _sync_sparse if op == "spgemm" else mx_sync,
+                                     reps)
             if on_gpu:
                 r.update(peers.time(P, A, op, X_np, G_np, reps))
                 if op in args.variants.split(","):
                     r["variants"] = _variant_times(A, X_np, k, reps)
-            if op == "spmv" or op.startswith("spmm"):
+            if op == "spgemm":
+                AT = A.T
+                r["scipy"] = _median_time(lambda: A @ AT, no_sync, reps, warmup=1)
+            elif op == "spmv" or op.startswith("spmm"):
                 if A.nnz * k <= 2e8 or not on_gpu:
                     r["scipy"] = _median_time(lambda: A @ X_np, no_sync, 5 if on_gpu else reps,
                                               warmup=1, budget=1.0, batch=1)
@@ -324,7 +344,7 @@ def run(args):
             best = min(gpu_peers) if on_gpu and gpu_peers else r.get("scipy")
             r["best_peer"] = best
             r["ratio"] = best / r["ours"] if best else None
-            r["gbps"] = min_bytes(A, op, k) / r["ours"] / 1e6
+            r["gbps"] = None if op == "spgemm" else min_bytes(A, op, k) / r["ours"] / 1e6
             r["copy_frac"] = r["gbps"] / copy if copy else None
             rows.append(r)
             _print_row(r, on_gpu)
@@ -362,7 +382,8 @@ def _print_row(r, on_gpu):
     if on_gpu:
         vals += [_fmt(r.get("torch")), _fmt(r.get("cupy"))]
     vals += [_fmt(r.get("scipy")), _fmt(r.get("dense_mlx")),
-             "-" if r["ratio"] is None else f"{r['ratio']:.2f}x", f"{r['gbps']:.0f}",
+             "-" if r["ratio"] is None else f"{r['ratio']:.2f}x",
+             "-" if r["gbps"] is None else f"{r['gbps']:.0f}",
              "-" if r["copy_frac"] is None else f"{100 * r['copy_frac']:.0f}%"]
     print(("{:<17}{:<10}{:>10}" + "{:>10}" * (len(vals) - 3)).format(*vals), flush=True)
 
@@ -373,7 +394,8 @@ def _summary(rows, on_gpu, copy):
         print(f"device-to-device copy: {copy:.0f} GB/s (read+write)")
     peer = "faster of torch.sparse / CuPy" if on_gpu else "scipy"
     for fam, pred in (("SpMV", lambda o: o == "spmv"), ("SpMM", lambda o: o.startswith("spmm")),
-                      ("SDDMM", lambda o: o.startswith("sddmm")), ("fwd+bwd", lambda o: o.startswith("fwdbwd"))):
+                      ("SDDMM", lambda o: o.startswith("sddmm")), ("fwd+bwd", lambda o: o.startswith("fwdbwd")),
+                      ("SpGEMM", lambda o: o == "spgemm")):
         rs = [r["ratio"] for r in rows if pred(r["op"]) and r["ratio"]]
         if rs:
             print(f"{fam:<8} vs {peer}: median {statistics.median(rs):.2f}x  min {min(rs):.2f}x  "
@@ -407,7 +429,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--suite", choices=("gpu", "cpu"), default="gpu" if mx.is_available(mx.gpu) else "cpu")
     ap.add_argument("--small", action="store_true")
-    ap.add_argument("--ops", default="", help="comma list from " + ",".join(OPS))
+    ap.add_argument("--ops", default="", help="comma list from " + ",".join(CPU_OPS))
     ap.add_argument("--plot", default="")
     ap.add_argument("--batch", type=int, default=0,
                     help="calls per synchronisation (default: 10 on GPU, 1 on CPU)")

@@ -115,6 +115,9 @@ class _spbase:
         return None if self._on_host() or self.ndim != 2 else self._dense_operand(other)
 
     def __matmul__(self, other):
+        if _bridge.is_sparse(other):
+            r = _sparse_product(self, other)
+            return _bridge.call(self, "__matmul__", (other,), {}) if r is None else r
         X = self._kernel_operand(other)
         if X is None:
             return _bridge.call(self, "__matmul__", (other,), {})
@@ -122,6 +125,9 @@ class _spbase:
         return self._spmm(X)
 
     def __rmatmul__(self, other):
+        if _bridge.is_sparse(other):       # scipy's, which gave way to us
+            r = _sparse_product(other, self)
+            return _bridge.call(self, "__rmatmul__", (other,), {}) if r is None else r
         X = self._kernel_operand(other)
         if X is None:
             return _bridge.call(self, "__rmatmul__", (other,), {})
@@ -233,6 +239,47 @@ class _spbase:
 _float64.guard_class(_spbase)
 _float64.guard_class(_values.HeldValues)
 
+# value dtypes of sparse @ sparse in the kernel: those where scipy's result
+# dtype is numpy's (scipy computes float16 in float32) and the values are MLX
+_SPGEMM_DTYPES = frozenset(np.dtype(t) for t in (
+    np.bool_, np.int8, np.uint8, np.int16, np.uint16, np.int32, np.uint32, np.int64,
+    np.uint64, np.float32, np.float64, np.complex64))
+
+
+def _spgemm_ready(S):
+    if S.ndim != 2 or S.format not in ("csr", "csc", "coo") or S.dtype not in _SPGEMM_DTYPES:
+        return False
+    return not _bridge.is_ours(S) or not (S._on_host() or S._values().dtype == mx.bfloat16)
+
+
+def _sparse_product(A, B):
+    """A @ B of two sparse operands (ours or scipy's) by the SpGEMM kernel, in
+    the format and flavour scipy gives (A's; CSR for COO); None where scipy
+    does it (1-D, other formats, dtypes on the host or that scipy upcasts)."""
+    if not (_spgemm_ready(A) and _spgemm_ready(B)):
+        return None
+    if np.result_type(A.dtype, B.dtype) not in _SPGEMM_DTYPES:
+        return None
+    _validate.sparse_matmul_shapes(A.shape, B.shape)
+    fmt = "csc" if A.format == "csc" else "csr"
+    is_array = not isspmatrix(A)
+    (m, k), n = A.shape, B.shape[1]
+    # a CSC array is stored as the CSR of its transpose: C^T = B^T @ A^T
+    first, second, dims = (A, B, (m, k, n)) if fmt == "csr" else (B, A, (n, k, m))
+    arrays = [x for S in (first, second) for x in _compressed(S, fmt)]
+    data, indices, indptr = _kernels.spgemm(*arrays, *dims)
+    return _bridge.CLASSES[fmt][0 if is_array else 1]((data, indices, indptr), shape=(m, n))
+
+
+def _compressed(S, fmt):
+    """(data, indices, indptr) of S in ``fmt`` (CSR or CSC), ours or scipy's."""
+    if S.format != fmt:
+        S = S.asformat(fmt)
+    if _bridge.is_ours(S):
+        S._ensure_valid()
+        return S._data, S._indices, S._indptr
+    return S.data, S.indices, S.indptr
+
 
 class sparray:
     """Marker base of the sparse *array* classes (as in scipy.sparse)."""
@@ -246,14 +293,14 @@ class spmatrix:
     def __mul__(self, other):
         if _isscalarlike(other):
             return _spbase.__mul__(self, other)
-        return self.__matmul__(other) if not _bridge.is_sparse(other) \
-            else _bridge.call(self, "__mul__", (other,), {})
+        return self.__matmul__(other)
 
     def __rmul__(self, other):
         if _isscalarlike(other):
             return _spbase.__rmul__(self, other)
-        return self.__rmatmul__(other) if not _bridge.is_sparse(other) \
-            else _bridge.call(self, "__rmul__", (other,), {})
+        if _bridge.is_sparse(other) and not isspmatrix(other):
+            return _bridge.call(self, "__rmul__", (other,), {})   # an array's `*`: elementwise
+        return self.__rmatmul__(other)
 
     def getnnz(self, axis=None):
         return self._to_sp().getnnz(axis=axis)

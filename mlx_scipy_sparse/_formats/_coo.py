@@ -155,8 +155,8 @@ class _coo_base(_values.HeldValues, _spbase):
         """scipy's COO dot: n-D operands contract like np.dot (not matmul)."""
         if np.isscalar(other):
             return self * other
-        if self.ndim == 2 and (_arrays.is_mx(other) or isinstance(other, np.ndarray)) \
-                and other.ndim <= 2:
+        if self.ndim == 2 and (_arrays.is_mx(other) or isinstance(other, np.ndarray)
+                               or _bridge.is_sparse(other)) and other.ndim <= 2:
             return self @ other
         return _bridge.call(self, "dot", (other,), {})
 

@@ -162,6 +162,13 @@ def matmul_shapes(a, b, right=False):
                          f"(n,k={n}),(k={b[0]},{sig})->(n,{sig})")
 
 
+def sparse_matmul_shapes(a, b):
+    """Shapes of sparse @ sparse, with scipy's wording for that case."""
+    if a[-1] != b[0]:
+        raise ValueError(f"matmul: dimension mismatch with signature "
+                         f"(n,k={a[-1]}),(k={b[0]},m)->(n,m)")
+
+
 def transpose_axes(axes):
     if axes is not None and axes != (1, 0):      # scipy compares exactly this way
         raise ValueError("Sparse arrays/matrices do not support an 'axes' parameter "

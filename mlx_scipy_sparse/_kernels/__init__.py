@@ -117,6 +117,32 @@ def _cpu_spmm_diff(data, indices, indptr, n_rows, n_cols, X, transpose, out, gra
         return product(data, X)
 
 
+# MLX's GPU scatter refuses these updates (and bool would OR, not add, in
+# scipy's product): their sparse products stay on the CPU
+_GPU_SPGEMM_REFUSED = frozenset({mx.float64, mx.int64, mx.uint64, mx.complex64, mx.bool_})
+
+
+def spgemm(a_data, a_indices, a_indptr, b_data, b_indices, b_indptr, n_rows, n_inner, n_cols):
+    """CSR arrays (data, indices, indptr) of A @ B, both operands CSR arrays
+    (A: n_rows x n_inner, B: n_inner x n_cols); MLX results of numpy's
+    result dtype, computed zeros dropped as scipy drops them.  The CPU
+    backend returns scipy's result exactly (its entry order within rows);
+    the GPU's comes out sorted.  Not differentiable.
+    """
+    ops = (a_data, a_indices, a_indptr, b_data, b_indices, b_indptr)
+    if _arrays.trace_state(*ops) == _arrays.TRACED:
+        raise ValueError("sparse @ sparse needs concrete arrays (not traced by mx.compile "
+                         "or mx.vmap): the size of its result depends on the values")
+    a_data, b_data = _arrays.to_mx(a_data), _arrays.to_mx(b_data)
+    out = _result_dtype(a_data.dtype, b_data.dtype)
+    if on_gpu(out) and out not in _GPU_SPGEMM_REFUSED:
+        with mx.stream(mx.default_device()):
+            return _composed.spgemm(*(_arrays.to_mx(a) for a in ops), n_rows, n_cols, out)
+    d, i, p = _cpu.spgemm(*(_arrays.to_np(a) for a in ops), n_rows, n_cols,
+                          _arrays.np_dtype(out))
+    return mx.array(d, dtype=out), mx.array(i), mx.array(p)
+
+
 def coo_csr_pattern(row, col, n_rows):
     """For COO coordinates: the stable order that sorts entries by row, with
     the CSR indices and indptr of that order.  Values follow with data[order]

@@ -142,3 +142,46 @@ def csr_transpose(data, indices, indptr, n_rows, n_cols):
     st.csr_tocsc(n_rows, n_cols, indptr, indices, data.astype(dat_t.dtype, copy=False),
                  ptr_t, ind_t, dat_t)
     return dat_t.astype(data.dtype, copy=False), ind_t, ptr_t
+
+
+_I32MAX = np.iinfo(np.int32).max
+
+
+def spgemm(ad, ai, ap, bd, bi, bp, n_rows, n_cols, out_dtype):
+    """CSR arrays of A @ B by scipy's csr_matmat, so the result is scipy's
+    exactly: computed zeros dropped, each row in scipy's (unsorted) order,
+    int32 indices unless an input's are wider or nnz needs int64.  Row blocks
+    run on the thread pool when A is large (the routine releases the GIL)."""
+    out_dtype = np.dtype(out_dtype)
+    work = _native(out_dtype)
+    ad = ad.astype(work, copy=False)
+    bd = bd.astype(work, copy=False)
+    wide = any(not np.can_cast(a.dtype, np.int32) for a in (ai, ap, bi, bp))
+    idx = np.dtype(np.int64 if wide else np.int32)
+    ap, ai, bp, bi = (a.astype(idx, copy=False) for a in (ap, ai, bp, bi))
+    parts = _THREADS if ai.size >= _PARALLEL_NNZ else 1
+    b = _blocks(ap, parts)
+    bounds = [int(st.csr_matmat_maxnnz(r1 - r0, n_cols, ap[r0:r1 + 1], ai, bp, bi))
+              for r0, r1 in zip(b[:-1], b[1:])]
+    if sum(bounds) == 0:   # scipy's empty result: index dtype from the shape alone
+        idx = np.int64 if max(n_rows, n_cols) > _I32MAX else np.int32
+        return (np.zeros(0, out_dtype), np.zeros(0, idx), np.zeros(n_rows + 1, idx))
+    if sum(bounds) > _I32MAX:
+        idx = np.dtype(np.int64)
+        ap, ai, bp, bi = (a.astype(idx, copy=False) for a in (ap, ai, bp, bi))
+    outs = [(np.empty(r1 - r0 + 1, idx), np.empty(n, idx), np.empty(n, work))
+            for r0, r1, n in zip(b[:-1], b[1:], bounds)]
+
+    def job(r0, r1, o):
+        st.csr_matmat(r1 - r0, n_cols, ap[r0:r1 + 1], ai, ad, bp, bi, bd, *o)
+    _run([lambda r0=r0, r1=r1, o=o: job(r0, r1, o) for r0, r1, o in zip(b[:-1], b[1:], outs)])
+    if len(outs) == 1:
+        p, i, d = outs[0]
+        n = int(p[-1])
+        return d[:n].astype(out_dtype, copy=False), i[:n], p
+    indptr = np.zeros(n_rows + 1, idx)
+    for r0, r1, (p, _, _) in zip(b[:-1], b[1:], outs):
+        indptr[r0 + 1:r1 + 1] = p[1:] + indptr[r0]
+    indices = np.concatenate([i[:int(p[-1])] for p, i, _ in outs])
+    data = np.concatenate([d[:int(p[-1])] for p, _, d in outs]).astype(out_dtype, copy=False)
+    return data, indices, indptr
