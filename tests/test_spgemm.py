@@ -263,3 +263,18 @@ def test_gpu_routing_uses_composed_backend(monkeypatch):
     np.testing.assert_allclose(r.toarray(), (x @ y).toarray(), rtol=1e-5)
     x64, y64 = x.astype(np.float64), y.astype(np.float64)
     _same_as_scipy(sp.csr_array(x64) @ sp.csr_array(y64), x64 @ y64)
+
+
+def test_gradient_through_spgemm_is_refused_not_zero():
+    # a zero gradient would be silently wrong: the product says it cannot
+    S = ss.random_array((6, 5), density=0.5, format="csr", rng=3, dtype=np.float32)
+    B = sp.csr_array(S.T.tocsr())
+
+    def f(v):
+        A = sp.csr_array((v, mx.array(S.indices), mx.array(S.indptr)), shape=S.shape)
+        return mx.sum((A @ B).data)
+
+    with pytest.raises(NotImplementedError, match="gradients through sparse @ sparse"):
+        mx.grad(f)(mx.array(S.data))
+    # outside mx.grad the same product works
+    assert float(f(mx.array(S.data))) == pytest.approx(float((S @ S.T).sum()), rel=1e-5)

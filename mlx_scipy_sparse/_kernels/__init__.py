@@ -127,12 +127,16 @@ def spgemm(a_data, a_indices, a_indptr, b_data, b_indices, b_indptr, n_rows, n_i
     (A: n_rows x n_inner, B: n_inner x n_cols); MLX results of numpy's
     result dtype, computed zeros dropped as scipy drops them.  The CPU
     backend returns scipy's result exactly (its entry order within rows);
-    the GPU's comes out sorted.  Not differentiable.
+    the GPU's comes out sorted.  Not differentiable: under mx.grad it raises.
     """
     ops = (a_data, a_indices, a_indptr, b_data, b_indices, b_indptr)
-    if _arrays.trace_state(*ops) == _arrays.TRACED:
+    state = _arrays.trace_state(*ops)
+    if state == _arrays.TRACED:
         raise ValueError("sparse @ sparse needs concrete arrays (not traced by mx.compile "
                          "or mx.vmap): the size of its result depends on the values")
+    if state == _arrays.GRAD:       # a silent zero gradient would be a wrong answer
+        raise NotImplementedError("gradients through sparse @ sparse are not supported: "
+                                  "differentiate a sparse @ dense product instead")
     a_data, b_data = _arrays.to_mx(a_data), _arrays.to_mx(b_data)
     out = _result_dtype(a_data.dtype, b_data.dtype)
     if on_gpu(out) and out not in _GPU_SPGEMM_REFUSED:
