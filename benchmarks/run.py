@@ -296,6 +296,8 @@ def run(args):
         mx.set_default_device(mx.cpu)
     global BATCH
     BATCH = args.batch if args.batch else (10 if on_gpu else 1)
+    if args.reuse_host_memory:
+        print("sp.reuse_host_memory():", sp.reuse_host_memory())
     peers = GpuPeers() if on_gpu else None
     copy = peers.copy_gbps() if on_gpu else None
     reps = 10 if args.small else 30
@@ -437,6 +439,8 @@ def main(argv=None):
                     help="GPU: also time every kernel variant of these ops (default: all products)")
     ap.add_argument("--cases", default="", help="comma list of case-name prefixes (default: all)")
     ap.add_argument("--json", default="")
+    ap.add_argument("--reuse-host-memory", action="store_true",
+                    help="call sp.reuse_host_memory() first (opt-in allocator setting)")
     return run(ap.parse_args(argv))
 
 

@@ -10,7 +10,7 @@ from ._formats import (  # noqa: F401
 )
 from ._construct import *  # noqa: F401,F403
 from ._construct import _FROM_SCIPY, fromdense  # noqa: F401
-from ._kernels import gpu_available, use_cpu, use_gpu  # noqa: F401
+from ._kernels import gpu_available, reuse_host_memory, use_cpu, use_gpu  # noqa: F401
 from ._formats._bridge import wrap as from_scipy  # noqa: F401
 import scipy.sparse as _ss
 from scipy.sparse import SparseEfficiencyWarning, SparseWarning  # noqa: F401

@@ -43,3 +43,25 @@ def test_repeated_products_do_not_grow_memory():
         mx.eval(A @ x, A.T @ x)
     mx.clear_cache()
     assert mx.get_active_memory() <= base + (1 << 16)
+
+
+def test_reuse_host_memory_is_opt_in_and_keeps_results():
+    import subprocess
+    import sys
+    # in a child process: the setting is process-wide
+    code = (
+        "import numpy as np, mlx.core as mx, scipy.sparse as ss, mlx_scipy_sparse as sp\n"
+        "S = ss.random_array((3000, 500), density=0.05, format='csr', dtype=np.float32, rng=0)\n"
+        "A = sp.csr_array(S); X = np.random.default_rng(1).standard_normal((500, 4000)).astype(np.float32)\n"
+        "ok = sp.reuse_host_memory()\n"
+        "Y = [np.array(A @ mx.array(X)) for _ in range(3)]\n"
+        "ref = S.astype(np.float64) @ X.astype(np.float64)\n"
+        "assert all(np.allclose(y, ref, rtol=1e-4, atol=1e-4) for y in Y)\n"
+        "print(ok)\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == ("True" if sys.platform.startswith("linux") else "False")
+    import pytest
+    import mlx_scipy_sparse as sp
+    with pytest.raises(ValueError, match="max_block"):
+        sp.reuse_host_memory(0)
