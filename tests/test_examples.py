@@ -37,3 +37,15 @@ def test_digits_pruning_keeps_accuracy():
     assert res["sparse_accuracy"] >= res["dense_accuracy"] - 0.02, res
     # timings are reported, not asserted (shared CI machines), but must be real
     assert res["dense_ms"] > 0 and res["sparse_ms"] > 0 and len(res["layers"]) == 1
+
+
+def test_seed_notebook_runs_and_matches_dense():
+    # the README's demo command, as a user runs it: its own checks against
+    # dense computation decide the exit status
+    import subprocess
+    import sys
+    r = subprocess.run([sys.executable, str(EXAMPLES / "seed_notebook.py")],
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    assert "seed notebook: all checks passed" in r.stdout
+    assert r.stdout.count(" ok\n") >= 7 and "FAILED" not in r.stdout
