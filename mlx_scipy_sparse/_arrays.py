@@ -1,7 +1,7 @@
 """Host-side conversions between numpy and MLX arrays.
 
-No device is touched here (but for float64 assignment into public arrays, which
-must run on the CPU stream): MLX arrays are created lazily and numpy views are
+No device is touched here (but for the public arrays' own ops of dtypes MLX's
+GPUs refuse, which run on the CPU stream): MLX arrays are created lazily and numpy views are
 taken of evaluated buffers.  The one rule enforced everywhere: a dtype is
 never changed silently (MLX would turn numpy float64 into float32).
 """
@@ -184,11 +184,12 @@ class PublicArray(mx.array):
 
 
 # What MLX's GPUs refuse: float64 in every op, and in a scatter (index
-# assignment) 64-bit integers and complex64 too.  On a GPU-default MLX those
-# ops of a public array run on the CPU stream (the buffers are shared), so
+# assignment, `.at[].add`) 64-bit integers and complex64 too.  The kernel
+# table routes such products to the CPU; on a GPU-default MLX a public array's
+# own ops of these dtypes run on the CPU stream (the buffers are shared), so
 # scipy-style code on `A.data` works there as it does on the CPU.
-_HOST_OPS = frozenset({mx.float64})
-_HOST_SCATTER = frozenset({mx.float64, mx.int64, mx.uint64, mx.complex64})
+GPU_REFUSED = frozenset({mx.float64})
+GPU_SCATTER_REFUSED = frozenset({mx.float64, mx.int64, mx.uint64, mx.complex64})
 
 
 def _host_stream_for(kinds, fn):
@@ -206,8 +207,8 @@ for _name in ("copy", "astype", "repeat", "any", "all", "__getitem__", "__eq__",
               "__radd__", "__sub__", "__rsub__", "__mul__", "__rmul__", "__truediv__",
               "__rtruediv__", "__pow__", "__iadd__", "__isub__", "__imul__", "__itruediv__",
               "sum", "max", "min"):
-    setattr(PublicArray, _name, _host_stream_for(_HOST_OPS, getattr(PublicArray, _name)))
-PublicArray.__setitem__ = _host_stream_for(_HOST_SCATTER, PublicArray.__setitem__)
+    setattr(PublicArray, _name, _host_stream_for(GPU_REFUSED, getattr(PublicArray, _name)))
+PublicArray.__setitem__ = _host_stream_for(GPU_SCATTER_REFUSED, PublicArray.__setitem__)
 del _name
 
 

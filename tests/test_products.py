@@ -195,3 +195,20 @@ def test_composed_path_with_no_entries(m, n, vec):
                        mx.zeros((m + 1,), dtype=mx.int64), m, n, X, False, mx.complex64)
     assert Y.shape == ((m,) if vec else (m, 2)) and Y.dtype == mx.complex64
     assert not np.any(np.array(Y))
+
+
+@pytest.mark.parametrize("dt", [np.complex64, np.int64])
+def test_gpu_default_routes_scatter_refused_dtypes_off_the_composed_path(monkeypatch, dt):
+    # with the table told the default device is a GPU (where MLX's scatter
+    # refuses complex64 and int64), such products must not take composed ops
+    from mlx_scipy_sparse import _kernels
+    from mlx_scipy_sparse._kernels import _composed
+
+    def refuse(*a, **k):
+        raise AssertionError("composed (scatter) path taken")
+    monkeypatch.setattr(_kernels, "on_gpu", lambda dtype=None: dtype != mx.float64)
+    monkeypatch.setattr(_composed, "spmm", refuse)
+    S = ss.random_array((7, 5), density=0.5, format="csr", rng=2).astype(dt)
+    X = np.arange(10, dtype=dt).reshape(5, 2)
+    Y = sp.csr_array(S) @ mx.array(X)
+    np.testing.assert_array_equal(np.array(Y), S @ X)

@@ -150,10 +150,9 @@ class _spbase:
 
     @staticmethod
     def _dense_operand(other):
-        """The operand as an array our product kernels take, or None to let
-        scipy handle it (sparse operands, np.matrix, int/bool/odd dtypes)."""
-        if _arrays.is_mx(other):
-            return other if other.ndim in (1, 2) else None
+        """A numpy operand as our product kernels take it, or None to let
+        scipy handle it (sparse operands, np.matrix, int/bool/odd dtypes);
+        MLX operands are taken in _kernel_operand."""
         if type(other) is not np.ndarray or other.ndim not in (1, 2):
             return None
         if other.dtype.kind not in "fc" or not _arrays.supported_dtype(other.dtype):

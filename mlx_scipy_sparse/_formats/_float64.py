@@ -76,18 +76,9 @@ def guard_class(cls):
             setattr(cls, name, property(*(f and _guard(f) for f in (attr.fget, attr.fset)),
                                         attr.fdel, attr.__doc__))
         elif isinstance(attr, classmethod):
-            setattr(cls, name, classmethod(_guard_cls(attr.__func__)))
+            setattr(cls, name, classmethod(_guard(attr.__func__)))   # cls has no _data
         elif callable(attr) and not isinstance(attr, (type, staticmethod)) \
                 and not getattr(attr, "_f64_guarded", False):
             setattr(cls, name, _guard(attr))
     return cls
 
-
-def _guard_cls(fn):
-    @functools.wraps(fn)
-    def method(cls, *args, **kwargs):
-        if _kernels.gpu_default() and any(_is_f64(a) for a in args):
-            with _kernels.cpu_stream():
-                return fn(cls, *args, **kwargs)
-        return fn(cls, *args, **kwargs)
-    return method

@@ -61,8 +61,8 @@ def spmm(data, indices, indptr, shape, X, transpose=False):
     # the kernels run bare, without mx.custom_function's host cost.
     state = _arrays.trace_state(indices, indptr, data, X)
     grad = state == _arrays.GRAD
-    # MLX's GPU scatter takes no 64-bit integers: those products stay on the CPU
-    gpu = on_gpu(out) and out not in (mx.int64, mx.uint64)
+    # dtypes MLX's GPU scatter refuses (the composed path scatters): CPU
+    gpu = on_gpu(out) and out not in _arrays.GPU_SCATTER_REFUSED
     if state != _arrays.TRACED and gpu and _gpu is not None and _gpu.supports(out):
         # custom kernels: mx.vmap refuses them, so traced code (mx.vmap,
         # mx.compile) goes on to composed ops below.  (A custom_function vmap
@@ -118,9 +118,8 @@ def _cpu_spmm_diff(data, indices, indptr, n_rows, n_cols, X, transpose, out, gra
         return product(data, X)
 
 
-# MLX's GPU scatter refuses these updates (and bool would OR, not add, in
-# scipy's product): their sparse products stay on the CPU
-_GPU_SPGEMM_REFUSED = frozenset({mx.float64, mx.int64, mx.uint64, mx.complex64, mx.bool_})
+# bool would OR, not add, in scipy's product: it stays on the CPU too
+_GPU_SPGEMM_REFUSED = _arrays.GPU_SCATTER_REFUSED | {mx.bool_}
 
 
 def spgemm(a_data, a_indices, a_indptr, b_data, b_indices, b_indptr, n_rows, n_inner, n_cols):

@@ -4,7 +4,7 @@ MLX's CPU backend on Linux allocates every array with malloc and returns it on
 free; glibc serves blocks over its mmap threshold (at most 32 MB) with fresh
 mmaps, so each large product output pays a page fault per 4 KB page on first
 touch: a 51 MB output cost 36-46 ms to create here against about 5 ms once
-freed blocks are reused (benchmarks/NOTES.md).  Changing the process's
+freed blocks are reused (README, Performance).  Changing the process's
 allocator is the caller's decision, so nothing here runs unless asked.
 """
 import ctypes
