@@ -30,6 +30,9 @@ rows = {
     "x + 1 (one MLX op)": lambda: X + 1,
     "empty custom kernel": lambda: empty(inputs=[X], grid=(256, 1, 1), threadgroup=(256, 1, 1),
                                          output_shapes=[(1,)], output_dtypes=[mx.float32])[0],
+    "empty kernel, 3 template args": lambda: empty(
+        inputs=[X], grid=(256, 1, 1), threadgroup=(256, 1, 1), output_shapes=[(1,)],
+        output_dtypes=[mx.float32], template=[("T", mx.float32), ("IT", mx.int32), ("CH", 8)])[0],
     "_gpu._mm (raw launch)": lambda: _gpu._mm(d, ind, ptr, 1024, 1024, X, False),
     "_gpu.spmm (custom_function)": lambda: _gpu.spmm(d, ind, ptr, 1024, 1024, X, False, mx.float32),
     "A @ x (public)": lambda: A @ X,

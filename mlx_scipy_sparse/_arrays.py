@@ -96,10 +96,12 @@ def trace_state(*arrays):
     mx.async_eval answers without waiting for pending work (a product of a
     still-lazy operand queues behind it instead of syncing); it refuses
     inside every transformation, mx.grad included, where mx.eval decides."""
-    arrays = [a for a in arrays if is_mx(a)]
     try:
-        mx.async_eval(*arrays)
+        mx.async_eval(*arrays)          # the hot path: every argument an mx.array
         return FREE
+    except TypeError:
+        arrays = [a for a in arrays if is_mx(a)]
+        return trace_state(*arrays)
     except ValueError:
         pass
     try:

@@ -96,7 +96,8 @@ def matrices(rng):
 def variants(k):
     if k == 1:
         return [("csr_rowthread", None)] + [("csr_vector", g) for g in (2, 8, 32)] + \
-            [("csr_vector", 2, 1), ("csr_vector", 8, 1), ("csr_lb_vec", None)]
+            [("csr_vector", 2, 1), ("csr_vector", 8, 1), ("csr_lb_vec", None)] + \
+            [("csr_adaptive", ch) for ch in (8, 64, 1024)]
     return [("csr_rowthread", None), ("csr_warp", None), ("csr_lb_mat", None)]
 
 

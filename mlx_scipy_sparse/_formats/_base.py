@@ -115,7 +115,7 @@ class _spbase:
         return None if self._on_host() or self.ndim != 2 else self._dense_operand(other)
 
     def __matmul__(self, other):
-        if _bridge.is_sparse(other):
+        if not isinstance(other, mx.array) and _bridge.is_sparse(other):
             r = _sparse_product(self, other)
             return _bridge.call(self, "__matmul__", (other,), {}) if r is None else r
         X = self._kernel_operand(other)

@@ -15,14 +15,18 @@ Dialect
 ``@GID``       global thread index along x (64-bit)
 ``@LANE``      lane inside the SIMD-group / warp (0..31)
 ``@GLOBAL``    address space of a pointer into device memory ("device" / "")
+``@SHARED``    declares memory shared by the thread group ("__shared__" / "threadgroup")
+``@SYNC``      barrier of the thread group (every thread of the group must reach it)
 Helpers (defined in the per-language header, usable in bodies):
 ``msp_f(v)``                 value -> float (half, bfloat16, float)
 ``msp_shfl(v, lane)``        broadcast from ``lane`` (float or uint)
 ``msp_shfl_down/up(v, d)``   value of lane +d / -d (callers guard the warp's ends)
+``msp_shfl_xor(v, m)``       value of lane ^ m (m may be a runtime value)
 ``msp_group_sum<S>(v)``      sum over aligned groups of S lanes (S a power of 2 <= 32),
                              every lane gets the group's sum; all 32 lanes must call it
 ``msp_atomic_add(y, i, v)``  y[i] += v atomically, float32 outputs made atomic
                              (Metal: the kernel is built with ``atomic_outputs``)
+``msp_atomic_store(y, i, v)`` y[i] = v into such an atomic output
 ``msp_ld(ptr)``              read-only load (CUDA: ``__ldg``, through the texture
                              path: the gathered X rows are never written by the kernel)
 ``msp_lds(ptr)``             streaming load of data read once (CUDA: ``__ldcs``, evict
@@ -49,11 +53,15 @@ _TOKENS = {
         "@GID": "((int64_t)blockIdx.x * (int64_t)blockDim.x + (int64_t)threadIdx.x)",
         "@LANE": "((int)(threadIdx.x & 31u))",
         "@GLOBAL": "",
+        "@SHARED": "__shared__",
+        "@SYNC": "__syncthreads()",
     },
     "metal": {
         "@GID": "((int64_t)thread_position_in_grid.x)",
         "@LANE": "((int)thread_index_in_simdgroup)",
         "@GLOBAL": "device",
+        "@SHARED": "threadgroup",
+        "@SYNC": "threadgroup_barrier(mem_flags::mem_threadgroup)",
     },
 }
 
@@ -71,11 +79,13 @@ __device__ __forceinline__ unsigned msp_shfl(unsigned v, int lane) { return __sh
 __device__ __forceinline__ float msp_shfl_down(float v, int d) { return __shfl_down_sync(0xffffffffu, v, d); }
 __device__ __forceinline__ unsigned msp_shfl_down(unsigned v, int d) { return __shfl_down_sync(0xffffffffu, v, d); }
 __device__ __forceinline__ unsigned msp_shfl_up(unsigned v, int d) { return __shfl_up_sync(0xffffffffu, v, d); }
+__device__ __forceinline__ float msp_shfl_xor(float v, int m) { return __shfl_xor_sync(0xffffffffu, v, m); }
 template <int S> __device__ __forceinline__ float msp_group_sum(float v) {
   for (int m = S / 2; m > 0; m >>= 1) v += __shfl_xor_sync(0xffffffffu, v, m);
   return v;
 }
 __device__ __forceinline__ void msp_atomic_add(float* y, int64_t i, float v) { atomicAdd(y + i, v); }
+__device__ __forceinline__ void msp_atomic_store(float* y, int64_t i, float v) { y[i] = v; }
 #ifndef MSP_NO_LDG
 template <typename T> __device__ __forceinline__ T msp_ld(const T* p) { return __ldg(p); }
 #else
@@ -101,12 +111,16 @@ inline uint msp_shfl(uint v, int lane) { return simd_shuffle(v, static_cast<usho
 inline float msp_shfl_down(float v, int d) { return simd_shuffle_down(v, static_cast<ushort>(d)); }
 inline uint msp_shfl_down(uint v, int d) { return simd_shuffle_down(v, static_cast<ushort>(d)); }
 inline uint msp_shfl_up(uint v, int d) { return simd_shuffle_up(v, static_cast<ushort>(d)); }
+inline float msp_shfl_xor(float v, int m) { return simd_shuffle_xor(v, static_cast<ushort>(m)); }
 template <int S> inline float msp_group_sum(float v) {
   for (int m = S / 2; m > 0; m >>= 1) v += simd_shuffle_xor(v, static_cast<ushort>(m));
   return v;
 }
 inline void msp_atomic_add(device atomic<float>* y, int64_t i, float v) {
   atomic_fetch_add_explicit(y + i, v, memory_order_relaxed);
+}
+inline void msp_atomic_store(device atomic<float>* y, int64_t i, float v) {
+  atomic_store_explicit(y + i, v, memory_order_relaxed);
 }
 template <typename T> inline T msp_ld(const device T* p) { return *p; }
 template <typename T> inline T msp_lds(const device T* p) { return *p; }
@@ -288,6 +302,80 @@ KERNELS["csr_lb_vec"] = dict(inputs=["a", "ci", "rp", "x", "P"], atomic=True, bo
   if (live && (lane == 0 || prev != key)) msp_atomic_add(y, r, acc);
 """)
 
+# Adaptive SpMV: one thread group of 256 per block of work that the host cut
+# once per pattern (``adaptive_blocks``), each about CH entries, so no group
+# waits on another whatever the row lengths.  Block descriptor (bk[2b], bk[2b+1]):
+# * (r0, r1), r1 >= 0: rows r0..r1-1 (at most 256), W lanes per row, W the
+#   largest power of two with W * rows <= 256; rows wider than a warp sum
+#   their warps' partials through shared memory;
+# * (r, -1 - p0): a piece of a long row, entries p0 .. p0+CH-1 (clipped to the
+#   row), added atomically to y[r] (zero-initialised float32 output).
+# The piece branch exists in the atomic kernel only (csr_adaptive); patterns
+# without long rows take csr_adaptive_rg, which writes y directly.
+_ADAPTIVE = """
+  int64_t gid = @GID;
+  int lane = @LANE;
+  int64_t blk = gid >> 8;                // thread groups are 256 wide
+  int t = (int)(gid & 255);
+  @SHARED float red[8];
+  int64_t b0 = (int64_t)bk[2 * blk], b1 = (int64_t)bk[2 * blk + 1];
+  float acc = 0.0f;
+  if (b1 >= 0) {
+    int64_t nr = b1 - b0;
+    int lw = 8;
+    while (lw > 0 && ((int64_t)1 << lw) * nr > 256) --lw;
+    int W = 1 << lw;
+    int64_t row = b0 + (t >> lw);
+    int g = t & (W - 1);
+    bool live = row < b1;
+    if (live) {
+      int64_t s = (int64_t)rp[row], e = (int64_t)rp[row + 1];
+      float acc1 = 0.0f;
+      int64_t p = s + g;
+      for (; p + W < e; p += 2 * W) {
+        int64_t c0 = (int64_t)msp_lds(ci + p), c1 = (int64_t)msp_lds(ci + p + W);
+        float v0 = msp_f(msp_lds(a + p)), v1 = msp_f(msp_lds(a + p + W));
+        acc += v0 * msp_f(msp_ld(x + c0));
+        acc1 += v1 * msp_f(msp_ld(x + c1));
+      }
+      if (p < e) acc += msp_f(msp_lds(a + p)) * msp_f(msp_ld(x + (int64_t)msp_lds(ci + p)));
+      acc += acc1;
+    }
+    for (int m = (W < 32 ? W : 32) >> 1; m > 0; m >>= 1) acc += msp_shfl_xor(acc, m);
+    if (W > 32) {                        // a row spans W/32 warps: add their sums
+      if (lane == 0) red[t >> 5] = acc;
+      @SYNC;
+      if (g == 0) {
+        acc = 0.0f;
+        for (int w = t >> 5; w < (t >> 5) + (W >> 5); ++w) acc += red[w];
+      }
+    }
+    if (live && g == 0) STORE;
+  }
+PIECE"""
+_PIECE = """  else {
+    int64_t r = b0, p0 = -1 - b1;
+    int64_t re = (int64_t)rp[r + 1];
+    int64_t pe = p0 + CH < re ? p0 + CH : re;
+    float acc1 = 0.0f;
+    int64_t p = p0 + t;
+    for (; p + 256 < pe; p += 512) {
+      int64_t c0 = (int64_t)msp_lds(ci + p), c1 = (int64_t)msp_lds(ci + p + 256);
+      acc += msp_f(msp_lds(a + p)) * msp_f(msp_ld(x + c0));
+      acc1 += msp_f(msp_lds(a + p + 256)) * msp_f(msp_ld(x + c1));
+    }
+    if (p < pe) acc += msp_f(msp_lds(a + p)) * msp_f(msp_ld(x + (int64_t)msp_lds(ci + p)));
+    acc = msp_group_sum<32>(acc + acc1);
+    if (lane == 0) msp_atomic_add(y, r, acc);
+  }
+"""
+KERNELS["csr_adaptive"] = dict(
+    inputs=["a", "ci", "rp", "x", "bk"], atomic=True,
+    body=_ADAPTIVE.replace("STORE", "msp_atomic_store(y, row, acc)").replace("PIECE", _PIECE))
+KERNELS["csr_adaptive_rg"] = dict(
+    inputs=["a", "ci", "rp", "x", "bk"], atomic=False,
+    body=_ADAPTIVE.replace("STORE", "y[row] = msp_from_f<T>(acc)").replace("PIECE", ""))
+
 # Load-balanced SpMM: a warp per (E-entry chunk, 32 columns), lanes over
 # columns; row partial sums are flushed atomically.
 KERNELS["csr_lb_mat"] = dict(inputs=["a", "ci", "rp", "x", "P"], atomic=True, body="""
@@ -393,7 +481,8 @@ def expand(name, backend):
 VALUE_TYPES = ("float32", "float16", "bfloat16")
 INDEX_TYPES = ("int32", "int64")
 GROUP_WIDTHS = (1, 2, 4, 8, 16, 32)
-LB_CHUNKS = {"csr_lb_vec": 16, "csr_lb_mat": 128, "csr_t": 8, "sddmm": 8}
+LB_CHUNKS = {"csr_lb_vec": 16, "csr_lb_mat": 128, "csr_t": 8, "sddmm": 8,
+             "csr_adaptive": 1024, "csr_adaptive_rg": 1024}
 
 
 def template_args(name, T, I, S=None, E=None, CW=None, LR=0):

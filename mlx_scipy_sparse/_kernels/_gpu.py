@@ -8,9 +8,11 @@ Variants (see ``_dialect.KERNELS``), picked per call from row-length
 statistics of the pattern (mean / max entries per row, computed once from
 indptr on the host and cached):
 
-* SpMV:  ``csr_rowthread`` (a thread per row, short rows),
-         ``csr_vector`` (GW lanes per row, GW up to a warp, reduced by shuffles),
-         ``csr_lb_vec`` (nnz split + atomics, skewed rows);
+* SpMV:  ``csr_adaptive`` (the default: thread groups over host-cut blocks of
+         about CH entries, W lanes per row, long rows cut in atomic pieces),
+         ``csr_rowthread`` (a thread per row), ``csr_vector`` (GW lanes per
+         row, reduced by shuffles), ``csr_lb_vec`` (nnz split + atomics; the
+         choice where the pattern cannot be read);
 * SpMM:  ``csr_rowthread`` (thread per output element, k < 32),
          ``csr_warp`` (warp per row x 32 columns, entries broadcast by shuffles),
          ``csr_lb_mat`` (nnz split + atomics, skewed rows);
@@ -152,34 +154,51 @@ def row_stats(indptr):
     return st
 
 
+def adaptive_blocks(ptr, ch, long_len=None, max_rows=256):
+    """Work blocks of csr_adaptive for a CSR indptr (numpy), as an int64 array
+    of (r0, r1) row groups and (r, -1 - p0) pieces of long rows (see the
+    kernel).  A row group holds at most ``max_rows`` rows, all starting inside
+    one stretch of ``ch`` entries, so about ch entries and never more than
+    ch + long_len; rows over ``long_len`` entries are cut in pieces of ch."""
+    long_len = 8 * ch if long_len is None else long_len
+    n = ptr.size - 1
+    nnz = int(ptr[-1]) if n > 0 else 0
+    lens = np.diff(ptr)
+    longr = np.flatnonzero(lens > long_len)
+    cuts = np.searchsorted(ptr, np.arange(ch, nnz, ch, dtype=np.int64), side="left")
+    bounds = np.unique(np.concatenate((
+        [0, n], np.minimum(cuts, n), np.arange(0, n, max_rows), longr, longr + 1)))
+    r0, r1 = bounds[:-1], bounds[1:]
+    single = np.isin(r0, longr)             # a long row is a block of its own
+    groups = np.stack((r0[~single], r1[~single]), axis=1)
+    starts = ptr[longr].astype(np.int64)
+    npieces = -(-lens[longr].astype(np.int64) // ch)
+    prow = np.repeat(longr, npieces)
+    first = np.repeat(np.cumsum(npieces) - npieces, npieces)
+    p0 = np.repeat(starts, npieces) + (np.arange(prow.size) - first) * ch
+    pieces = np.stack((prow, -1 - p0), axis=1)
+    # pieces first: a long row's pieces then run alongside the row groups
+    return np.ascontiguousarray(np.concatenate((pieces, groups)).astype(np.int64).ravel())
+
+
 def _skewed(mean, mx_len):
     return mx_len >= 256 and mx_len > 8 * mean + 64
 
 
 def choose(stats, k, transpose=False, n_cols=0):
     """The variant (name, GW[, LR]) for a product with k dense columns.
-    Measured on an H100 (benchmarks/NOTES.md): the vector kernel wants about
-    two entries per lane (GW near mean/2); on skewed patterns it beat the
-    nnz split 2x once rows over 64 entries go to a whole warp (LR=1).  The
-    nnz split stays for a few rows so long that one warp each would be the
-    whole run (a row holding 1/16 of all entries, past 2**16)."""
+    SpMV: csr_adaptive, whose host-cut blocks balance any row lengths (it
+    replaced the choice between csr_rowthread, csr_vector and csr_lb_vec by
+    row statistics: benchmarks/NOTES.md round 5).  SpMM, measured on an H100
+    (round 2): the nnz split on skewed rows, a warp per row for k >= 32,
+    else a thread per output element."""
     if transpose:
         return "csr_t", None
     if stats is None:                       # pattern unknown: balanced by construction
         return ("csr_lb_vec", None) if k == 1 else ("csr_lb_mat", None)
-    mean, mx_len = stats[:2]
-    nnz = stats[2] if len(stats) > 2 else 0
-    skewed = _skewed(mean, mx_len)
     if k == 1:
-        if skewed and mx_len > 2 ** 16 and mx_len * 16 > nnz:
-            return "csr_lb_vec", None
-        if mean <= 6.0 and not skewed:
-            return "csr_rowthread", None
-        gw = 2
-        while gw < 32 and gw * 2 < mean:
-            gw *= 2
-        return ("csr_vector", gw, 1) if skewed else ("csr_vector", gw)
-    if skewed:
+        return "csr_adaptive", _dialect.LB_CHUNKS["csr_adaptive"]
+    if _skewed(*stats[:2]):
         return "csr_lb_mat", None
     if k >= 32 and n_cols < 2 ** 31:
         return "csr_warp", None
@@ -187,7 +206,7 @@ def choose(stats, k, transpose=False, n_cols=0):
 
 
 _FORCE = os.environ.get("MLX_SPARSE_GPU_VARIANT")   # benchmarks / tests: force one
-_VEC_VARIANTS = ("csr_rowthread", "csr_vector", "csr_lb_vec")
+_VEC_VARIANTS = ("csr_rowthread", "csr_vector", "csr_lb_vec", "csr_adaptive")
 _MAT_VARIANTS = ("csr_rowthread", "csr_warp", "csr_lb_mat")
 
 
@@ -224,6 +243,7 @@ class _Pattern:
         self.stats = row_stats(self.indptr)
         self.plans = {}
         self.products = {}
+        self.blocks = {}
 
     # raw products (no autodiff) -------------------------------------------
     def mm(self, data, X, transpose, variant=None):
@@ -262,6 +282,13 @@ class _Pattern:
             cw = gw or (4 if k >= 128 else 2 if k >= 64 else 1)
             n_threads = n_rows * -(-k // (32 * cw)) * 32
             kw = dict(CW=cw)
+        elif name == "csr_adaptive":
+            ch = gw or _dialect.LB_CHUNKS[name]
+            bk = self._blocks(ch)
+            if bk is None:
+                name, bk = "csr_adaptive_rg", self.blocks[ch][0]
+            n_threads = bk.size // 2 * _TG
+            return self._launcher(name, shape, T, n_threads, bk, dict(CH=ch))
         elif name in ("csr_lb_vec", "csr_lb_mat", "csr_t"):
             ch = _dialect.LB_CHUNKS[name]
             per = 1 if name == "csr_lb_vec" else k if name == "csr_t" else -(-k // 32) * 32
@@ -270,6 +297,17 @@ class _Pattern:
         else:
             raise ValueError(f"unknown GPU variant {name}")
         return self._launcher(name, shape, T, n_threads, _P(n_rows, n_cols, k, nnz, 0), kw)
+
+    def _blocks(self, ch):
+        """csr_adaptive's work blocks (an MLX int64 array), cut once per block
+        size; None where the pattern has no long row (then the non-atomic
+        csr_adaptive_rg runs the same blocks, found in self.blocks)."""
+        hit = self.blocks.get(ch)
+        if hit is None:
+            mx.eval(self.indptr)
+            bk = adaptive_blocks(np.array(self.indptr, copy=False), ch)
+            hit = self.blocks[ch] = (mx.array(bk), bool(np.any(bk[1::2] < 0)))
+        return hit[0] if hit[1] else None
 
     def _launcher(self, name, shape, T, n_threads, P, kw):
         """The kernel call for fixed sizes: fn(a, b) launches on inputs
