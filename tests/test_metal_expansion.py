@@ -34,7 +34,7 @@ METAL_ATTRIBUTES = [
 ]
 METAL_TYPES = {"float32": "float", "float16": "float16_t", "bfloat16": "bfloat16_t",
                "int32": "int32_t", "int64": "int64_t"}
-INPUT_KIND = {"a": "T", "x": "T", "l": "T", "ci": "IT", "rp": "IT", "P": "int64", "bk": "int64"}
+INPUT_KIND = {"a": "T", "x": "T", "l": "T", "ci": "IT", "rp": "IT", "P": "int64", "bk": "int64", "pm": "int32"}
 
 
 def metal_source(name, targs):

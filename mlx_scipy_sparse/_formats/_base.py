@@ -16,6 +16,8 @@ import scipy.sparse as _ss
 from .. import _arrays, _kernels
 from . import _bridge, _float64, _validate, _values
 
+_F64 = mx.float64
+
 
 class _spbase:
     """Common base of our sparse arrays and matrices."""
@@ -114,7 +116,19 @@ class _spbase:
             raise ValueError("Scalar operands are not allowed, use '*' instead")
         return None if self._on_host() or self.ndim != 2 else self._dense_operand(other)
 
+    @_float64.guards_itself
     def __matmul__(self, other):
+        # The hot path (a small product is bound by host time): an MLX operand,
+        # a checked array and no float64 on either side; all else goes the
+        # float64-guarded way.
+        if isinstance(other, mx.array) and other.ndim in (1, 2) and self.ndim == 2 \
+                and getattr(self, "_valid", False) and other.shape[0] == self._shape[1] \
+                and other.dtype != _F64 and not self._on_host() and self._data.dtype != _F64:
+            return self._spmm(other)
+        return self._matmul(other)
+
+    @_float64.guard
+    def _matmul(self, other):
         if not isinstance(other, mx.array) and _bridge.is_sparse(other):
             r = _sparse_product(self, other)
             return _bridge.call(self, "__matmul__", (other,), {}) if r is None else r

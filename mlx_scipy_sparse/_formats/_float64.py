@@ -66,6 +66,16 @@ def _guard(fn):
     return method
 
 
+def guards_itself(fn):
+    """Mark a method that checks float64 itself (a hot path), so that
+    guard_class leaves it unwrapped."""
+    fn._f64_guarded = True
+    return fn
+
+
+guard = _guard
+
+
 def guard_class(cls):
     """Wrap the public methods, operators and properties ``cls`` defines."""
     for name, attr in list(vars(cls).items()):

@@ -51,18 +51,20 @@ def spmm(data, indices, indptr, shape, X, transpose=False):
     ``data`` and ``X``.
     """
     n_rows, n_cols = shape
-    if not _arrays.is_mx(X):
+    if not isinstance(X, mx.array):
         return _cpu.spmm(_arrays.to_np(data), _arrays.to_np(indices), _arrays.to_np(indptr),
                          n_rows, n_cols, np.asarray(X), transpose)
-    data = _arrays.to_mx(data)
-    X = _arrays.to_mx(X)
-    out = _result_dtype(data.dtype, X.dtype)
+    if not isinstance(data, mx.array):
+        data = _arrays.to_mx(data)
+    out = data.dtype
+    if out != X.dtype:
+        out = _result_dtype(out, X.dtype)
     # Outside any transformation no gradient can flow through the product, so
     # the kernels run bare, without mx.custom_function's host cost.
     state = _arrays.trace_state(indices, indptr, data, X)
     grad = state == _arrays.GRAD
     # dtypes MLX's GPU scatter refuses (the composed path scatters): CPU
-    gpu = on_gpu(out) and out not in _arrays.GPU_SCATTER_REFUSED
+    gpu = gpu_default() and out not in _arrays.GPU_SCATTER_REFUSED     # (float64 is in it)
     if state != _arrays.TRACED and gpu and _gpu is not None and _gpu.supports(out):
         # custom kernels: mx.vmap refuses them, so traced code (mx.vmap,
         # mx.compile) goes on to composed ops below.  (A custom_function vmap

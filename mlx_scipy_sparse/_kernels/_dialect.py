@@ -303,11 +303,10 @@ KERNELS["csr_lb_vec"] = dict(inputs=["a", "ci", "rp", "x", "P"], atomic=True, bo
 """)
 
 # Adaptive SpMV: one thread group of 256 per block of work that the host cut
-# once per pattern (``adaptive_blocks``), each about CH entries, so no group
-# waits on another whatever the row lengths.  Block descriptor (bk[2b], bk[2b+1]):
-# * (r0, r1), r1 >= 0: rows r0..r1-1 (at most 256), W lanes per row, W the
-#   largest power of two with W * rows <= 256; rows wider than a warp sum
-#   their warps' partials through shared memory;
+# once per pattern (``_gpu.adaptive_blocks``).  Block descriptor (bk[2b], bk[2b+1]):
+# * (i0, i1), i1 >= 0: rows pm[i0..i1-1] (at most 256, of one length class),
+#   W lanes per row, W the largest power of two with W * rows <= 256; rows
+#   wider than a warp sum their warps' partials through shared memory;
 # * (r, -1 - p0): a piece of a long row, entries p0 .. p0+CH-1 (clipped to the
 #   row), added atomically to y[r] (zero-initialised float32 output).
 # The piece branch exists in the atomic kernel only (csr_adaptive); patterns
@@ -325,9 +324,10 @@ _ADAPTIVE = """
     int lw = 8;
     while (lw > 0 && ((int64_t)1 << lw) * nr > 256) --lw;
     int W = 1 << lw;
-    int64_t row = b0 + (t >> lw);
+    int64_t i = b0 + (t >> lw);
     int g = t & (W - 1);
-    bool live = row < b1;
+    bool live = i < b1;
+    int64_t row = live ? (int64_t)pm[i] : 0;
     if (live) {
       int64_t s = (int64_t)rp[row], e = (int64_t)rp[row + 1];
       float acc1 = 0.0f;
@@ -370,10 +370,10 @@ _PIECE = """  else {
   }
 """
 KERNELS["csr_adaptive"] = dict(
-    inputs=["a", "ci", "rp", "x", "bk"], atomic=True,
+    inputs=["a", "ci", "rp", "x", "bk", "pm"], atomic=True,
     body=_ADAPTIVE.replace("STORE", "msp_atomic_store(y, row, acc)").replace("PIECE", _PIECE))
 KERNELS["csr_adaptive_rg"] = dict(
-    inputs=["a", "ci", "rp", "x", "bk"], atomic=False,
+    inputs=["a", "ci", "rp", "x", "bk", "pm"], atomic=False,
     body=_ADAPTIVE.replace("STORE", "y[row] = msp_from_f<T>(acc)").replace("PIECE", ""))
 
 # Load-balanced SpMM: a warp per (E-entry chunk, 32 columns), lanes over

@@ -154,31 +154,43 @@ def row_stats(indptr):
     return st
 
 
-def adaptive_blocks(ptr, ch, long_len=None, max_rows=256):
-    """Work blocks of csr_adaptive for a CSR indptr (numpy), as an int64 array
-    of (r0, r1) row groups and (r, -1 - p0) pieces of long rows (see the
-    kernel).  A row group holds at most ``max_rows`` rows, all starting inside
-    one stretch of ``ch`` entries, so about ch entries and never more than
-    ch + long_len; rows over ``long_len`` entries are cut in pieces of ch."""
+def adaptive_blocks(ptr, ch, per_lane=2, long_len=None):
+    """Work of csr_adaptive for a CSR indptr (numpy): (bk, pm).
+
+    Rows are binned by length class (powers of two, stable within a class),
+    ``pm`` listing them bin after bin; a row group (i0, i1) takes rows
+    pm[i0:i1] of one class, 256 / W of them, W the power of two nearest
+    class_length / ``per_lane`` (1..256): every lane of a group has about the
+    same work, whatever the skew.  Rows over ``long_len`` entries are cut in
+    pieces (r, -1 - p0) of ``ch`` entries, added atomically.  Pieces come
+    first, then the bins longest first, so the longest work starts first."""
     long_len = 8 * ch if long_len is None else long_len
     n = ptr.size - 1
-    nnz = int(ptr[-1]) if n > 0 else 0
-    lens = np.diff(ptr)
+    lens = np.diff(ptr).astype(np.int64)
+    cls = np.zeros(n, dtype=np.int64)
+    nz = lens > 1
+    cls[nz] = np.ceil(np.log2(lens[nz])).astype(np.int64)   # len in (2**(c-1), 2**c]
     longr = np.flatnonzero(lens > long_len)
-    cuts = np.searchsorted(ptr, np.arange(ch, nnz, ch, dtype=np.int64), side="left")
-    bounds = np.unique(np.concatenate((
-        [0, n], np.minimum(cuts, n), np.arange(0, n, max_rows), longr, longr + 1)))
-    r0, r1 = bounds[:-1], bounds[1:]
-    single = np.isin(r0, longr)             # a long row is a block of its own
-    groups = np.stack((r0[~single], r1[~single]), axis=1)
-    starts = ptr[longr].astype(np.int64)
-    npieces = -(-lens[longr].astype(np.int64) // ch)
+    cls[longr] = -1
+    order = np.argsort(-cls, kind="stable")
+    pm = order[cls[order] >= 0].astype(np.int32)
+    # groups: in each class c, 256 / W rows with W = clip(2**c / per_lane, 1, 256)
+    sc = cls[pm]
+    starts = np.flatnonzero(np.r_[True, sc[1:] != sc[:-1]])[:pm.size]
+    ends = np.r_[starts[1:], pm.size][:starts.size].astype(np.int64)
+    w = np.clip((2.0 ** sc[starts]) / per_lane, 1, 256)
+    per = (256 // (2 ** np.round(np.log2(w)))).astype(np.int64)
+    counts = -(-(ends - starts) // per)
+    gi = np.repeat(starts, counts) + (np.arange(counts.sum()) - np.repeat(
+        np.cumsum(counts) - counts, counts)) * np.repeat(per, counts)
+    groups = np.stack((gi, np.minimum(gi + np.repeat(per, counts), np.repeat(ends, counts))), 1)
+    npieces = -(-lens[longr] // ch)
     prow = np.repeat(longr, npieces)
     first = np.repeat(np.cumsum(npieces) - npieces, npieces)
-    p0 = np.repeat(starts, npieces) + (np.arange(prow.size) - first) * ch
+    p0 = np.repeat(ptr[longr].astype(np.int64), npieces) + (np.arange(prow.size) - first) * ch
     pieces = np.stack((prow, -1 - p0), axis=1)
-    # pieces first: a long row's pieces then run alongside the row groups
-    return np.ascontiguousarray(np.concatenate((pieces, groups)).astype(np.int64).ravel())
+    bk = np.ascontiguousarray(np.concatenate((pieces, groups)).astype(np.int64).ravel())
+    return bk, (pm if pm.size else np.zeros(1, np.int32))
 
 
 def _skewed(mean, mx_len):
@@ -197,13 +209,15 @@ def choose(stats, k, transpose=False, n_cols=0):
     if stats is None:                       # pattern unknown: balanced by construction
         return ("csr_lb_vec", None) if k == 1 else ("csr_lb_mat", None)
     if k == 1:
-        return "csr_adaptive", _dialect.LB_CHUNKS["csr_adaptive"]
+        return "csr_adaptive", _dialect.LB_CHUNKS["csr_adaptive"], ADAPTIVE_PER_LANE
     if _skewed(*stats[:2]):
         return "csr_lb_mat", None
     if k >= 32 and n_cols < 2 ** 31:
         return "csr_warp", None
     return "csr_rowthread", None
 
+
+ADAPTIVE_PER_LANE = 2         # entries per lane csr_adaptive aims at
 
 _FORCE = os.environ.get("MLX_SPARSE_GPU_VARIANT")   # benchmarks / tests: force one
 _VEC_VARIANTS = ("csr_rowthread", "csr_vector", "csr_lb_vec", "csr_adaptive")
@@ -284,11 +298,9 @@ class _Pattern:
             kw = dict(CW=cw)
         elif name == "csr_adaptive":
             ch = gw or _dialect.LB_CHUNKS[name]
-            bk = self._blocks(ch)
-            if bk is None:
-                name, bk = "csr_adaptive_rg", self.blocks[ch][0]
-            n_threads = bk.size // 2 * _TG
-            return self._launcher(name, shape, T, n_threads, bk, dict(CH=ch))
+            bk, pm, pieces = self._blocks(ch, variant[2] if len(variant) > 2 else ADAPTIVE_PER_LANE)
+            name = name if pieces else "csr_adaptive_rg"
+            return self._launcher(name, shape, T, bk.size // 2 * _TG, (bk, pm), dict(CH=ch))
         elif name in ("csr_lb_vec", "csr_lb_mat", "csr_t"):
             ch = _dialect.LB_CHUNKS[name]
             per = 1 if name == "csr_lb_vec" else k if name == "csr_t" else -(-k // 32) * 32
@@ -298,16 +310,17 @@ class _Pattern:
             raise ValueError(f"unknown GPU variant {name}")
         return self._launcher(name, shape, T, n_threads, _P(n_rows, n_cols, k, nnz, 0), kw)
 
-    def _blocks(self, ch):
-        """csr_adaptive's work blocks (an MLX int64 array), cut once per block
-        size; None where the pattern has no long row (then the non-atomic
-        csr_adaptive_rg runs the same blocks, found in self.blocks)."""
-        hit = self.blocks.get(ch)
+    def _blocks(self, ch, per_lane):
+        """csr_adaptive's work (MLX arrays bk, pm), cut once per setting, and
+        whether it has pieces of long rows (else the non-atomic
+        csr_adaptive_rg runs it)."""
+        key = (ch, per_lane)
+        hit = self.blocks.get(key)
         if hit is None:
             mx.eval(self.indptr)
-            bk = adaptive_blocks(np.array(self.indptr, copy=False), ch)
-            hit = self.blocks[ch] = (mx.array(bk), bool(np.any(bk[1::2] < 0)))
-        return hit[0] if hit[1] else None
+            bk, pm = adaptive_blocks(np.array(self.indptr, copy=False), ch, per_lane)
+            hit = self.blocks[key] = (mx.array(bk), mx.array(pm), bool(np.any(bk[1::2] < 0)))
+        return hit
 
     def _launcher(self, name, shape, T, n_threads, P, kw):
         """The kernel call for fixed sizes: fn(a, b) launches on inputs
@@ -328,8 +341,10 @@ class _Pattern:
         if name == "sddmm":
             return lambda L2, R2: kern(inputs=[ind, ptr, L2, R2, P], **call)[0]
 
+        extra = list(P) if isinstance(P, tuple) else [P]     # P, or csr_adaptive's (bk, pm)
+
         def launch(data, X):
-            y = kern(inputs=[data, ind, ptr, X, P], **call)[0]
+            y = kern(inputs=[data, ind, ptr, X, *extra], **call)[0]
             return y.astype(T) if cast else y
         return launch
 
