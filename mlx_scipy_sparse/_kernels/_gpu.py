@@ -8,11 +8,11 @@ Variants (see ``_dialect.KERNELS``), picked per call from row-length
 statistics of the pattern (mean / max entries per row, computed once from
 indptr on the host and cached):
 
-* SpMV:  ``csr_adaptive`` (the default: thread groups over host-cut blocks of
-         about CH entries, W lanes per row, long rows cut in atomic pieces),
-         ``csr_rowthread`` (a thread per row), ``csr_vector`` (GW lanes per
-         row, reduced by shuffles), ``csr_lb_vec`` (nnz split + atomics; the
-         choice where the pattern cannot be read);
+* SpMV:  ``csr_rowthread`` (a thread per row, short rows),
+         ``csr_vector`` (GW lanes per row, reduced by shuffles),
+         ``csr_adaptive`` (skewed rows: thread groups over host-cut blocks of
+         rows of one length class, long rows cut in atomic pieces),
+         ``csr_lb_vec`` (nnz split + atomics, where the pattern cannot be read);
 * SpMM:  ``csr_rowthread`` (thread per output element, k < 32),
          ``csr_warp`` (warp per row x 32 columns, entries broadcast by shuffles),
          ``csr_lb_mat`` (nnz split + atomics, skewed rows);
@@ -198,19 +198,30 @@ def _skewed(mean, mx_len):
 
 
 def choose(stats, k, transpose=False, n_cols=0):
-    """The variant (name, GW[, LR]) for a product with k dense columns.
-    SpMV: csr_adaptive, whose host-cut blocks balance any row lengths (it
-    replaced the choice between csr_rowthread, csr_vector and csr_lb_vec by
-    row statistics: benchmarks/NOTES.md round 5).  SpMM, measured on an H100
-    (round 2): the nnz split on skewed rows, a warp per row for k >= 32,
-    else a thread per output element."""
+    """The variant (name, GW[, LR]) for a product with k dense columns,
+    from row statistics (benchmarks/NOTES.md: H100 round 2, H200 round 5).
+    SpMV: on skewed rows csr_adaptive (length-binned blocks, long rows in
+    pieces: 0.17 ms on the power-law case against 0.21 for the best other);
+    else a thread per row for short rows, or GW lanes per row with about two
+    entries a lane (csr_adaptive measured level or slower there).  SpMM: the
+    nnz split on skewed rows, a warp per row for k >= 32, else a thread per
+    output element."""
     if transpose:
         return "csr_t", None
     if stats is None:                       # pattern unknown: balanced by construction
         return ("csr_lb_vec", None) if k == 1 else ("csr_lb_mat", None)
+    mean, mx_len = stats[:2]
+    skewed = _skewed(mean, mx_len)
     if k == 1:
-        return "csr_adaptive", _dialect.LB_CHUNKS["csr_adaptive"], ADAPTIVE_PER_LANE
-    if _skewed(*stats[:2]):
+        if skewed:
+            return "csr_adaptive", _dialect.LB_CHUNKS["csr_adaptive"], ADAPTIVE_PER_LANE
+        if mean <= 6.0:
+            return "csr_rowthread", None
+        gw = 2
+        while gw < 32 and gw * 2 < mean:
+            gw *= 2
+        return "csr_vector", gw
+    if skewed:
         return "csr_lb_mat", None
     if k >= 32 and n_cols < 2 ** 31:
         return "csr_warp", None
