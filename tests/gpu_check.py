@@ -2,6 +2,7 @@
 
     python tests/gpu_check.py            # full check
     python tests/gpu_check.py --quick    # smaller, for compute-sanitizer
+    python tests/gpu_check.py --quick --only csr_adaptive   # one variant's products
 
 Every variant is forced in turn on matrices with empty rows, one huge row,
 a power-law pattern, 0-row / 0-column / 0-nnz shapes and 0-width operands,
@@ -28,6 +29,8 @@ QUICK = "--quick" in sys.argv
 # Under compute-sanitizer: MLX's buffer cache off, so a freed buffer goes back
 # to the driver and an out-of-bounds access is not hidden inside a cached one.
 SANITIZE = "--sanitize" in sys.argv
+# --only NAME: products of one SpMV/SpMM variant alone (a short sanitizer run)
+ONLY = sys.argv[sys.argv.index("--only") + 1] if "--only" in sys.argv else None
 TOL = {mx.float32: 1e-5, mx.float16: 3e-3, mx.bfloat16: 2e-2}
 NPT = {mx.float32: np.float32, mx.float16: np.float16, mx.bfloat16: np.float32}
 results = {"pass": 0, "fail": 0}
@@ -120,13 +123,15 @@ def run_products(rng, name, S, dtypes, widths):
                     Xq = np.array(X.astype(mx.float32)).astype(np.float64)
                     ref = (Sq.T if transpose else Sq) @ Xq
                     vs = [None] if transpose else variants(k)
+                    if ONLY:
+                        vs = [v for v in vs if v is not None and v[0] == ONLY]
                     for v in vs:
                         poison(4 * (n if transpose else m) * max(k, 1) + 4096)
                         y = _gpu.spmm(d, indices, indptr, m, n, X, transpose, dt, variant=v)
                         mx.eval(y)
                         check(f"{name} idx={idx} {dt} k={k} T={transpose} v={v}", y, ref, TOL[dt])
             # SDDMM with G (m x k) and X (n x k)
-            for k in (1, 5, 32, 70):
+            for k in () if ONLY else (1, 5, 32, 70):
                 G = rng.standard_normal((m, k))
                 Xn = rng.standard_normal((n, k))
                 Gm, Xm = mx.array(G.astype(np.float32)).astype(dt), mx.array(Xn.astype(np.float32)).astype(dt)
@@ -249,14 +254,18 @@ def main():
     t0 = time.time()
     mats = matrices(rng)
     widths = (1, 3, 32, 70) if QUICK else (1, 3, 16, 32, 64, 70, 256)
+    if ONLY:
+        widths = (1,) if ONLY in _gpu._VEC_VARIANTS else widths[1:]
     for name, S in mats.items():
         S = ss.csr_array(S)
         S.sort_indices()
         dts = (mx.float32, mx.float16, mx.bfloat16)
         run_products(rng, name, S, dts, widths if S.shape[0] < 2000 or name != "dense_ish" else widths)
         print(f"  {name} {S.shape} nnz={S.nnz}: {results}  ({time.time() - t0:.0f}s)", flush=True)
-        if S.nnz:
+        if S.nnz and not ONLY:
             run_grads(rng, name, S)
+    if ONLY:
+        return report(t0)
     # 0-width operands
     S = mats["random_empty_rows"]
     d = mx.array(S.data.astype(np.float32))
@@ -268,6 +277,10 @@ def main():
         ok = y.shape == ((S.shape[1] if transpose else S.shape[0]), 0)
         results["pass" if ok else "fail"] += 1
     run_public(rng)
+    return report(t0)
+
+
+def report(t0):
     print(f"\nRESULT pass={results['pass']} fail={results['fail']}  ({time.time() - t0:.0f}s)")
     for f in failures[:50]:
         print("  ", f)
