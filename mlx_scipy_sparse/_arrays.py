@@ -7,6 +7,7 @@ never changed silently (MLX would turn numpy float64 into float32).
 """
 import functools
 import operator
+import weakref
 
 import numpy as np
 import mlx.core as mx
@@ -87,6 +88,13 @@ def to_np(x, writeable=False):
 
 FREE, GRAD, TRACED = "free", "grad", "traced"
 
+# Arrays seen traced by a transformation.  mx.async_eval refuses only tracers
+# that are still unevaluated; under mx.grad a tracer is evaluated by the first
+# product that meets it (trace_state's mx.eval, the CPU backend's numpy view),
+# and a second product of the same tracer would then look free and lose its
+# gradient.  Weak references: an entry goes when its tracer does.
+_TRACERS = weakref.WeakValueDictionary()
+
 
 def trace_state(*arrays):
     """FREE: no transformation sees these arrays, so no gradient can flow
@@ -95,20 +103,36 @@ def trace_state(*arrays):
 
     mx.async_eval answers without waiting for pending work (a product of a
     still-lazy operand queues behind it instead of syncing); it refuses
-    inside every transformation, mx.grad included, where mx.eval decides."""
+    unevaluated tracers, and _TRACERS remembers those it refused.  A tracer
+    that the caller evaluated before any product met it is not seen."""
     try:
         mx.async_eval(*arrays)          # the hot path: every argument an mx.array
-        return FREE
     except TypeError:
-        arrays = [a for a in arrays if is_mx(a)]
-        return trace_state(*arrays)
+        return trace_state(*[a for a in arrays if is_mx(a)])
     except ValueError:
-        pass
+        for a in arrays:                # which of them are tracers
+            if is_mx(a):
+                try:
+                    mx.async_eval(a)
+                except ValueError:
+                    _TRACERS[id(a)] = a
+        try:
+            mx.eval(*arrays)
+            return GRAD
+        except ValueError:
+            return TRACED
+    if _TRACERS and any(_TRACERS.get(id(a)) is a for a in arrays):
+        return GRAD                     # an evaluated tracer (only mx.grad evaluates them)
+    return FREE
+
+
+def is_free(a):
+    """trace_state(a) == FREE for one array, without evaluating a tracer."""
     try:
-        mx.eval(*arrays)
-        return GRAD
+        mx.async_eval(a)
     except ValueError:
-        return TRACED
+        return False
+    return not (_TRACERS and _TRACERS.get(id(a)) is a)
 
 
 def evaluable(*arrays):

@@ -123,6 +123,36 @@ def test_grad_wrt_values_and_dense_operand(fmt, transpose):
     np.testing.assert_allclose(np.array(gv), expect, rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_grad_through_repeated_products_of_one_operand(fmt):
+    """x^T A x uses x twice, and A's values twice: the second product meets
+    tracers the first one evaluated, and must still carry their gradients."""
+    S, _ = _pair(fmt, m=6, n=6, density=0.5, dtype=np.float32)
+    rng = np.random.default_rng(12)
+    v0 = mx.array(rng.standard_normal(S.nnz).astype(np.float32))
+    x0 = mx.array(rng.standard_normal(6).astype(np.float32))
+    A0 = getattr(sp, fmt + "_array")(S)
+    idx = (A0.coords if fmt == "coo" else (A0.indices, A0.indptr))
+
+    def f(v, x):
+        A = getattr(sp, fmt + "_array")((v, idx) if fmt == "coo" else (v, *idx), shape=S.shape)
+        return mx.sum(x * (A @ x)) + mx.sum(A @ x) + mx.sum(A.T @ x)
+
+    gv, gx = mx.grad(f, argnums=(0, 1))(v0, x0)
+    D = _dense_of(np.array(v0), S)
+    xn = np.array(x0, dtype=np.float64)
+    one = np.ones(6)
+    np.testing.assert_allclose(np.array(gx), (D + D.T) @ xn + D.T @ one + D @ one,
+                               rtol=1e-4, atol=1e-5)
+    dD = np.outer(xn, xn) + np.outer(one, xn) + np.outer(xn, one)
+    T = S.copy()
+    T.data = np.arange(S.nnz, dtype=np.float64) + 1
+    order = T.tocoo()
+    expect = np.empty(S.nnz)
+    expect[(order.data - 1).astype(int)] = dD[order.coords[0], order.coords[1]]
+    np.testing.assert_allclose(np.array(gv), expect, rtol=1e-4, atol=1e-5)
+
+
 def test_grad_matches_finite_differences_float64():
     S, _ = _pair("csr", m=4, n=3, density=0.6)
     v0 = np.random.default_rng(9).standard_normal(S.nnz)

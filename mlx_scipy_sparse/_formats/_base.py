@@ -124,8 +124,11 @@ class _spbase:
         if isinstance(other, mx.array) and other.ndim in (1, 2) and self.ndim == 2 \
                 and getattr(self, "_valid", False) and other.shape[0] == self._shape[1] \
                 and other.dtype != _F64 and not self._on_host() and self._data.dtype != _F64:
-            return self._spmm(other)
+            return self._spmm_fast(other)
         return self._matmul(other)
+
+    def _spmm_fast(self, X):
+        return self._spmm(X)
 
     @_float64.guard
     def _matmul(self, other):

@@ -199,3 +199,24 @@ class _compressed_base(_values.HeldValues, _spbase):
         self._ensure_valid()
         data, indices, indptr, shape, flipped = self._csr_operand()
         return _kernels.spmm(data, indices, indptr, shape, X, transpose=transpose != flipped)
+
+    _fast = None
+
+    def _spmm_fast(self, X):
+        """self @ X for an MLX X, through the kernel table's prepared product
+        when one is kept for X's shape and dtype and these very arrays."""
+        key = (X.shape, X.dtype)
+        hit = self._fast.get(key) if self._fast else None
+        if hit is not None and hit[0] is self._data and hit[1] is self._indices \
+                and hit[2] is self._indptr:
+            Y = hit[3](X)
+            if Y is not None:
+                return Y
+        self._ensure_valid()
+        data, indices, indptr, shape, flipped = self._csr_operand()
+        fn = _kernels.fast_product(data, indices, indptr, shape, X, transpose=flipped)
+        if fn is not None:
+            if self._fast is None or len(self._fast) >= 8:
+                self._fast = {}
+            self._fast[key] = (data, indices, indptr, fn)
+        return _kernels.spmm(data, indices, indptr, shape, X, transpose=flipped)

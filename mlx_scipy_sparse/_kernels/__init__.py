@@ -79,6 +79,27 @@ def spmm(data, indices, indptr, shape, X, transpose=False):
     return _cpu_spmm_diff(data, indices, indptr, n_rows, n_cols, X, transpose, out, grad)
 
 
+def fast_product(data, indices, indptr, shape, X, transpose=False):
+    """For a product that spmm would run as a bare GPU kernel: fn(X2) giving
+    A @ X2 for later operands X2 of X's shape and dtype, or None.  fn returns
+    None where spmm must decide again (the default device changed, or X2 is
+    traced by a transformation).  A small product is bound by host time
+    (benchmarks/overhead.py), and this is spmm less its per-call decisions;
+    the caller keeps fn while data, indices and indptr stay the same objects
+    (a tracer never becomes concrete, so their state cannot change)."""
+    if _gpu is None or not gpu_default() or not isinstance(data, mx.array) \
+            or data.dtype != X.dtype or not _gpu.supports(data.dtype) \
+            or _arrays.trace_state(indices, indptr, data, X) != _arrays.FREE:
+        return None
+    launch = _gpu.bare_plan(data, indices, indptr, *shape, X.shape, transpose)
+
+    def fn(X2):
+        if not gpu_default() or not _arrays.is_free(X2):
+            return None
+        return launch(X2)
+    return fn
+
+
 def _cpu_spmm_diff(data, indices, indptr, n_rows, n_cols, X, transpose, out, grad=True):
     ind = _arrays.to_np(indices)
     ptr = _arrays.to_np(indptr)

@@ -274,13 +274,17 @@ class _Pattern:
     def mm(self, data, X, transpose, variant=None):
         """A @ X or A.T @ X for X of dtype data.dtype, 1-D or 2-D (row-major);
         result of that dtype and X's rank (a 1-D X goes to the kernels as is)."""
-        key = (X.shape, data.dtype, transpose, variant)
+        return self.plan(X.shape, data.dtype, transpose, variant)(data, X)
+
+    def plan(self, xshape, T, transpose, variant=None):
+        """The launch plan fn(data, X) for operands of this shape and dtype."""
+        key = (xshape, T, transpose, variant)
         plan = self.plans.get(key)
         if plan is None:
             if len(self.plans) >= 64:       # a loop over many operand shapes: stay bounded
                 self.plans.pop(next(iter(self.plans)))
-            plan = self.plans[key] = self._plan(X.shape, data.dtype, transpose, variant)
-        return plan(data, X)
+            plan = self.plans[key] = self._plan(xshape, T, transpose, variant)
+        return plan
 
     def _plan(self, xshape, T, transpose, variant):
         n_rows, n_cols, nnz = self.n_rows, self.n_cols, self.nnz
@@ -422,6 +426,13 @@ def _pattern(indices, indptr, n_rows, n_cols):
 def _mm(data, indices, indptr, n_rows, n_cols, X, transpose, variant=None):
     """Raw product (no autodiff); see _Pattern.mm."""
     return _pattern(indices, indptr, n_rows, n_cols).mm(data, X, transpose, variant)
+
+
+def bare_plan(data, indices, indptr, n_rows, n_cols, xshape, transpose):
+    """fn(X) -> A @ X (A.T @ X) for operands of xshape and data's dtype: the
+    bare launch, everything else fixed (see _kernels.fast_product)."""
+    plan = _pattern(indices, indptr, n_rows, n_cols).plan(xshape, data.dtype, transpose)
+    return lambda X: plan(data, X)
 
 
 def sddmm(indices, indptr, n_rows, L2, R2):

@@ -1,0 +1,101 @@
+"""The prepared product a sparse array keeps for repeated `A @ X` (the GPU's
+bare launch with every per-call decision taken once).  No GPU here: the
+kernel table's GPU pieces are replaced by the composed MLX product, which
+exercises the caching and the refusals; tests/gpu_check.py runs the real one."""
+import numpy as np
+import mlx.core as mx
+import pytest
+import scipy.sparse as ss
+
+import mlx_scipy_sparse as sp
+from mlx_scipy_sparse import _kernels
+from mlx_scipy_sparse._kernels import _composed
+
+S = ss.random_array((40, 30), density=0.2, format="csr", rng=5, dtype=np.float32)
+
+
+@pytest.fixture
+def fake_gpu(monkeypatch):
+    """Pretend the default device is a GPU whose bare launch is the composed
+    product; count the launches and the plans made."""
+    calls = {"plans": 0, "launches": 0}
+
+    def bare_plan(data, indices, indptr, n_rows, n_cols, xshape, transpose):
+        calls["plans"] += 1
+
+        def launch(X):
+            calls["launches"] += 1
+            return _composed.spmm(data, indices, indptr, n_rows, n_cols, X, transpose, data.dtype)
+        return launch
+
+    class FakeGpu:
+        supports = staticmethod(lambda dtype: dtype == mx.float32)
+
+    FakeGpu.bare_plan = staticmethod(bare_plan)
+    monkeypatch.setattr(_kernels, "_gpu", FakeGpu)
+    monkeypatch.setattr(_kernels, "gpu_default", lambda: True)
+    # the slow route: what spmm does off the GPU
+    real = _kernels.spmm
+    monkeypatch.setattr(_kernels, "spmm", lambda *a, **k: _cpu_spmm(real, *a, **k))
+    return calls
+
+
+def _cpu_spmm(real, *a, **k):
+    _kernels.gpu_default, saved = (lambda: False), _kernels.gpu_default
+    try:
+        return real(*a, **k)
+    finally:
+        _kernels.gpu_default = saved
+
+
+@pytest.mark.parametrize("fmt", ["csr", "csc"])
+def test_repeated_products_reuse_one_plan(fake_gpu, fmt):
+    A = getattr(sp, fmt + "_array")(S)
+    ref = S.astype(np.float64)
+    for k in ((30,), (30, 4)):
+        for _ in range(3):
+            X = mx.array(np.random.default_rng(len(k)).standard_normal(k).astype(np.float32))
+            np.testing.assert_allclose(np.array(A @ X), ref @ np.array(X, dtype=np.float64),
+                                       rtol=1e-5, atol=1e-5)
+    # one plan per operand shape; the first product of each shape takes the slow route
+    assert fake_gpu["plans"] == 2 and fake_gpu["launches"] == 4
+
+
+def test_new_values_drop_the_plan(fake_gpu):
+    A = sp.csr_array(S)
+    X = mx.ones((30,))
+    mx.eval(A @ X, A @ X)
+    A.data = A.data * 2                      # a new array: the kept plan no longer applies
+    np.testing.assert_allclose(np.array(A @ X), 2 * (S @ np.ones(30)), rtol=1e-5)
+    np.testing.assert_allclose(np.array(A @ X), 2 * (S @ np.ones(30)), rtol=1e-5)
+    assert fake_gpu["plans"] == 2
+
+
+def test_traced_operands_take_the_differentiable_route(fake_gpu):
+    A = sp.csr_array(S)
+    X = mx.array(np.arange(30, dtype=np.float32))
+    mx.eval(A @ X, A @ X)                   # a plan is kept
+    launches = fake_gpu["launches"]
+    W = mx.array(np.linspace(-1, 1, 40).astype(np.float32))
+    g = mx.grad(lambda x: mx.sum((A @ x) * W))(X)
+    np.testing.assert_allclose(np.array(g), S.T @ np.array(W), rtol=1e-5, atol=1e-6)
+    gc = mx.compile(lambda x: A @ x)(X)
+    np.testing.assert_allclose(np.array(gc), S @ np.array(X), rtol=1e-5)
+    assert fake_gpu["launches"] == launches   # the bare launch refused both
+
+
+def test_device_change_takes_the_slow_route(fake_gpu, monkeypatch):
+    A = sp.csr_array(S)
+    X = mx.ones((30,))
+    mx.eval(A @ X, A @ X)
+    launches = fake_gpu["launches"]
+    monkeypatch.setattr(_kernels, "gpu_default", lambda: False)
+    np.testing.assert_allclose(np.array(A @ X), S @ np.ones(30), rtol=1e-5)
+    assert fake_gpu["launches"] == launches
+
+
+def test_no_plan_off_the_gpu():
+    A = sp.csr_array(S)
+    X = mx.ones((30,))
+    mx.eval(A @ X, A @ X)
+    assert not A._fast
