@@ -94,7 +94,8 @@ def test_device_change_takes_the_slow_route(fake_gpu, monkeypatch):
     assert fake_gpu["launches"] == launches
 
 
-def test_no_plan_off_the_gpu():
+def test_no_plan_off_the_gpu(monkeypatch):
+    monkeypatch.setattr(_kernels, "gpu_default", lambda: False)
     A = sp.csr_array(S)
     X = mx.ones((30,))
     mx.eval(A @ X, A @ X)
