@@ -313,7 +313,8 @@ class _Pattern:
             kw = dict(CW=cw)
         elif name == "csr_adaptive":
             ch = gw or _dialect.LB_CHUNKS[name]
-            bk, pm, pieces = self._blocks(ch, variant[2] if len(variant) > 2 else ADAPTIVE_PER_LANE)
+            bk, pm, pieces = self._blocks(ch, variant[2] if len(variant) > 2 else ADAPTIVE_PER_LANE,
+                                          variant[3] if len(variant) > 3 else None)
             name = name if pieces else "csr_adaptive_rg"
             return self._launcher(name, shape, T, bk.size // 2 * _TG, (bk, pm), dict(CH=ch))
         elif name in ("csr_lb_vec", "csr_lb_mat", "csr_t"):
@@ -325,15 +326,15 @@ class _Pattern:
             raise ValueError(f"unknown GPU variant {name}")
         return self._launcher(name, shape, T, n_threads, _P(n_rows, n_cols, k, nnz, 0), kw)
 
-    def _blocks(self, ch, per_lane):
+    def _blocks(self, ch, per_lane, long_len=None):
         """csr_adaptive's work (MLX arrays bk, pm), cut once per setting, and
         whether it has pieces of long rows (else the non-atomic
         csr_adaptive_rg runs it)."""
-        key = (ch, per_lane)
+        key = (ch, per_lane, long_len)
         hit = self.blocks.get(key)
         if hit is None:
             mx.eval(self.indptr)
-            bk, pm = adaptive_blocks(np.array(self.indptr, copy=False), ch, per_lane)
+            bk, pm = adaptive_blocks(np.array(self.indptr, copy=False), ch, per_lane, long_len)
             hit = self.blocks[key] = (mx.array(bk), mx.array(pm), bool(np.any(bk[1::2] < 0)))
         return hit
 
