@@ -1,6 +1,10 @@
 """The threaded CPU backend: row blocks, the worker queue, fresh outputs
 zeroed block by block, and both ways of handing MLX its output (copied from
 numpy below _cpu.COPY_OUT_BELOW elements, written in place above)."""
+import os
+import signal
+import time
+
 import numpy as np
 import mlx.core as mx
 import pytest
@@ -120,3 +124,25 @@ def test_concurrent_callers_share_the_workers():
         outs = list(ex.map(lambda X: _cpu.spmm(S.data, S.indices, S.indptr, *S.shape, X), Xs))
     for X, Y in zip(Xs, outs):
         np.testing.assert_allclose(Y, S @ X, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork")
+def test_forked_child_starts_its_own_workers():
+    S = _big(20000, 500, 11)
+    X = np.random.default_rng(12).standard_normal((500, 3))
+    ref = S @ X
+    _cpu.spmm(S.data, S.indices, S.indptr, *S.shape, X)     # parent's workers exist
+    pid = os.fork()
+    if pid == 0:                    # child: the parent's worker threads are gone
+        ok = np.allclose(_cpu.spmm(S.data, S.indices, S.indptr, *S.shape, X), ref)
+        os._exit(0 if ok else 1)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            assert os.waitstatus_to_exitcode(status) == 0
+            return
+        time.sleep(0.05)
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+    pytest.fail("forked child hung waiting for workers")
