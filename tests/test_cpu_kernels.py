@@ -146,3 +146,18 @@ def test_forked_child_starts_its_own_workers():
     os.kill(pid, signal.SIGKILL)
     os.waitpid(pid, 0)
     pytest.fail("forked child hung waiting for workers")
+
+
+@pytest.mark.parametrize("k", [None, 8])       # output above COPY_OUT_BELOW for k=8
+def test_mx_threaded_bfloat16_product_is_not_lost(k):
+    # bfloat16 has no numpy view: writing "in place" into to_np's copy gave zeros
+    S = _big(100000, 300, 13, np.float32)
+    X = np.random.default_rng(14).standard_normal(300 if k is None else (300, k))
+    X = X.astype(np.float32)
+    bf = mx.array(S.data).astype(mx.bfloat16)
+    xb = mx.array(X).astype(mx.bfloat16)
+    Y = _kernels.spmm(bf, mx.array(S.indices), mx.array(S.indptr), S.shape, xb)
+    assert Y.dtype == mx.bfloat16 and Y.shape == (S @ X).shape
+    Sb = ss.csr_array((np.array(bf.astype(mx.float32)), S.indices, S.indptr), shape=S.shape)
+    ref = mx.array(Sb @ np.array(xb.astype(mx.float32))).astype(mx.bfloat16)
+    np.testing.assert_array_equal(np.array(Y.astype(mx.float32)), np.array(ref.astype(mx.float32)))
