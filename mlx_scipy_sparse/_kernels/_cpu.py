@@ -1,7 +1,8 @@
 """CPU backend: scipy's compiled sparsetools on numpy views, split over threads.
 
 Every function takes and returns numpy arrays.  The sparsetools routines
-release the GIL, so row blocks run truly in parallel on a thread pool.
+release the GIL, so row blocks run truly in parallel: the calling thread
+takes one block and persistent daemon workers the others.
 """
 import os
 import threading
@@ -70,8 +71,8 @@ def _blocks(indptr, parts):
 
 
 def _run(jobs):
-    """Run the jobs, the first on the calling thread (one hop fewer: a third
-    of a small SpMV's time on two cores), and wait for all of them."""
+    """Run the jobs, the first on the calling thread (one thread hop fewer),
+    and wait for all of them; the first error raised is re-raised here."""
     done = SimpleQueue()
     for j in jobs[1:]:
         _queue().put((j, done))
@@ -80,7 +81,8 @@ def _run(jobs):
         jobs[0]()
     finally:
         for _ in jobs[1:]:
-            err = done.get() or err
+            e = done.get()
+            err = err or e
     if err is not None:
         raise err
 
