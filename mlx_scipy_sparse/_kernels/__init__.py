@@ -104,14 +104,18 @@ def _cpu_spmm_diff(data, indices, indptr, n_rows, n_cols, X, transpose, out, gra
     ind = _arrays.to_np(indices)
     ptr = _arrays.to_np(indptr)
     npout = _arrays.np_dtype(out)
+    # In place only where numpy can view the MLX buffer and sparsetools can
+    # compute in its dtype (bfloat16 has no numpy view: to_np copies it).
+    viewable = _arrays.mx_dtype(npout) == out and _cpu.native_dtype(npout) == npout
 
     def fwd(d, x, t):
         """The product written straight into a fresh MLX buffer (no copy back)."""
         m_out = n_cols if t else n_rows
         shape = (m_out,) if x.ndim == 1 else (m_out, x.shape[1])
-        # Small outputs: a copy costs less than allocating and syncing an MLX
-        # buffer first; large ones are written in place (no copy back).
-        if _cpu.native_dtype(npout) != npout or m_out * (1 if x.ndim == 1 else x.shape[1]) < (1 << 16):
+        # Small outputs: computing into numpy and copying costs less than an
+        # MLX zeros op (a hop to MLX's thread, then a memset); large ones are
+        # written in place (no copy back).
+        if not viewable or m_out * (1 if x.ndim == 1 else x.shape[1]) < _cpu.COPY_OUT_BELOW:
             return mx.array(_cpu.spmm(_arrays.to_np(d), ind, ptr, n_rows, n_cols,
                                       _arrays.to_np(x), t, npout), dtype=out)
         Y = mx.zeros(shape, dtype=out, stream=mx.cpu)   # float64 exists on the CPU alone
