@@ -218,6 +218,38 @@ GPU_REFUSED = frozenset({mx.float64})
 GPU_SCATTER_REFUSED = frozenset({mx.float64, mx.int64, mx.uint64, mx.complex64})
 
 
+# Public arrays written in place (`A.indices[i] = v`, `A.indptr += 1`): MLX
+# updates the same Python object, so a format object's cached structure check
+# (and the kernel table's caches keyed by the arrays' identity) would not see
+# it.  id -> [weak reference, number of writes]; an entry goes with its array.
+_WRITES = {}
+
+
+def writes(a):
+    """How many times the public array ``a`` was written in place."""
+    e = _WRITES.get(id(a)) if _WRITES else None
+    return e[1] if e is not None and e[0]() is a else 0
+
+
+def _drop_writes(key, ref):
+    e = _WRITES.get(key)
+    if e is not None and e[0] is ref:
+        del _WRITES[key]
+
+
+def _counts_writes(fn):
+    @functools.wraps(fn)
+    def method(self, *args, **kwargs):
+        r = fn(self, *args, **kwargs)
+        k = id(self)
+        e = _WRITES.get(k)
+        if e is None or e[0]() is not self:
+            e = _WRITES[k] = [weakref.ref(self, functools.partial(_drop_writes, k)), 0]
+        e[1] += 1
+        return r
+    return method
+
+
 def _host_stream_for(kinds, fn):
     @functools.wraps(fn)
     def method(self, *args, **kwargs):
@@ -235,6 +267,8 @@ for _name in ("copy", "astype", "repeat", "any", "all", "__getitem__", "__eq__",
               "sum", "max", "min"):
     setattr(PublicArray, _name, _host_stream_for(GPU_REFUSED, getattr(PublicArray, _name)))
 PublicArray.__setitem__ = _host_stream_for(GPU_SCATTER_REFUSED, PublicArray.__setitem__)
+for _name in ("__setitem__", "__iadd__", "__isub__", "__imul__", "__itruediv__"):
+    setattr(PublicArray, _name, _counts_writes(getattr(PublicArray, _name)))
 del _name
 
 

@@ -414,3 +414,34 @@ def test_mixed_index_dtypes_from_mlx_unified():
                       mx.array([0, 1, 2], dtype=mx.int64)), shape=(2, 2))
     assert A.indices.dtype == A.indptr.dtype == mx.int64
     np.testing.assert_array_equal(A @ np.ones(2, np.float32), [1, 1])
+
+
+@pytest.mark.parametrize("fmt", ["csr", "csc", "coo"])
+def test_index_arrays_written_in_place_are_checked_again(fmt):
+    """`A.indices[i] = v` changes the same MLX object; the product must see it
+    (a bad index: a clear error before any kernel; a good one: the new answer)."""
+    S = ss.random_array((5, 4), density=0.5, format=fmt, rng=1, dtype=np.float32)
+    A = getattr(sp, fmt + "_array")(S)
+    x = mx.arange(A.shape[1], dtype=mx.float32)
+    mx.eval(A @ x, A @ x)                          # checked, and any plan kept
+    idx = A.col if fmt == "coo" else A.indices
+    old = int(idx[0].item())
+    idx[0] = 10 ** 8
+    with pytest.raises(ValueError):
+        A @ x
+    new = (old + 1) % A.shape[1] if fmt != "csc" else (old + 1) % A.shape[0]
+    idx[0] = new
+    ref = S.copy()
+    (ref.col if fmt == "coo" else ref.indices)[0] = new
+    np.testing.assert_allclose(np.array(A @ x), ref @ np.arange(A.shape[1]), rtol=1e-5)
+
+
+def test_indptr_written_in_place_is_checked_again():
+    S = ss.random_array((5, 4), density=0.5, format="csr", rng=2, dtype=np.float32)
+    A = sp.csr_array(S)
+    x = mx.ones(4)
+    mx.eval(A @ x)
+    ptr = A.indptr
+    ptr += 1                                       # indptr[0] != 0 now
+    with pytest.raises(ValueError):
+        A @ x

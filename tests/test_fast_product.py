@@ -30,6 +30,7 @@ def fake_gpu(monkeypatch):
 
     class FakeGpu:
         supports = staticmethod(lambda dtype: dtype == mx.float32)
+        forget = staticmethod(lambda indices, indptr: None)
 
     FakeGpu.bare_plan = staticmethod(bare_plan)
     monkeypatch.setattr(_kernels, "_gpu", FakeGpu)
@@ -100,3 +101,14 @@ def test_no_plan_off_the_gpu(monkeypatch):
     X = mx.ones((30,))
     mx.eval(A @ X, A @ X)
     assert not A._fast
+
+
+def test_indices_written_in_place_drop_the_plan(fake_gpu):
+    A = sp.csr_array(S)
+    X = mx.ones((30,))
+    mx.eval(A @ X, A @ X)
+    ind = A.indices
+    ind[0] = 10 ** 6                          # the kept plan must not run on this
+    with pytest.raises(ValueError):
+        A @ X
+    assert fake_gpu["launches"] == 1

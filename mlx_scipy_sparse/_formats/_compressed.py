@@ -79,11 +79,23 @@ class _compressed_base(_values.HeldValues, _spbase):
     def _ensure_valid(self):
         """Full structure check before scipy or a kernel reads the arrays;
         cached until .data/.indices/.indptr are reassigned."""
+        if self._valid and self._structure_written():
+            self._valid = False             # written in place since the last check
+            self._fast = None
+            _kernels.forget(self._indices, self._indptr)
         if not self._valid:
             d, i, p, self._valid = _validate.compressed(
                 self._data, self._indices, self._indptr,
                 self._major(self._shape), self._minor(self._shape))
             self._data, self._indices, self._indptr = d, i, p
+            self._checked_writes = (_arrays.writes(i), _arrays.writes(p))
+
+    _checked_writes = (0, 0)
+
+    def _structure_written(self):
+        """Whether .indices or .indptr was written in place since the check."""
+        return bool(_arrays._WRITES) and self._checked_writes != (
+            _arrays.writes(self._indices), _arrays.writes(self._indptr))
 
     def _to_sp(self, copy=False):
         self._ensure_valid()
@@ -208,7 +220,7 @@ class _compressed_base(_values.HeldValues, _spbase):
         key = (X.shape, X.dtype)
         hit = self._fast.get(key) if self._fast else None
         if hit is not None and hit[0] is self._data and hit[1] is self._indices \
-                and hit[2] is self._indptr:
+                and hit[2] is self._indptr and not self._structure_written():
             Y = hit[3](X)
             if Y is not None:
                 return Y

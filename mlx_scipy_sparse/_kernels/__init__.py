@@ -79,6 +79,13 @@ def spmm(data, indices, indptr, shape, X, transpose=False):
     return _cpu_spmm_diff(data, indices, indptr, n_rows, n_cols, X, transpose, out, grad)
 
 
+def forget(indices, indptr):
+    """Drop what the kernels cached about a pattern whose arrays were written
+    in place (the caches are keyed by the arrays' identity)."""
+    if _gpu is not None:
+        _gpu.forget(indices, indptr)
+
+
 def fast_product(data, indices, indptr, shape, X, transpose=False):
     """For a product that spmm would run as a bare GPU kernel: fn(X2) giving
     A @ X2 for later operands X2 of X's shape and dtype, or None.  fn returns

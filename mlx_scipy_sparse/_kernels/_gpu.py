@@ -421,6 +421,14 @@ def _pattern(indices, indptr, n_rows, n_cols):
     return pat
 
 
+def forget(indices, indptr):
+    """Drop the cached patterns and row statistics of these arrays."""
+    for key in [k for k in _patterns if k[0] == id(indices) or k[1] == id(indptr)]:
+        del _patterns[key]
+    for key in [k for k in _stats if k[0] == id(indptr)]:
+        del _stats[key]
+
+
 # ---------------------------------------------------------------------------
 # the table's entry points
 # ---------------------------------------------------------------------------
