@@ -87,6 +87,16 @@ def _dense_of(values, S):
     return T.toarray()
 
 
+def _per_stored_value(S, dD):
+    """The dense gradient dD read at each stored entry, in the order of S.data."""
+    T = S.copy()
+    T.data = np.arange(S.nnz, dtype=np.float64) + 1
+    order = T.tocoo()
+    out = np.empty(S.nnz)
+    out[(order.data - 1).astype(int)] = dD[order.coords[0], order.coords[1]]
+    return out
+
+
 @pytest.mark.parametrize("fmt", FORMATS)
 @pytest.mark.parametrize("transpose", [False, True])
 def test_grad_wrt_values_and_dense_operand(fmt, transpose):
@@ -114,13 +124,7 @@ def test_grad_wrt_values_and_dense_operand(fmt, transpose):
     Dop = D.T if transpose else D
     np.testing.assert_allclose(np.array(gx), Dop.T @ C, rtol=1e-4, atol=1e-5)
     dD = (Xn @ C.T) if transpose else (C @ Xn.T)
-    # gradient for the stored value k is dD at its position (order of S.data)
-    T = S.copy()
-    T.data = np.arange(S.nnz, dtype=np.float64) + 1
-    order = T.tocoo()
-    expect = np.empty(S.nnz)
-    expect[(order.data - 1).astype(int)] = dD[order.coords[0], order.coords[1]]
-    np.testing.assert_allclose(np.array(gv), expect, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(np.array(gv), _per_stored_value(S, dD), rtol=1e-4, atol=1e-5)
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
@@ -145,12 +149,7 @@ def test_grad_through_repeated_products_of_one_operand(fmt):
     np.testing.assert_allclose(np.array(gx), (D + D.T) @ xn + D.T @ one + D @ one,
                                rtol=1e-4, atol=1e-5)
     dD = np.outer(xn, xn) + np.outer(one, xn) + np.outer(xn, one)
-    T = S.copy()
-    T.data = np.arange(S.nnz, dtype=np.float64) + 1
-    order = T.tocoo()
-    expect = np.empty(S.nnz)
-    expect[(order.data - 1).astype(int)] = dD[order.coords[0], order.coords[1]]
-    np.testing.assert_allclose(np.array(gv), expect, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(np.array(gv), _per_stored_value(S, dD), rtol=1e-4, atol=1e-5)
 
 
 def test_grad_matches_finite_differences_float64():

@@ -142,6 +142,24 @@ _FIND_ROW = """
     int64_t re = (int64_t)rp[r + 1];
 """
 
+def _strided_dot(start, step, end):
+    """Body snippet: acc += a[p] * x[ci[p]] for p = start, start+step, ... < end,
+    two entries per step so both index loads are in flight before either
+    gather (the gathers, not the arithmetic, bound SpMV)."""
+    return f"""{{
+      float acc1 = 0.0f;
+      int64_t p = {start};
+      for (; p + {step} < {end}; p += 2 * {step}) {{
+        int64_t c0 = (int64_t)msp_lds(ci + p), c1 = (int64_t)msp_lds(ci + p + {step});
+        float v0 = msp_f(msp_lds(a + p)), v1 = msp_f(msp_lds(a + p + {step}));
+        acc += v0 * msp_f(msp_ld(x + c0));
+        acc1 += v1 * msp_f(msp_ld(x + c1));
+      }}
+      if (p < {end}) acc += msp_f(msp_lds(a + p)) * msp_f(msp_ld(x + (int64_t)msp_lds(ci + p)));
+      acc += acc1;
+    }}"""
+
+
 # ---------------------------------------------------------------------------
 # Kernel bodies.  Inputs are named a (values), ci (indices), rp (indptr),
 # x (dense operand), P (sizes); the output is y.
@@ -180,20 +198,7 @@ KERNELS["csr_vector"] = dict(inputs=["a", "ci", "rp", "x", "P"], atomic=False, b
   float acc = 0.0f;
   if (row < n) {
     int64_t s = (int64_t)rp[row], e = (int64_t)rp[row + 1];
-    if (LR == 0 || e - s <= 64) {
-      // two entries per step: both index loads are in flight before either
-      // gather (the gathers, not the arithmetic, bound SpMV)
-      float acc1 = 0.0f;
-      int64_t p = s + g;
-      for (; p + GW < e; p += 2 * GW) {
-        int64_t c0 = (int64_t)msp_lds(ci + p), c1 = (int64_t)msp_lds(ci + p + GW);
-        float v0 = msp_f(msp_lds(a + p)), v1 = msp_f(msp_lds(a + p + GW));
-        acc += v0 * msp_f(msp_ld(x + c0));
-        acc1 += v1 * msp_f(msp_ld(x + c1));
-      }
-      if (p < e) acc += msp_f(msp_lds(a + p)) * msp_f(msp_ld(x + (int64_t)msp_lds(ci + p)));
-      acc += acc1;
-    }
+    if (LR == 0 || e - s <= 64) """ + _strided_dot("s + g", "GW", "e") + """
   }
   acc = msp_group_sum<GW>(acc);
   // LR: rows longer than 64 entries are left above and summed here by the
@@ -330,16 +335,7 @@ _ADAPTIVE = """
     int64_t row = live ? (int64_t)pm[i] : 0;
     if (live) {
       int64_t s = (int64_t)rp[row], e = (int64_t)rp[row + 1];
-      float acc1 = 0.0f;
-      int64_t p = s + g;
-      for (; p + W < e; p += 2 * W) {
-        int64_t c0 = (int64_t)msp_lds(ci + p), c1 = (int64_t)msp_lds(ci + p + W);
-        float v0 = msp_f(msp_lds(a + p)), v1 = msp_f(msp_lds(a + p + W));
-        acc += v0 * msp_f(msp_ld(x + c0));
-        acc1 += v1 * msp_f(msp_ld(x + c1));
-      }
-      if (p < e) acc += msp_f(msp_lds(a + p)) * msp_f(msp_ld(x + (int64_t)msp_lds(ci + p)));
-      acc += acc1;
+      """ + _strided_dot("s + g", "W", "e") + """
     }
     for (int m = (W < 32 ? W : 32) >> 1; m > 0; m >>= 1) acc += msp_shfl_xor(acc, m);
     if (W > 32) {                        // a row spans W/32 warps: add their sums
@@ -357,15 +353,8 @@ _PIECE = """  else {
     int64_t r = b0, p0 = -1 - b1;
     int64_t re = (int64_t)rp[r + 1];
     int64_t pe = p0 + CH < re ? p0 + CH : re;
-    float acc1 = 0.0f;
-    int64_t p = p0 + t;
-    for (; p + 256 < pe; p += 512) {
-      int64_t c0 = (int64_t)msp_lds(ci + p), c1 = (int64_t)msp_lds(ci + p + 256);
-      acc += msp_f(msp_lds(a + p)) * msp_f(msp_ld(x + c0));
-      acc1 += msp_f(msp_lds(a + p + 256)) * msp_f(msp_ld(x + c1));
-    }
-    if (p < pe) acc += msp_f(msp_lds(a + p)) * msp_f(msp_ld(x + (int64_t)msp_lds(ci + p)));
-    acc = msp_group_sum<32>(acc + acc1);
+    """ + _strided_dot("p0 + t", "256", "pe") + """
+    acc = msp_group_sum<32>(acc);
     if (lane == 0) msp_atomic_add(y, r, acc);
   }
 """
