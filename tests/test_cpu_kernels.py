@@ -15,6 +15,16 @@ from mlx_scipy_sparse import _kernels
 from mlx_scipy_sparse._kernels import _cpu
 
 
+@pytest.fixture(autouse=True)
+def cpu_default():
+    """These tests are about the CPU backend: on a GPU machine, the default
+    device would send float32/float16 products to the GPU kernels instead."""
+    saved = mx.default_device()
+    mx.set_default_device(mx.cpu)
+    yield
+    mx.set_default_device(saved)
+
+
 def _big(m, n, seed, dtype=np.float64):
     # nnz well above _PARALLEL_NNZ, so every product takes the threaded path
     S = ss.random_array((m, n), density=min(1.0, 2.5 * _cpu._PARALLEL_NNZ / (m * n)),
