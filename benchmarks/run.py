@@ -15,7 +15,8 @@ best peer is the faster GPU library (on the CPU suite: scipy).  GB/s counts
 the fewest bytes an op must move (values, indices, indptr, the dense operand
 once, the output once) and is set beside a device-to-device copy measured in
 the same run.  Times are medians of per-call wall times, each call
-synchronised (what a caller sees, launch and dispatch included).
+synchronised (what a caller sees, launch and dispatch included); on the CPU
+suite ours and scipy's products are timed alternately, call by call.
 """
 import argparse
 import json
@@ -54,6 +55,25 @@ def _median_time(fn, sync, reps, warmup=2, budget=2.0, batch=None):
         if time.perf_counter() - t_start > budget and len(ts) >= 3:
             break
     return statistics.median(ts) * 1e3
+
+
+def _paired_times(fa, sa, fb, sb, reps, budget=4.0):
+    """Median ms per call of two functions timed alternately (a b, b a, ...),
+    so that the drifting load of a shared machine falls on both alike (CPU
+    suite: timed in separate phases, scipy's own time varied 2-6x between runs)."""
+    sa(fa())
+    sb(fb())
+    ta, tb = [], []
+    t_start = time.perf_counter()
+    for i in range(reps):
+        pair = ((fa, sa, ta), (fb, sb, tb))
+        for f, s, acc in pair if i % 2 == 0 else pair[::-1]:
+            t0 = time.perf_counter()
+            s(f())
+            acc.append(time.perf_counter() - t0)
+        if time.perf_counter() - t_start > budget and i >= 4:
+            break
+    return statistics.median(ta) * 1e3, statistics.median(tb) * 1e3
 
 
 def mx_sync(y):
@@ -152,7 +172,8 @@ def min_bytes(A, op, k, isz=4):
 
 
 class GpuPeers:
-    def __init__(self):
+    def __init__(self, index_dtype=np.int64):
+        self.index_dtype = index_dtype      # torch's CSR indices (its own default: int64)
         self.torch = self.cp = self.cpsp = None
         try:
             import torch
@@ -184,8 +205,9 @@ class GpuPeers:
         P = {}
         if self.torch is not None:
             t = self.torch
-            P["torch"] = t.sparse_csr_tensor(t.from_numpy(A.indptr.astype(np.int64)).cuda(),
-                                             t.from_numpy(A.indices.astype(np.int64)).cuda(),
+            it = self.index_dtype
+            P["torch"] = t.sparse_csr_tensor(t.from_numpy(A.indptr.astype(it)).cuda(),
+                                             t.from_numpy(A.indices.astype(it)).cuda(),
                                              t.from_numpy(A.data).cuda(), size=A.shape)
         if self.cp is not None:
             P["cupy"] = self.cpsp.csr_matrix(A)
@@ -299,7 +321,8 @@ def run(args):
     BATCH = args.batch if args.batch else (10 if on_gpu else 1)
     if args.reuse_host_memory:
         print("sp.reuse_host_memory():", sp.reuse_host_memory())
-    peers = GpuPeers() if on_gpu else None
+    idx = np.dtype(args.index_dtype) if args.index_dtype else None
+    peers = GpuPeers(idx or np.int64) if on_gpu else None
     copy = peers.copy_gbps() if on_gpu else None
     reps = 10 if args.small else 30
     rows = []
@@ -310,6 +333,8 @@ def run(args):
             continue
         A = ss.csr_array(A).astype(np.float32)
         A.sort_indices()
+        if idx is not None:                 # the same index arrays for every library
+            A.indices, A.indptr = A.indices.astype(idx), A.indptr.astype(idx)
         P = peers.prepare(A) if on_gpu else {}
         prune = name.startswith("prune")
         for op in ops:
@@ -325,8 +350,12 @@ def run(args):
             G_np = rng.standard_normal((m, k)).astype(np.float32)
             r = {"case": name, "op": op, "shape": list(A.shape), "nnz": int(A.nnz)}
             fn = ours_fns(A, op, X_np, G_np, on_gpu)
-            r["ours"] = _median_time(fn, _sync_sparse if op == "spgemm" else mx_sync,
-                                     reps)
+            paired = not on_gpu and (op == "spmv" or op.startswith("spmm"))
+            if paired:
+                r["ours"], r["scipy"] = _paired_times(fn, mx_sync, lambda: A @ X_np, no_sync, reps)
+            else:
+                r["ours"] = _median_time(fn, _sync_sparse if op == "spgemm" else mx_sync,
+                                         reps)
             if on_gpu:
                 r.update(peers.time(P, A, op, X_np, G_np, reps))
                 if op in args.variants.split(","):
@@ -335,7 +364,7 @@ def run(args):
                 AT = A.T
                 r["scipy"] = _median_time(lambda: A @ AT, no_sync, reps, warmup=1)
             elif op == "spmv" or op.startswith("spmm"):
-                if A.nnz * k <= 2e8 or not on_gpu:
+                if not paired and A.nnz * k <= 2e8:
                     r["scipy"] = _median_time(lambda: A @ X_np, no_sync, 5 if on_gpu else reps,
                                               warmup=1, budget=1.0, batch=1)
                 if W is not None:
@@ -440,6 +469,9 @@ def main(argv=None):
                     help="GPU: also time every kernel variant of these ops (default: all products)")
     ap.add_argument("--cases", default="", help="comma list of case-name prefixes (default: all)")
     ap.add_argument("--json", default="")
+    ap.add_argument("--index-dtype", choices=("int32", "int64"), default="",
+                    help="index arrays of every library (default: as the cases build them, "
+                         "int64 here except the pruning cases; torch int64)")
     ap.add_argument("--reuse-host-memory", action="store_true",
                     help="call sp.reuse_host_memory() first (opt-in allocator setting)")
     return run(ap.parse_args(argv))
