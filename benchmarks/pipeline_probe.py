@@ -45,7 +45,7 @@ for name, A in (("uniform", uniform(1_000_000, 16, rng)), ("powerlaw", power_law
     d, ind, ptr = mx.array(A.data), mx.array(A.indices), mx.array(A.indptr)
     x = mx.array(rng.standard_normal(A.shape[1]).astype(np.float32))
     mx.eval(d, ind, ptr, x)
-    for v in (None, ("csr_vector", 8), ("csr_vector", 4, 1), ("csr_adaptive", 1024, 2),
+    for v in (None, ("csr_vector", 8), ("csr_vector", 4), ("csr_adaptive", 1024, 2),
               ("csr_adaptive", 1024, 2, 1 << 40), ("csr_lb_vec", None)):
         fn = lambda v=v: _gpu.spmm(d, ind, ptr, *A.shape, x, False, mx.float32, variant=v,  # noqa: E731
                                    differentiable=False)

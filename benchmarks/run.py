@@ -295,7 +295,7 @@ def _variant_times(A, X_np, k, reps):
     X = mx.array(X_np)
     mx.eval(d, ind, ptr, X)
     vs = ([("csr_rowthread", None)] + [("csr_vector", g) for g in (2, 4, 8, 16, 32)]
-          + [("csr_vector", g, 1) for g in (4, 8, 16)] + [("csr_lb_vec", None)]
+          + [("csr_lb_vec", None)]
           + [("csr_adaptive", 1024, e) for e in (1, 2, 4, 8)]
           if k == 1 else [("csr_rowthread", None), ("csr_warp", None), ("csr_lb_mat", None)])
     out = {"chosen": ":".join(map(str, _gpu.choose(_gpu.row_stats(ptr), k, False, A.shape[1])))}

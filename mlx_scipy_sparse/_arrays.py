@@ -225,10 +225,12 @@ GPU_SCATTER_REFUSED = frozenset({mx.float64, mx.int64, mx.uint64, mx.complex64})
 _WRITES = {}
 
 
-def writes(a):
-    """How many times the public array ``a`` was written in place."""
-    e = _WRITES.get(id(a)) if _WRITES else None
-    return e[1] if e is not None and e[0]() is a else 0
+def writes(*arrays):
+    """How many times each of these public arrays was written in place."""
+    if not _WRITES:                     # the common case: nothing ever was
+        return (0,) * len(arrays)
+    return tuple(e[1] if e is not None and e[0]() is a else 0
+                 for a, e in ((a, _WRITES.get(id(a))) for a in arrays))
 
 
 def _drop_writes(key, ref):

@@ -99,7 +99,7 @@ def matrices(rng):
 def variants(k):
     if k == 1:
         return [("csr_rowthread", None)] + [("csr_vector", g) for g in (2, 8, 32)] + \
-            [("csr_vector", 2, 1), ("csr_vector", 8, 1), ("csr_lb_vec", None)] + \
+            [("csr_lb_vec", None)] + \
             [("csr_adaptive", 8, 1), ("csr_adaptive", 64, 2), ("csr_adaptive", 1024, 2),
              ("csr_adaptive", 1024, 8)]
     return [("csr_rowthread", None), ("csr_warp", None), ("csr_lb_mat", None)]

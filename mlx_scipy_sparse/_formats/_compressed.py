@@ -88,14 +88,13 @@ class _compressed_base(_values.HeldValues, _spbase):
                 self._data, self._indices, self._indptr,
                 self._major(self._shape), self._minor(self._shape))
             self._data, self._indices, self._indptr = d, i, p
-            self._checked_writes = (_arrays.writes(i), _arrays.writes(p))
+            self._checked_writes = _arrays.writes(i, p)
 
     _checked_writes = (0, 0)
 
     def _structure_written(self):
         """Whether .indices or .indptr was written in place since the check."""
-        return bool(_arrays._WRITES) and self._checked_writes != (
-            _arrays.writes(self._indices), _arrays.writes(self._indptr))
+        return self._checked_writes != _arrays.writes(self._indices, self._indptr)
 
     def _to_sp(self, copy=False):
         self._ensure_valid()

@@ -57,13 +57,12 @@ class _coo_base(_values.HeldValues, _spbase):
     def _ensure_valid(self):
         """Bounds check before scipy or a kernel reads the coordinates;
         cached until .data/.row/.col/.coords are reassigned."""
-        if self._valid and _arrays._WRITES and self._checked_writes != tuple(
-                _arrays.writes(c) for c in self._coords):
+        if self._valid and self._checked_writes != _arrays.writes(*self._coords):
             self._valid = False             # a coordinate array written in place
         if not self._valid and self.ndim == 2:
             row, col, self._valid = _validate.coo(self._data, *self._coords, self._shape)
             self._coords = (row, col)
-            self._checked_writes = (_arrays.writes(row), _arrays.writes(col))
+            self._checked_writes = _arrays.writes(row, col)
 
     _checked_writes = (0, 0)
 

@@ -191,36 +191,15 @@ KERNELS["csr_rowthread"] = dict(inputs=["a", "ci", "rp", "x", "P"], atomic=False
 # SpMV, GW lanes per row (GW=32: a warp per row), reduced by shuffles.
 KERNELS["csr_vector"] = dict(inputs=["a", "ci", "rp", "x", "P"], atomic=False, body="""
   int64_t gid = @GID;
-  int lane = @LANE;
   int64_t n = P[0];
   int64_t row = gid / GW;
   int64_t g = gid & (GW - 1);
   float acc = 0.0f;
   if (row < n) {
     int64_t s = (int64_t)rp[row], e = (int64_t)rp[row + 1];
-    if (LR == 0 || e - s <= 64) """ + _strided_dot("s + g", "GW", "e") + """
+    """ + _strided_dot("s + g", "GW", "e") + """
   }
   acc = msp_group_sum<GW>(acc);
-  // LR: rows longer than 64 entries are left above and summed here by the
-  // whole warp, one after another (skewed patterns: a group of GW lanes on a
-  // row of 10^5 entries would be the kernel's tail).  The row number is
-  // shuffled, so the test is warp-uniform and every lane reaches the sums.
-  if (LR) {
-    unsigned me = row < n ? (unsigned)row : 0xffffffffu;
-    for (int q = 0; q < 32; q += GW) {
-      unsigned rq = msp_shfl(me, q);
-      if (rq != 0xffffffffu) {
-        int64_t s = (int64_t)rp[rq], e = (int64_t)rp[rq + 1];
-        if (e - s > 64) {
-          float t = 0.0f;
-          for (int64_t p = s + lane; p < e; p += 32)
-            t += msp_f(a[p]) * msp_f(msp_ld(x + (int64_t)ci[p]));
-          t = msp_group_sum<32>(t);
-          if (lane == q) acc = t;
-        }
-      }
-    }
-  }
   if (row < n && g == 0) y[row] = msp_from_f<T>(acc);
 """)
 
@@ -474,14 +453,12 @@ LB_CHUNKS = {"csr_lb_vec": 16, "csr_lb_mat": 128, "csr_t": 8, "sddmm": 8,
              "csr_adaptive": 1024, "csr_adaptive_rg": 1024}
 
 
-def template_args(name, T, I, S=None, E=None, CW=None, LR=0):
+def template_args(name, T, I, S=None, E=None, CW=None):
     """MLX template list for kernel ``name`` (dtype names are strings here;
     the launcher maps them to mx dtypes)."""
     args = [("T", T), ("IT", I)]
     if name in ("csr_vector", "sddmm"):
         args.append(("GW", int(S)))
-    if name == "csr_vector":
-        args.append(("LR", int(LR)))
     if name == "csr_warp":
         args.append(("CW", int(CW or 1)))
     if name in LB_CHUNKS:
@@ -495,11 +472,7 @@ def instantiations():
     for name in KERNELS:
         for T in VALUE_TYPES:
             for I in INDEX_TYPES:
-                if name == "csr_vector":
-                    for S in GROUP_WIDTHS:
-                        for lr in (0, 1):
-                            out.append((name, template_args(name, T, I, S=S, LR=lr)))
-                elif name == "sddmm":
+                if name in ("csr_vector", "sddmm"):
                     for S in GROUP_WIDTHS:
                         out.append((name, template_args(name, T, I, S=S)))
                 elif name == "csr_warp":

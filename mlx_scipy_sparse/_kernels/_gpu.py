@@ -198,7 +198,7 @@ def _skewed(mean, mx_len):
 
 
 def choose(stats, k, transpose=False, n_cols=0):
-    """The variant (name, GW[, LR]) for a product with k dense columns,
+    """The variant (name, GW[, ...]) for a product with k dense columns,
     from row statistics (benchmarks/NOTES.md: H100 round 2, H200 round 5).
     SpMV: on skewed rows csr_adaptive (length-binned blocks, long rows in
     pieces: 0.17 ms on the power-law case against 0.21 for the best other);
@@ -278,12 +278,15 @@ class _Pattern:
 
     def plan(self, xshape, T, transpose, variant=None):
         """The launch plan fn(data, X) for operands of this shape and dtype."""
-        key = (xshape, T, transpose, variant)
+        return self._cached((xshape, T, transpose, variant),
+                            lambda: self._plan(xshape, T, transpose, variant))
+
+    def _cached(self, key, make):
         plan = self.plans.get(key)
         if plan is None:
             if len(self.plans) >= 64:       # a loop over many operand shapes: stay bounded
                 self.plans.pop(next(iter(self.plans)))
-            plan = self.plans[key] = self._plan(xshape, T, transpose, variant)
+            plan = self.plans[key] = make()
         return plan
 
     def _plan(self, xshape, T, transpose, variant):
@@ -306,7 +309,7 @@ class _Pattern:
             n_threads = n_rows * k
         elif name == "csr_vector":
             n_threads = n_rows * gw
-            kw = dict(GW=gw, LR=variant[2] if len(variant) > 2 else 0)
+            kw = dict(GW=gw)
         elif name == "csr_warp":
             cw = gw or (4 if k >= 128 else 2 if k >= 64 else 1)
             n_threads = n_rows * -(-k // (32 * cw)) * 32
@@ -347,7 +350,7 @@ class _Pattern:
         targs = [(k, _NAME_DT[v] if isinstance(v, str) else v)
                  for k, v in _dialect.template_args(
                      name, _DT_NAMES[T], _DT_NAMES[self.indices.dtype], S=kw.get("GW"),
-                     E=kw.get("CH"), CW=kw.get("CW"), LR=kw.get("LR", 0))]
+                     E=kw.get("CH"), CW=kw.get("CW"))]
         call = dict(template=targs, grid=(_round(n_threads), 1, 1), threadgroup=(_TG, 1, 1),
                     output_shapes=[shape], output_dtypes=[mx.float32 if atomic else T],
                     init_value=0 if atomic else None)
@@ -366,21 +369,19 @@ class _Pattern:
 
     def sddmm(self, L2, R2):
         """out[p] = <L2[row_p], R2[col_p]> (rows of L2 = n_rows)."""
-        key = ("sddmm", L2.shape, R2.shape, L2.dtype)
-        plan = self.plans.get(key)
-        if plan is None:
-            T, nnz, k = L2.dtype, self.nnz, L2.shape[1]
-            if nnz == 0 or self.n_rows == 0 or k == 0:
-                plan = lambda L2, R2: mx.zeros((nnz,), dtype=T)   # noqa: E731
-            else:
-                gw = 1
-                while gw < 32 and gw < k:
-                    gw *= 2
-                ch = _dialect.LB_CHUNKS["sddmm"]
-                plan = self._launcher("sddmm", (nnz,), T, -(-nnz // ch) * gw,
-                                      _P(self.n_rows, R2.shape[0], k, nnz, 0), dict(GW=gw, CH=ch))
-            self.plans[key] = plan
-        return plan(L2, R2)
+        return self._cached(("sddmm", L2.shape, R2.shape, L2.dtype),
+                            lambda: self._sddmm_plan(L2.dtype, L2.shape[1], R2.shape[0]))(L2, R2)
+
+    def _sddmm_plan(self, T, k, n_right):
+        nnz = self.nnz
+        if nnz == 0 or self.n_rows == 0 or k == 0:
+            return lambda L2, R2: mx.zeros((nnz,), dtype=T)
+        gw = 1
+        while gw < 32 and gw < k:
+            gw *= 2
+        ch = _dialect.LB_CHUNKS["sddmm"]
+        return self._launcher("sddmm", (nnz,), T, -(-nnz // ch) * gw,
+                              _P(self.n_rows, n_right, k, nnz, 0), dict(GW=gw, CH=ch))
 
     # the differentiable product -------------------------------------------
     def product(self, transpose, variant):
