@@ -95,12 +95,26 @@ def test_device_change_takes_the_slow_route(fake_gpu, monkeypatch):
     assert fake_gpu["launches"] == launches
 
 
-def test_no_plan_off_the_gpu(monkeypatch):
+@pytest.mark.parametrize("fmt", ["csr", "csc"])
+@pytest.mark.parametrize("k", [None, 3])
+def test_cpu_prepared_product_matches_scipy(monkeypatch, fmt, k):
+    """Off the GPU the kept plan is the CPU's (chunk bounds worked out once);
+    it must follow in-place writes to the values, which it views per call."""
     monkeypatch.setattr(_kernels, "gpu_default", lambda: False)
-    A = sp.csr_array(S)
-    X = mx.ones((30,))
-    mx.eval(A @ X, A @ X)
-    assert not A._fast
+    big = ss.random_array((700, 500), density=0.3, format=fmt, rng=3, dtype=np.float32)
+    assert big.nnz * (k or 1) >= _kernels._cpu._PARALLEL_NNZ     # shared out in chunks
+    A = getattr(sp, fmt + "_array")(big)
+    rng = np.random.default_rng(1)
+    shape = (500,) if k is None else (500, k)
+    for _ in range(3):
+        X = rng.standard_normal(shape).astype(np.float32)
+        np.testing.assert_allclose(np.array(A @ mx.array(X)), big.astype(np.float64) @ X,
+                                   rtol=1e-4, atol=1e-4)
+    assert A._fast
+    A.data[0] = 100.0
+    ref = big.astype(np.float64)
+    ref.data[0] = 100.0
+    np.testing.assert_allclose(np.array(A @ mx.array(X)), ref @ X, rtol=1e-4, atol=1e-4)
 
 
 def test_indices_written_in_place_drop_the_plan(fake_gpu):

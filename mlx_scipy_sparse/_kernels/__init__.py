@@ -87,49 +87,69 @@ def forget(indices, indptr):
 
 
 def fast_product(data, indices, indptr, shape, X, transpose=False):
-    """For a product that spmm would run as a bare GPU kernel: fn(X2) giving
-    A @ X2 for later operands X2 of X's shape and dtype, or None.  fn returns
-    None where spmm must decide again (the default device changed, or X2 is
-    traced by a transformation).  A small product is bound by host time
+    """For a product that spmm would run bare (no gradient can flow), on the
+    GPU's kernels or on the CPU's threads: fn(X2) giving A @ X2 for later
+    operands X2 of X's shape and dtype, or None.  fn returns None where spmm
+    must decide again (the default device changed, or X2 is traced by a
+    transformation).  A small product is bound by host time
     (benchmarks/overhead.py), and this is spmm less its per-call decisions;
     the caller keeps fn while data, indices and indptr stay the same objects
     (a tracer never becomes concrete, so their state cannot change)."""
-    if _gpu is None or not gpu_default() or not isinstance(data, mx.array) \
-            or data.dtype != X.dtype or not _gpu.supports(data.dtype) \
+    if not isinstance(data, mx.array) or data.dtype != X.dtype \
             or _arrays.trace_state(indices, indptr, data, X) != _arrays.FREE:
         return None
-    launch = _gpu.bare_plan(data, indices, indptr, *shape, X.shape, transpose)
+    gpu = gpu_default()
+    if gpu:
+        if _gpu is None or not _gpu.supports(data.dtype) \
+                or data.dtype in _arrays.GPU_SCATTER_REFUSED:
+            return None
+        launch = _gpu.bare_plan(data, indices, indptr, *shape, X.shape, transpose)
+    else:
+        fwd = _cpu_forward(_arrays.to_np(indices), _arrays.to_np(indptr), *shape, data.dtype,
+                           1 if X.ndim == 1 else X.shape[1], transpose)
+        launch = lambda X2: fwd(data, X2, transpose)     # noqa: E731
 
     def fn(X2):
-        if not gpu_default() or not _arrays.is_free(X2):
+        if gpu_default() != gpu or not _arrays.is_free(X2):
             return None
         return launch(X2)
     return fn
 
 
-def _cpu_spmm_diff(data, indices, indptr, n_rows, n_cols, X, transpose, out, grad=True):
-    ind = _arrays.to_np(indices)
-    ptr = _arrays.to_np(indptr)
+def _cpu_forward(ind, ptr, n_rows, n_cols, out, k, transpose):
+    """fwd(d, x, t): the CPU product of this pattern written into a fresh MLX
+    array of dtype ``out`` (x of k columns when t == transpose: the chunk
+    bounds for that case are worked out once, here)."""
     npout = _arrays.np_dtype(out)
     # In place only where numpy can view the MLX buffer and sparsetools can
     # compute in its dtype (bfloat16 has no numpy view: to_np copies it).
     viewable = _arrays.mx_dtype(npout) == out and _cpu.native_dtype(npout) == npout
+    kept = (k, transpose, _cpu.chunks(ptr, k))
 
     def fwd(d, x, t):
-        """The product written straight into a fresh MLX buffer (no copy back)."""
+        kx = 1 if x.ndim == 1 else x.shape[1]
+        bounds = kept[2] if (kx, t) == kept[:2] else None
         m_out = n_cols if t else n_rows
-        shape = (m_out,) if x.ndim == 1 else (m_out, x.shape[1])
         # Small outputs: computing into numpy and copying costs less than an
         # MLX zeros op (a hop to MLX's thread, then a memset); large ones are
         # written in place (no copy back).
-        if not viewable or m_out * (1 if x.ndim == 1 else x.shape[1]) < _cpu.COPY_OUT_BELOW:
+        if not viewable or m_out * kx < _cpu.COPY_OUT_BELOW:
             return mx.array(_cpu.spmm(_arrays.to_np(d), ind, ptr, n_rows, n_cols,
-                                      _arrays.to_np(x), t, npout), dtype=out)
-        Y = mx.zeros(shape, dtype=out, stream=mx.cpu)   # float64 exists on the CPU alone
+                                      _arrays.to_np(x), t, npout, bounds=bounds), dtype=out)
+        Y = mx.zeros((m_out,) if x.ndim == 1 else (m_out, kx), dtype=out,
+                     stream=mx.cpu)                 # float64 exists on the CPU alone
         mx.eval(Y)
         _cpu.spmm(_arrays.to_np(d), ind, ptr, n_rows, n_cols, _arrays.to_np(x), t, npout,
-                  out=_arrays.to_np(Y, writeable=True))
+                  out=_arrays.to_np(Y, writeable=True), bounds=bounds)
         return Y
+    return fwd
+
+
+def _cpu_spmm_diff(data, indices, indptr, n_rows, n_cols, X, transpose, out, grad=True):
+    ind = _arrays.to_np(indices)
+    ptr = _arrays.to_np(indptr)
+    fwd = _cpu_forward(ind, ptr, n_rows, n_cols, out, 1 if X.ndim == 1 else X.shape[1],
+                       transpose)
 
     if not grad:
         return fwd(data, X, transpose)

@@ -4,6 +4,7 @@ Every function takes and returns numpy arrays.  The sparsetools routines
 release the GIL, so row blocks run truly in parallel: the calling thread
 takes one block and persistent daemon workers the others.
 """
+import itertools
 import os
 import threading
 from queue import SimpleQueue
@@ -13,6 +14,8 @@ from scipy.sparse import _sparsetools as st
 
 _THREADS = max(1, min(8, os.cpu_count() or 1))
 _PARALLEL_NNZ = 1 << 16          # below this a thread hop costs more than it saves
+_CHUNK_WORK = 1 << 15            # least entries x columns in a shared chunk
+_CHUNKS_PER_THREAD = 4
 COPY_OUT_BELOW = 1 << 19         # MLX outputs of fewer elements: computed here, then copied
 _workers = None
 _start_lock = threading.Lock()
@@ -87,16 +90,44 @@ def _run(jobs):
         raise err
 
 
+def _share(n_chunks, run_chunk):
+    """run_chunk(c, t) for every chunk c, on up to _THREADS threads pulling
+    chunk numbers from one counter; t is the thread's slot (for private
+    outputs).  A worker wakes 40-110 us after the caller starts here: with
+    static halves the caller then sat idle waiting for it, while with shared
+    chunks a late worker simply takes fewer of them."""
+    take = itertools.count().__next__      # atomic under the GIL
+
+    def loop(t):
+        c = take()
+        while c < n_chunks:
+            run_chunk(c, t)
+            c = take()
+    _run([lambda t=t: loop(t) for t in range(min(_THREADS, n_chunks))])
+
+
+def chunks(indptr, k=1):
+    """Row bounds of the chunks a product of this pattern with k columns is
+    shared out in (one chunk when it is too small to split)."""
+    work = int(indptr[-1]) * max(1, k) if len(indptr) else 0
+    parts = 1
+    if _THREADS > 1 and work >= _PARALLEL_NNZ:
+        parts = max(_THREADS, min(_THREADS * _CHUNKS_PER_THREAD, work // _CHUNK_WORK))
+    return _blocks(indptr, parts)
+
+
 def native_dtype(dtype):
     return _native(dtype)
 
 
-def spmm(data, indices, indptr, n_rows, n_cols, X, transpose=False, out_dtype=None, out=None):
+def spmm(data, indices, indptr, n_rows, n_cols, X, transpose=False, out_dtype=None, out=None,
+         bounds=None):
     """Y = A @ X, or A.T @ X when ``transpose``, for A in CSR arrays.
 
     X is 1-D (SpMV) or 2-D row-major (SpMM).  Returns a new array of
     ``out_dtype`` (numpy's promotion of the operands by default), or fills
     ``out`` (zeroed, C-contiguous, of a dtype sparsetools computes in).
+    ``bounds``: chunks(indptr, k), where the caller keeps them.
     """
     out_dtype = np.dtype(out_dtype or np.result_type(data.dtype, X.dtype))
     work = _native(out_dtype)
@@ -105,39 +136,44 @@ def spmm(data, indices, indptr, n_rows, n_cols, X, transpose=False, out_dtype=No
     vec = X.ndim == 1
     k = 1 if vec else X.shape[1]
     m_out = n_cols if transpose else n_rows
-    parts = _THREADS if data.size >= _PARALLEL_NNZ else 1
+    b = chunks(indptr, k) if bounds is None else bounds
     if not transpose:
-        # A fresh Y is zeroed block by block by the thread that adds into it:
-        # in parallel, and while the block is still in cache.
+        # A fresh Y is zeroed chunk by chunk by the thread that adds into it:
+        # in parallel, and while the chunk is still in cache.
         Y = np.empty((m_out,) if vec else (m_out, k), dtype=work) if out is None else out
-        b = _blocks(indptr, parts)
+        Yf = Y if vec else Y.reshape(-1)
+        Xf = X if vec else X.reshape(-1)
 
-        def job(r0, r1):
+        def job(c, _t):
+            r0, r1 = b[c], b[c + 1]
             if out is None:
                 Y[r0:r1] = 0
             if vec:
                 st.csr_matvec(r1 - r0, n_cols, indptr[r0:r1 + 1], indices, A, X, Y[r0:r1])
             else:
                 st.csr_matvecs(r1 - r0, n_cols, k, indptr[r0:r1 + 1], indices, A,
-                               X.ravel(), Y[r0:r1].ravel())
-        _run([lambda r0=r0, r1=r1: job(r0, r1) for r0, r1 in zip(b[:-1], b[1:])])
+                               Xf, Yf[r0 * k:r1 * k])
+        _share(len(b) - 1, job)
     else:
-        # A.T @ X scatters into Y: each row block writes a private Y, summed after.
-        b = _blocks(indptr, parts)
-        Ys = [np.zeros((m_out,) if vec else (m_out, k), dtype=work) for _ in b[:-1]]
-        if out is not None:
-            Ys[0] = out
+        # A.T @ X scatters into Y: each thread adds into a private Y, summed after.
+        shape = (m_out,) if vec else (m_out, k)
+        Ys = [None] * min(_THREADS, len(b) - 1)
 
-        def job(r0, r1, Yp):
-            Xb = X[r0:r1]
+        def job(c, t):
+            r0, r1 = b[c], b[c + 1]
+            if Ys[t] is None:
+                Ys[t] = out if t == 0 and out is not None else np.zeros(shape, dtype=work)
             if vec:
-                st.csc_matvec(n_cols, r1 - r0, indptr[r0:r1 + 1], indices, A, Xb, Yp)
+                st.csc_matvec(n_cols, r1 - r0, indptr[r0:r1 + 1], indices, A, X[r0:r1], Ys[t])
             else:
                 st.csc_matvecs(n_cols, r1 - r0, k, indptr[r0:r1 + 1], indices, A,
-                               Xb.ravel(), Yp.ravel())
-        _run([lambda r0=r0, r1=r1, Yp=Yp: job(r0, r1, Yp)
-              for r0, r1, Yp in zip(b[:-1], b[1:], Ys)])
+                               X[r0:r1].ravel(), Ys[t].ravel())
+        _share(len(b) - 1, job)
+        Ys = [Yp for Yp in Ys if Yp is not None]
         Y = Ys[0]
+        if out is not None and Y is not out:    # thread 0 took no chunk
+            out += Y
+            Y = out
         for Yp in Ys[1:]:
             Y += Yp
     return Y.astype(out_dtype, copy=False)
