@@ -12,7 +12,7 @@ a macro hidden in a header would not be seen.
 
 Dialect
 -------
-``@GID``       global thread index along x (64-bit)
+``@GID``       global thread index along x (of type OT; grids stay below 2**31)
 ``@LANE``      lane inside the SIMD-group / warp (0..31)
 ``@GLOBAL``    address space of a pointer into device memory ("device" / "")
 ``@SHARED``    declares memory shared by the thread group ("__shared__" / "threadgroup")
@@ -37,10 +37,14 @@ Rules the bodies keep (so both languages agree):
 * the launcher rounds every grid up to whole thread groups of 256, so SIMD
   groups are always full; guard with ``if`` and never ``return`` before a
   shuffle: every lane reaches every ``msp_shfl``/``msp_group_sum``;
-* 64-bit offsets (``int64_t``) for every index computed from sizes;
+* offsets of type ``OT`` for every index computed from sizes: ``int`` where
+  every extent the kernel indexes (entries, X, Y, threads) stays below 2**31
+  less a margin for the loops' look-ahead, else ``int64_t`` (the launcher
+  decides; 32-bit address arithmetic is fewer instructions per gather);
 * accumulate in float32 whatever the storage type.
 
 Template parameters (MLX ``template=``): ``T`` value type, ``IT`` index type,
+``OT`` offset type,
 and small ints (``GW`` group width, ``CH`` entries per work item).
 Sizes travel in one small int64 array ``P`` (never a scalar input: CUDA
 passes scalars as pointers and Metal as references).
@@ -50,14 +54,14 @@ SIMD_WIDTH = 32          # a CUDA warp; Apple GPUs' SIMD-groups are 32 wide as w
 
 _TOKENS = {
     "cuda": {
-        "@GID": "((int64_t)blockIdx.x * (int64_t)blockDim.x + (int64_t)threadIdx.x)",
+        "@GID": "((OT)(blockIdx.x * blockDim.x + threadIdx.x))",
         "@LANE": "((int)(threadIdx.x & 31u))",
         "@GLOBAL": "",
         "@SHARED": "__shared__",
         "@SYNC": "__syncthreads()",
     },
     "metal": {
-        "@GID": "((int64_t)thread_position_in_grid.x)",
+        "@GID": "((OT)thread_position_in_grid.x)",
         "@LANE": "((int)thread_index_in_simdgroup)",
         "@GLOBAL": "device",
         "@SHARED": "threadgroup",
@@ -133,13 +137,13 @@ HEADERS = {"cuda": CUDA_HEADER, "metal": METAL_HEADER}
 # rp[0] == 0 and rp[n] == nnz > p are guaranteed by validation, so the search
 # reads rp[1..n-1] only and the found row has rp[r+1] > p.
 _FIND_ROW = """
-    int64_t lo = 0, hi = n;
+    OT lo = 0, hi = n;
     while (hi - lo > 1) {
-      int64_t mid = (lo + hi) >> 1;
-      if ((int64_t)rp[mid] <= p0) lo = mid; else hi = mid;
+      OT mid = lo + ((hi - lo) >> 1);
+      if ((OT)rp[mid] <= p0) lo = mid; else hi = mid;
     }
-    int64_t r = lo;
-    int64_t re = (int64_t)rp[r + 1];
+    OT r = lo;
+    OT re = (OT)rp[r + 1];
 """
 
 def _strided_dot(start, step, end):
@@ -148,14 +152,14 @@ def _strided_dot(start, step, end):
     gather (the gathers, not the arithmetic, bound SpMV)."""
     return f"""{{
       float acc1 = 0.0f;
-      int64_t p = {start};
+      OT p = {start};
       for (; p + {step} < {end}; p += 2 * {step}) {{
-        int64_t c0 = (int64_t)msp_lds(ci + p), c1 = (int64_t)msp_lds(ci + p + {step});
+        OT c0 = (OT)msp_lds(ci + p), c1 = (OT)msp_lds(ci + p + {step});
         float v0 = msp_f(msp_lds(a + p)), v1 = msp_f(msp_lds(a + p + {step}));
         acc += v0 * msp_f(msp_ld(x + c0));
         acc1 += v1 * msp_f(msp_ld(x + c1));
       }}
-      if (p < {end}) acc += msp_f(msp_lds(a + p)) * msp_f(msp_ld(x + (int64_t)msp_lds(ci + p)));
+      if (p < {end}) acc += msp_f(msp_lds(a + p)) * msp_f(msp_ld(x + (OT)msp_lds(ci + p)));
       acc += acc1;
     }}"""
 
@@ -171,32 +175,32 @@ KERNELS = {}
 # fastest (for k >= 32 a warp reads one row's entries once, broadcast, and a
 # contiguous run of X's row: the "warp per row" scheme for SpMM).
 KERNELS["csr_rowthread"] = dict(inputs=["a", "ci", "rp", "x", "P"], atomic=False, body="""
-  int64_t gid = @GID;
-  int64_t n = P[0], k = P[2];
+  OT gid = @GID;
+  OT n = P[0], k = P[2];
   if (gid < n * k) {
-    int64_t r = gid / k;
-    int64_t j = gid - r * k;
-    int64_t s = (int64_t)rp[r], e = (int64_t)rp[r + 1];
+    OT r = gid / k;
+    OT j = gid - r * k;
+    OT s = (OT)rp[r], e = (OT)rp[r + 1];
     float acc0 = 0.0f, acc1 = 0.0f;
-    int64_t p = s;
+    OT p = s;
     for (; p + 1 < e; p += 2) {
-      acc0 += msp_f(a[p]) * msp_f(msp_ld(x + (int64_t)ci[p] * k + j));
-      acc1 += msp_f(a[p + 1]) * msp_f(msp_ld(x + (int64_t)ci[p + 1] * k + j));
+      acc0 += msp_f(a[p]) * msp_f(msp_ld(x + (OT)ci[p] * k + j));
+      acc1 += msp_f(a[p + 1]) * msp_f(msp_ld(x + (OT)ci[p + 1] * k + j));
     }
-    if (p < e) acc0 += msp_f(a[p]) * msp_f(msp_ld(x + (int64_t)ci[p] * k + j));
+    if (p < e) acc0 += msp_f(a[p]) * msp_f(msp_ld(x + (OT)ci[p] * k + j));
     y[gid] = msp_from_f<T>(acc0 + acc1);
   }
 """)
 
 # SpMV, GW lanes per row (GW=32: a warp per row), reduced by shuffles.
 KERNELS["csr_vector"] = dict(inputs=["a", "ci", "rp", "x", "P"], atomic=False, body="""
-  int64_t gid = @GID;
-  int64_t n = P[0];
-  int64_t row = gid / GW;
-  int64_t g = gid & (GW - 1);
+  OT gid = @GID;
+  OT n = P[0];
+  OT row = gid / GW;
+  OT g = gid & (GW - 1);
   float acc = 0.0f;
   if (row < n) {
-    int64_t s = (int64_t)rp[row], e = (int64_t)rp[row + 1];
+    OT s = (OT)rp[row], e = (OT)rp[row + 1];
     """ + _strided_dot("s + g", "GW", "e") + """
   }
   acc = msp_group_sum<GW>(acc);
@@ -208,21 +212,21 @@ KERNELS["csr_vector"] = dict(inputs=["a", "ci", "rp", "x", "P"], atomic=False, b
 # broadcasts each by shuffles.  Column indices are shuffled as 32-bit (the
 # launcher sends n_cols >= 2**31 elsewhere).
 KERNELS["csr_warp"] = dict(inputs=["a", "ci", "rp", "x", "P"], atomic=False, body="""
-  int64_t gid = @GID;
+  OT gid = @GID;
   int lane = @LANE;
-  int64_t n = P[0], k = P[2];
-  int64_t span = 32 * CW;
-  int64_t nch = (k + span - 1) / span;
-  int64_t w = gid / 32;
-  int64_t row = w / nch;
-  int64_t j0 = (w - row * nch) * span + lane;
+  OT n = P[0], k = P[2];
+  OT span = 32 * CW;
+  OT nch = (k + span - 1) / span;
+  OT w = gid / 32;
+  OT row = w / nch;
+  OT j0 = (w - row * nch) * span + lane;
   bool live = row < n;
-  int64_t s = live ? (int64_t)rp[row] : 0;
-  int64_t e = live ? (int64_t)rp[row + 1] : 0;
+  OT s = live ? (OT)rp[row] : 0;
+  OT e = live ? (OT)rp[row + 1] : 0;
   float acc[CW];
   for (int u = 0; u < CW; ++u) acc[u] = 0.0f;
-  for (int64_t base = s; base < e; base += 32) {
-    int64_t p = base + lane;
+  for (OT base = s; base < e; base += 32) {
+    OT p = base + lane;
     unsigned cl = 0u;
     float v = 0.0f;
     if (p < e) { cl = (unsigned)ci[p]; v = msp_f(a[p]); }
@@ -230,7 +234,7 @@ KERNELS["csr_warp"] = dict(inputs=["a", "ci", "rp", "x", "P"], atomic=False, bod
     for (int t = 0; t < cnt; ++t) {
       unsigned c0 = msp_shfl(cl, t);
       float v0 = msp_shfl(v, t);
-      int64_t xb = (int64_t)c0 * k + j0;
+      OT xb = (OT)c0 * k + j0;
       for (int u = 0; u < CW; ++u)
         if (j0 + 32 * u < k) acc[u] += v0 * msp_f(msp_ld(x + xb + 32 * u));
     }
@@ -244,31 +248,31 @@ KERNELS["csr_warp"] = dict(inputs=["a", "ci", "rp", "x", "P"], atomic=False, bod
 # its first row by binary search over indptr, walks rows, and adds each row's
 # partial sum atomically (y is float32, zero-initialised).
 KERNELS["csr_lb_vec"] = dict(inputs=["a", "ci", "rp", "x", "P"], atomic=True, body="""
-  int64_t gid = @GID;
+  OT gid = @GID;
   int lane = @LANE;
-  int64_t n = P[0], nnz = P[3];
-  int64_t p0 = gid * CH;
+  OT n = P[0], nnz = P[3];
+  OT p0 = gid * CH;
   bool live = p0 < nnz;
-  int64_t r = 0;
+  OT r = 0;
   float acc = 0.0f;
   if (live) {
-    int64_t p1 = p0 + CH < nnz ? p0 + CH : nnz;
-    int64_t lo = 0, hi = n;
+    OT p1 = p0 + CH < nnz ? p0 + CH : nnz;
+    OT lo = 0, hi = n;
     while (hi - lo > 1) {
-      int64_t mid = (lo + hi) >> 1;
-      if ((int64_t)rp[mid] <= p0) lo = mid; else hi = mid;
+      OT mid = lo + ((hi - lo) >> 1);
+      if ((OT)rp[mid] <= p0) lo = mid; else hi = mid;
     }
     r = lo;
-    int64_t re = (int64_t)rp[r + 1];
+    OT re = (OT)rp[r + 1];
     bool touched = false;
-    for (int64_t p = p0; p < p1; ++p) {
+    for (OT p = p0; p < p1; ++p) {
       while (p >= re) {
         if (touched) msp_atomic_add(y, r, acc);
         acc = 0.0f; touched = false;
         r += 1;
-        re = (int64_t)rp[r + 1];
+        re = (OT)rp[r + 1];
       }
-      acc += msp_f(a[p]) * msp_f(x[(int64_t)ci[p]]);
+      acc += msp_f(a[p]) * msp_f(x[(OT)ci[p]]);
       touched = true;
     }
   }
@@ -296,24 +300,24 @@ KERNELS["csr_lb_vec"] = dict(inputs=["a", "ci", "rp", "x", "P"], atomic=True, bo
 # The piece branch exists in the atomic kernel only (csr_adaptive); patterns
 # without long rows take csr_adaptive_rg, which writes y directly.
 _ADAPTIVE = """
-  int64_t gid = @GID;
+  OT gid = @GID;
   int lane = @LANE;
-  int64_t blk = gid >> 8;                // thread groups are 256 wide
+  OT blk = gid >> 8;                // thread groups are 256 wide
   int t = (int)(gid & 255);
   @SHARED float red[8];
-  int64_t b0 = (int64_t)bk[2 * blk], b1 = (int64_t)bk[2 * blk + 1];
+  OT b0 = (OT)bk[2 * blk], b1 = (OT)bk[2 * blk + 1];
   float acc = 0.0f;
   if (b1 >= 0) {
-    int64_t nr = b1 - b0;
+    OT nr = b1 - b0;
     int lw = 8;
-    while (lw > 0 && ((int64_t)1 << lw) * nr > 256) --lw;
+    while (lw > 0 && ((OT)1 << lw) * nr > 256) --lw;
     int W = 1 << lw;
-    int64_t i = b0 + (t >> lw);
+    OT i = b0 + (t >> lw);
     int g = t & (W - 1);
     bool live = i < b1;
-    int64_t row = live ? (int64_t)pm[i] : 0;
+    OT row = live ? (OT)pm[i] : 0;
     if (live) {
-      int64_t s = (int64_t)rp[row], e = (int64_t)rp[row + 1];
+      OT s = (OT)rp[row], e = (OT)rp[row + 1];
       """ + _strided_dot("s + g", "W", "e") + """
     }
     for (int m = (W < 32 ? W : 32) >> 1; m > 0; m >>= 1) acc += msp_shfl_xor(acc, m);
@@ -329,9 +333,9 @@ _ADAPTIVE = """
   }
 PIECE"""
 _PIECE = """  else {
-    int64_t r = b0, p0 = -1 - b1;
-    int64_t re = (int64_t)rp[r + 1];
-    int64_t pe = p0 + CH < re ? p0 + CH : re;
+    OT r = b0, p0 = -1 - b1;
+    OT re = (OT)rp[r + 1];
+    OT pe = p0 + CH < re ? p0 + CH : re;
     """ + _strided_dot("p0 + t", "256", "pe") + """
     acc = msp_group_sum<32>(acc);
     if (lane == 0) msp_atomic_add(y, r, acc);
@@ -347,27 +351,27 @@ KERNELS["csr_adaptive_rg"] = dict(
 # Load-balanced SpMM: a warp per (E-entry chunk, 32 columns), lanes over
 # columns; row partial sums are flushed atomically.
 KERNELS["csr_lb_mat"] = dict(inputs=["a", "ci", "rp", "x", "P"], atomic=True, body="""
-  int64_t gid = @GID;
+  OT gid = @GID;
   int lane = @LANE;
-  int64_t n = P[0], k = P[2], nnz = P[3];
-  int64_t nch = (k + 31) / 32;
-  int64_t w = gid / 32;
-  int64_t chunk = w / nch;
-  int64_t j = (w - chunk * nch) * 32 + lane;
-  int64_t p0 = chunk * CH;
+  OT n = P[0], k = P[2], nnz = P[3];
+  OT nch = (k + 31) / 32;
+  OT w = gid / 32;
+  OT chunk = w / nch;
+  OT j = (w - chunk * nch) * 32 + lane;
+  OT p0 = chunk * CH;
   if (p0 < nnz && j < k) {
-    int64_t p1 = p0 + CH < nnz ? p0 + CH : nnz;
+    OT p1 = p0 + CH < nnz ? p0 + CH : nnz;
 """ + _FIND_ROW + """
     float acc = 0.0f;
     bool touched = false;
-    for (int64_t p = p0; p < p1; ++p) {
+    for (OT p = p0; p < p1; ++p) {
       while (p >= re) {
         if (touched) msp_atomic_add(y, r * k + j, acc);
         acc = 0.0f; touched = false;
         r += 1;
-        re = (int64_t)rp[r + 1];
+        re = (OT)rp[r + 1];
       }
-      acc += msp_f(a[p]) * msp_f(msp_ld(x + (int64_t)ci[p] * k + j));
+      acc += msp_f(a[p]) * msp_f(msp_ld(x + (OT)ci[p] * k + j));
       touched = true;
     }
     if (touched) msp_atomic_add(y, r * k + j, acc);
@@ -377,22 +381,22 @@ KERNELS["csr_lb_mat"] = dict(inputs=["a", "ci", "rp", "x", "P"], atomic=True, bo
 # Y = A.T @ X: thread per (E-entry chunk, column j), columns fastest; every
 # entry scatters a[p] * X[row, j] into Y[ci[p], j] atomically.
 KERNELS["csr_t"] = dict(inputs=["a", "ci", "rp", "x", "P"], atomic=True, body="""
-  int64_t gid = @GID;
-  int64_t n = P[0], k = P[2], nnz = P[3];
-  int64_t q = gid / k;
-  int64_t j = gid - q * k;
-  int64_t p0 = q * CH;
+  OT gid = @GID;
+  OT n = P[0], k = P[2], nnz = P[3];
+  OT q = gid / k;
+  OT j = gid - q * k;
+  OT p0 = q * CH;
   if (p0 < nnz) {
-    int64_t p1 = p0 + CH < nnz ? p0 + CH : nnz;
+    OT p1 = p0 + CH < nnz ? p0 + CH : nnz;
 """ + _FIND_ROW + """
     float xr = msp_f(x[r * k + j]);
-    for (int64_t p = p0; p < p1; ++p) {
+    for (OT p = p0; p < p1; ++p) {
       while (p >= re) {
         r += 1;
-        re = (int64_t)rp[r + 1];
+        re = (OT)rp[r + 1];
         xr = msp_f(x[r * k + j]);
       }
-      msp_atomic_add(y, (int64_t)ci[p] * k + j, msp_f(a[p]) * xr);
+      msp_atomic_add(y, (OT)ci[p] * k + j, msp_f(a[p]) * xr);
     }
   }
 """)
@@ -401,30 +405,30 @@ KERNELS["csr_t"] = dict(inputs=["a", "ci", "rp", "x", "P"], atomic=True, body=""
 # each group of S lanes owning E consecutive entries.  Every lane runs the
 # same E iterations so that the shuffles in msp_group_sum stay converged.
 KERNELS["sddmm"] = dict(inputs=["ci", "rp", "l", "x", "P"], atomic=False, body="""
-  int64_t gid = @GID;
-  int64_t n = P[0], k = P[2], nnz = P[3];
-  int64_t g = gid / GW;
-  int64_t lane = gid & (GW - 1);
-  int64_t p0 = g * CH;
+  OT gid = @GID;
+  OT n = P[0], k = P[2], nnz = P[3];
+  OT g = gid / GW;
+  OT lane = gid & (GW - 1);
+  OT p0 = g * CH;
   bool live = p0 < nnz;
-  int64_t r = 0, re = 0;
+  OT r = 0, re = 0;
   if (live) {
-    int64_t lo = 0, hi = n;
+    OT lo = 0, hi = n;
     while (hi - lo > 1) {
-      int64_t mid = (lo + hi) >> 1;
-      if ((int64_t)rp[mid] <= p0) lo = mid; else hi = mid;
+      OT mid = lo + ((hi - lo) >> 1);
+      if ((OT)rp[mid] <= p0) lo = mid; else hi = mid;
     }
     r = lo;
-    re = (int64_t)rp[r + 1];
+    re = (OT)rp[r + 1];
   }
   for (int t = 0; t < CH; ++t) {
-    int64_t p = p0 + t;
+    OT p = p0 + t;
     bool ok = live && p < nnz;
     float part = 0.0f;
     if (ok) {
-      while (p >= re) { r += 1; re = (int64_t)rp[r + 1]; }
-      int64_t lr = r * k, xr = (int64_t)ci[p] * k;
-      for (int64_t j = lane; j < k; j += GW) part += msp_f(l[lr + j]) * msp_f(x[xr + j]);
+      while (p >= re) { r += 1; re = (OT)rp[r + 1]; }
+      OT lr = r * k, xr = (OT)ci[p] * k;
+      for (OT j = lane; j < k; j += GW) part += msp_f(l[lr + j]) * msp_f(x[xr + j]);
     }
     part = msp_group_sum<GW>(part);
     if (ok && lane == 0) y[p] = msp_from_f<T>(part);
@@ -453,10 +457,10 @@ LB_CHUNKS = {"csr_lb_vec": 16, "csr_lb_mat": 128, "csr_t": 8, "sddmm": 8,
              "csr_adaptive": 1024, "csr_adaptive_rg": 1024}
 
 
-def template_args(name, T, I, S=None, E=None, CW=None):
+def template_args(name, T, I, S=None, E=None, CW=None, O="int32"):
     """MLX template list for kernel ``name`` (dtype names are strings here;
     the launcher maps them to mx dtypes)."""
-    args = [("T", T), ("IT", I)]
+    args = [("T", T), ("IT", I), ("OT", O)]
     if name in ("csr_vector", "sddmm"):
         args.append(("GW", int(S)))
     if name == "csr_warp":
@@ -472,12 +476,13 @@ def instantiations():
     for name in KERNELS:
         for T in VALUE_TYPES:
             for I in INDEX_TYPES:
-                if name in ("csr_vector", "sddmm"):
-                    for S in GROUP_WIDTHS:
-                        out.append((name, template_args(name, T, I, S=S)))
-                elif name == "csr_warp":
-                    for cw in (1, 2, 4):
-                        out.append((name, template_args(name, T, I, CW=cw)))
-                else:
-                    out.append((name, template_args(name, T, I)))
+                for O in INDEX_TYPES:
+                    if name in ("csr_vector", "sddmm"):
+                        for S in GROUP_WIDTHS:
+                            out.append((name, template_args(name, T, I, S=S, O=O)))
+                    elif name == "csr_warp":
+                        for cw in (1, 2, 4):
+                            out.append((name, template_args(name, T, I, CW=cw, O=O)))
+                    else:
+                        out.append((name, template_args(name, T, I, O=O)))
     return out

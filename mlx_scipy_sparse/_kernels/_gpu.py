@@ -238,10 +238,23 @@ _MAT_VARIANTS = ("csr_rowthread", "csr_warp", "csr_lb_mat")
 # ---------------------------------------------------------------------------
 # patterns: everything about a sparsity pattern worked out once
 # ---------------------------------------------------------------------------
-def _prep_pattern(indices, indptr):
+# Extents (entries, X, Y, threads) below this take 32-bit offsets in the
+# kernels; the margin covers the loops' look-ahead past the last entry.
+_NARROW_BELOW = 2 ** 31 - 2 ** 16
+# benchmarks: keep int64 index arrays as they are, and 64-bit offsets throughout
+_WIDE = bool(os.environ.get("MLX_SPARSE_WIDE"))
+
+
+def _prep_pattern(indices, indptr, n_cols):
+    """Both index arrays in one dtype: int32 wherever the values fit (column
+    indices below n_cols, row pointers at most nnz), so that an int64 pattern
+    streams 4 bytes less per entry; the int32 copy lives as long as the
+    cached pattern."""
     indices = indices if isinstance(indices, mx.array) else mx.array(np.asarray(indices))
     indptr = indptr if isinstance(indptr, mx.array) else mx.array(np.asarray(indptr))
     I = mx.int64 if mx.int64 in (indices.dtype, indptr.dtype) else mx.int32
+    if I == mx.int64 and not _WIDE and max(indices.size, n_cols) < _NARROW_BELOW:
+        I = mx.int32
     if indices.dtype != I:
         indices = indices.astype(I)
     if indptr.dtype != I:
@@ -262,7 +275,7 @@ class _Pattern:
 
     def __init__(self, indices, indptr, n_rows, n_cols):
         self.src = (indices, indptr)        # holds the ids the cache is keyed on
-        self.indices, self.indptr = _prep_pattern(indices, indptr)
+        self.indices, self.indptr = _prep_pattern(indices, indptr, n_cols)
         self.n_rows, self.n_cols = n_rows, n_cols
         self.nnz = self.indices.size
         self.stats = row_stats(self.indptr)
@@ -294,6 +307,7 @@ class _Pattern:
         k = 1 if len(xshape) == 1 else xshape[1]
         m_out = n_cols if transpose else n_rows
         shape = (m_out,) if len(xshape) == 1 else (m_out, k)
+        extent = max(nnz, (n_rows if transpose else n_cols) * k, m_out * k)
         if m_out == 0 or k == 0 or nnz == 0 or n_rows == 0:
             return lambda data, X: mx.zeros(shape, dtype=T)
         _check_rows(max(n_rows, n_cols))
@@ -319,7 +333,8 @@ class _Pattern:
             bk, pm, pieces = self._blocks(ch, variant[2] if len(variant) > 2 else ADAPTIVE_PER_LANE,
                                           variant[3] if len(variant) > 3 else None)
             name = name if pieces else "csr_adaptive_rg"
-            return self._launcher(name, shape, T, bk.size // 2 * _TG, (bk, pm), dict(CH=ch))
+            return self._launcher(name, shape, T, bk.size // 2 * _TG, (bk, pm), dict(CH=ch),
+                                  extent)
         elif name in ("csr_lb_vec", "csr_lb_mat", "csr_t"):
             ch = _dialect.LB_CHUNKS[name]
             per = 1 if name == "csr_lb_vec" else k if name == "csr_t" else -(-k // 32) * 32
@@ -327,7 +342,8 @@ class _Pattern:
             kw = dict(CH=ch)
         else:
             raise ValueError(f"unknown GPU variant {name}")
-        return self._launcher(name, shape, T, n_threads, _P(n_rows, n_cols, k, nnz, 0), kw)
+        return self._launcher(name, shape, T, n_threads, _P(n_rows, n_cols, k, nnz, 0), kw,
+                              extent)
 
     def _blocks(self, ch, per_lane, long_len=None):
         """csr_adaptive's work (MLX arrays bk, pm), cut once per setting, and
@@ -341,16 +357,18 @@ class _Pattern:
             hit = self.blocks[key] = (mx.array(bk), mx.array(pm), bool(np.any(bk[1::2] < 0)))
         return hit
 
-    def _launcher(self, name, shape, T, n_threads, P, kw):
+    def _launcher(self, name, shape, T, n_threads, P, kw, extent):
         """The kernel call for fixed sizes: fn(a, b) launches on inputs
-        (a, b, indices, indptr, P) -- or (indices, indptr, a, b, P) for SDDMM."""
+        (a, b, indices, indptr, P) -- or (indices, indptr, a, b, P) for SDDMM.
+        ``extent``: the largest array (in elements) the kernel indexes."""
         if n_threads >= 2 ** 31 - _TG:
             raise ValueError("sparse GPU kernel: problem too large for one launch")
+        narrow = not _WIDE and max(extent, n_threads) < _NARROW_BELOW
         atomic = _dialect.KERNELS[name]["atomic"]
         targs = [(k, _NAME_DT[v] if isinstance(v, str) else v)
                  for k, v in _dialect.template_args(
                      name, _DT_NAMES[T], _DT_NAMES[self.indices.dtype], S=kw.get("GW"),
-                     E=kw.get("CH"), CW=kw.get("CW"))]
+                     E=kw.get("CH"), CW=kw.get("CW"), O="int32" if narrow else "int64")]
         call = dict(template=targs, grid=(_round(n_threads), 1, 1), threadgroup=(_TG, 1, 1),
                     output_shapes=[shape], output_dtypes=[mx.float32 if atomic else T],
                     init_value=0 if atomic else None)
@@ -381,7 +399,8 @@ class _Pattern:
             gw *= 2
         ch = _dialect.LB_CHUNKS["sddmm"]
         return self._launcher("sddmm", (nnz,), T, -(-nnz // ch) * gw,
-                              _P(self.n_rows, n_right, k, nnz, 0), dict(GW=gw, CH=ch))
+                              _P(self.n_rows, n_right, k, nnz, 0), dict(GW=gw, CH=ch),
+                              max(nnz, self.n_rows * k, n_right * k))
 
     # the differentiable product -------------------------------------------
     def product(self, transpose, variant):
