@@ -171,3 +171,42 @@ def test_mx_threaded_bfloat16_product_is_not_lost(k):
     Sb = ss.csr_array((np.array(bf.astype(mx.float32)), S.indices, S.indptr), shape=S.shape)
     ref = mx.array(Sb @ np.array(xb.astype(mx.float32))).astype(mx.bfloat16)
     np.testing.assert_array_equal(np.array(Y.astype(mx.float32)), np.array(ref.astype(mx.float32)))
+
+
+def test_shared_chunks_each_run_once_and_errors_reach_the_caller():
+    seen = []
+    _cpu._share(13, lambda c, t: seen.append((c, t)))
+    assert sorted(c for c, _ in seen) == list(range(13))
+    assert all(0 <= t < _cpu._THREADS for _, t in seen)
+
+    def bad(c, t):
+        if c == 5:
+            raise KeyError("x")
+    with pytest.raises(KeyError):
+        _cpu._share(9, bad)
+    _cpu._share(3, lambda c, t: None)          # the workers are still usable
+
+
+@pytest.mark.parametrize("k", [1, 64])
+def test_chunks_cover_all_rows(k):
+    S = _big(3000, 400, 4)
+    b = _cpu.chunks(S.indptr, k)
+    assert b[0] == 0 and b[-1] == 3000 and b == sorted(set(b))
+    assert len(b) - 1 <= _cpu._THREADS * _cpu._CHUNKS_PER_THREAD
+    assert _cpu.chunks(S.indptr[:3], k) == [0, 2]       # too small to split: one chunk
+
+
+@pytest.mark.parametrize("vec", [True, False])
+def test_transposed_product_when_the_caller_takes_no_chunk(monkeypatch, vec):
+    """A.T @ X adds into one private output per thread; the slot that gets a
+    given ``out`` may take no chunk at all (a worker took them all)."""
+    S = _big(2000, 300, 6)
+    X = np.random.default_rng(0).standard_normal((2000,) if vec else (2000, 3))
+    monkeypatch.setattr(_cpu, "_THREADS", 2)
+    monkeypatch.setattr(_cpu, "_share", lambda n, run: [run(c, 1) for c in range(n)])
+    out = np.zeros((300,) if vec else (300, 3))
+    Y = _cpu.spmm(S.data, S.indices, S.indptr, 2000, 300, X, transpose=True, out=out)
+    assert Y is out
+    np.testing.assert_allclose(Y, S.T @ X, rtol=1e-12, atol=1e-12)
+    Y2 = _cpu.spmm(S.data, S.indices, S.indptr, 2000, 300, X, transpose=True)
+    np.testing.assert_allclose(Y2, S.T @ X, rtol=1e-12, atol=1e-12)
