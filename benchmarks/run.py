@@ -297,7 +297,8 @@ def _variant_times(A, X_np, k, reps):
     vs = ([("csr_rowthread", None)] + [("csr_vector", g) for g in (2, 4, 8, 16, 32)]
           + [("csr_lb_vec", None)]
           + [("csr_adaptive", 1024, e) for e in (1, 2, 4, 8)]
-          if k == 1 else [("csr_rowthread", None), ("csr_warp", None), ("csr_lb_mat", None)])
+          if k == 1 else [("csr_rowthread", None), ("csr_warp", None, 1), ("csr_warp", None, 2),
+                ("csr_lb_mat", None)])
     out = {"chosen": ":".join(map(str, _gpu.choose(_gpu.row_stats(ptr), k, False, A.shape[1])))}
     for v in vs:
         out[":".join(map(str, v))] = round(_median_time(

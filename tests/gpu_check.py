@@ -102,7 +102,8 @@ def variants(k):
             [("csr_lb_vec", None)] + \
             [("csr_adaptive", 8, 1), ("csr_adaptive", 64, 2), ("csr_adaptive", 1024, 2),
              ("csr_adaptive", 1024, 8)]
-    return [("csr_rowthread", None), ("csr_warp", None), ("csr_lb_mat", None)]
+    return [("csr_rowthread", None), ("csr_warp", None, 1), ("csr_warp", None, 2),
+             ("csr_lb_mat", None)]
 
 
 def run_products(rng, name, S, dtypes, widths):

@@ -209,7 +209,7 @@ KERNELS["csr_vector"] = dict(inputs=["a", "ci", "rp", "x", "P"], atomic=False, b
 
 # SpMM, k >= 32: a warp per (row, 32*CW columns), each lane CW columns 32
 # apart (coalesced); the warp loads 32 entries of the row at once and
-# broadcasts each by shuffles.  Column indices are shuffled as 32-bit (the
+# broadcasts each by shuffles, UN (1 or 2) of them a step.  Column indices are shuffled as 32-bit (the
 # launcher sends n_cols >= 2**31 elsewhere).
 KERNELS["csr_warp"] = dict(inputs=["a", "ci", "rp", "x", "P"], atomic=False, body="""
   OT gid = @GID;
@@ -231,7 +231,20 @@ KERNELS["csr_warp"] = dict(inputs=["a", "ci", "rp", "x", "P"], atomic=False, bod
     float v = 0.0f;
     if (p < e) { cl = (unsigned)ci[p]; v = msp_f(a[p]); }
     int cnt = (e - base) < 32 ? (int)(e - base) : 32;
-    for (int t = 0; t < cnt; ++t) {
+    int t = 0;
+    if (UN == 2)                         // two entries a step: 2*CW row loads in flight
+      for (; t + 1 < cnt; t += 2) {
+        unsigned c0 = msp_shfl(cl, t), c1 = msp_shfl(cl, t + 1);
+        float v0 = msp_shfl(v, t), v1 = msp_shfl(v, t + 1);
+        OT xb0 = (OT)c0 * k + j0, xb1 = (OT)c1 * k + j0;
+        for (int u = 0; u < CW; ++u)
+          if (j0 + 32 * u < k) {
+            float q0 = msp_f(msp_ld(x + xb0 + 32 * u)), q1 = msp_f(msp_ld(x + xb1 + 32 * u));
+            acc[u] += v0 * q0;
+            acc[u] += v1 * q1;
+          }
+      }
+    for (; t < cnt; ++t) {
       unsigned c0 = msp_shfl(cl, t);
       float v0 = msp_shfl(v, t);
       OT xb = (OT)c0 * k + j0;
@@ -457,14 +470,14 @@ LB_CHUNKS = {"csr_lb_vec": 16, "csr_lb_mat": 128, "csr_t": 8, "sddmm": 8,
              "csr_adaptive": 1024, "csr_adaptive_rg": 1024}
 
 
-def template_args(name, T, I, S=None, E=None, CW=None, O="int32"):
+def template_args(name, T, I, S=None, E=None, CW=None, O="int32", UN=2):
     """MLX template list for kernel ``name`` (dtype names are strings here;
     the launcher maps them to mx dtypes)."""
     args = [("T", T), ("IT", I), ("OT", O)]
     if name in ("csr_vector", "sddmm"):
         args.append(("GW", int(S)))
     if name == "csr_warp":
-        args.append(("CW", int(CW or 1)))
+        args += [("CW", int(CW or 1)), ("UN", int(UN))]
     if name in LB_CHUNKS:
         args.append(("CH", int(E if E is not None else LB_CHUNKS[name])))
     return args
@@ -482,7 +495,8 @@ def instantiations():
                             out.append((name, template_args(name, T, I, S=S, O=O)))
                     elif name == "csr_warp":
                         for cw in (1, 2, 4):
-                            out.append((name, template_args(name, T, I, CW=cw, O=O)))
+                            for un in (1, 2):
+                                out.append((name, template_args(name, T, I, CW=cw, O=O, UN=un)))
                     else:
                         out.append((name, template_args(name, T, I, O=O)))
     return out

@@ -204,8 +204,8 @@ def choose(stats, k, transpose=False, n_cols=0):
     pieces: 0.17 ms on the power-law case against 0.21 for the best other);
     else a thread per row for short rows, or GW lanes per row with about two
     entries a lane (csr_adaptive measured level or slower there).  SpMM: the
-    nnz split on skewed rows, a warp per row for k >= 32, else a thread per
-    output element."""
+    nnz split on skewed rows, a warp per row for k >= 32 (broadcasting one
+    or two entries a step), else a thread per output element."""
     if transpose:
         return "csr_t", None
     if stats is None:                       # pattern unknown: balanced by construction
@@ -224,7 +224,11 @@ def choose(stats, k, transpose=False, n_cols=0):
     if skewed:
         return "csr_lb_mat", None
     if k >= 32 and n_cols < 2 ** 31:
-        return "csr_warp", None
+        # two entries a step where each lane loads 4 columns (k >= 128) or
+        # rows are long enough to fill the steps (H200, round 6: SpMM-256
+        # uniform 4.30 ms against 7.27 at one a step; SpMM-64 on 5- and
+        # 8-entry rows 15% slower at two)
+        return "csr_warp", None, 2 if k >= 128 or mean >= 12 else 1
     return "csr_rowthread", None
 
 
@@ -327,7 +331,7 @@ class _Pattern:
         elif name == "csr_warp":
             cw = gw or (4 if k >= 128 else 2 if k >= 64 else 1)
             n_threads = n_rows * -(-k // (32 * cw)) * 32
-            kw = dict(CW=cw)
+            kw = dict(CW=cw, UN=variant[2] if len(variant) > 2 else 2)
         elif name == "csr_adaptive":
             ch = gw or _dialect.LB_CHUNKS[name]
             bk, pm, pieces = self._blocks(ch, variant[2] if len(variant) > 2 else ADAPTIVE_PER_LANE,
@@ -368,7 +372,8 @@ class _Pattern:
         targs = [(k, _NAME_DT[v] if isinstance(v, str) else v)
                  for k, v in _dialect.template_args(
                      name, _DT_NAMES[T], _DT_NAMES[self.indices.dtype], S=kw.get("GW"),
-                     E=kw.get("CH"), CW=kw.get("CW"), O="int32" if narrow else "int64")]
+                     E=kw.get("CH"), CW=kw.get("CW"), O="int32" if narrow else "int64",
+                     UN=kw.get("UN", 2))]
         call = dict(template=targs, grid=(_round(n_threads), 1, 1), threadgroup=(_TG, 1, 1),
                     output_shapes=[shape], output_dtypes=[mx.float32 if atomic else T],
                     init_value=0 if atomic else None)
