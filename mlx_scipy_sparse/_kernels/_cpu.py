@@ -96,6 +96,9 @@ def _share(n_chunks, run_chunk):
     outputs).  A worker wakes 40-110 us after the caller starts here: with
     static halves the caller then sat idle waiting for it, while with shared
     chunks a late worker simply takes fewer of them."""
+    if n_chunks == 1:                      # a small product: no thread hop at all
+        run_chunk(0, 0)
+        return
     take = itertools.count().__next__      # atomic under the GIL
 
     def loop(t):
