@@ -362,7 +362,8 @@ KERNELS["csr_adaptive_rg"] = dict(
     body=_ADAPTIVE.replace("STORE", "y[row] = msp_from_f<T>(acc)").replace("PIECE", ""))
 
 # Load-balanced SpMM: a warp per (E-entry chunk, 32 columns), lanes over
-# columns; row partial sums are flushed atomically.
+# columns; row partial sums are flushed atomically.  Within a row the entries
+# go four at a time, so four row loads of X are in flight per lane.
 KERNELS["csr_lb_mat"] = dict(inputs=["a", "ci", "rp", "x", "P"], atomic=True, body="""
   OT gid = @GID;
   int lane = @LANE;
@@ -377,14 +378,26 @@ KERNELS["csr_lb_mat"] = dict(inputs=["a", "ci", "rp", "x", "P"], atomic=True, bo
 """ + _FIND_ROW + """
     float acc = 0.0f;
     bool touched = false;
-    for (OT p = p0; p < p1; ++p) {
+    OT p = p0;
+    while (p < p1) {
       while (p >= re) {
         if (touched) msp_atomic_add(y, r * k + j, acc);
         acc = 0.0f; touched = false;
         r += 1;
         re = (OT)rp[r + 1];
       }
-      acc += msp_f(a[p]) * msp_f(msp_ld(x + (OT)ci[p] * k + j));
+      OT q = re < p1 ? re : p1;          // entries p .. q-1 all lie in row r
+      for (; p + 3 < q; p += 4) {        // four rows of X loading at once
+        float x0 = msp_f(msp_ld(x + (OT)ci[p] * k + j));
+        float x1 = msp_f(msp_ld(x + (OT)ci[p + 1] * k + j));
+        float x2 = msp_f(msp_ld(x + (OT)ci[p + 2] * k + j));
+        float x3 = msp_f(msp_ld(x + (OT)ci[p + 3] * k + j));
+        acc += msp_f(a[p]) * x0;
+        acc += msp_f(a[p + 1]) * x1;
+        acc += msp_f(a[p + 2]) * x2;
+        acc += msp_f(a[p + 3]) * x3;
+      }
+      for (; p < q; ++p) acc += msp_f(a[p]) * msp_f(msp_ld(x + (OT)ci[p] * k + j));
       touched = true;
     }
     if (touched) msp_atomic_add(y, r * k + j, acc);
