@@ -70,3 +70,16 @@ def test_reuse_host_memory_is_opt_in_and_keeps_results():
     import mlx_scipy_sparse as sp
     with pytest.raises(ValueError, match="max_block"):
         sp.reuse_host_memory(0)
+
+
+def test_patterns_take_int32_copies_where_the_values_fit(monkeypatch):
+    ind, ptr = mx.array([0, 3, 1], dtype=mx.int64), mx.array([0, 2, 3], dtype=mx.int64)
+    i2, p2 = _gpu._prep_pattern(ind, ptr, 4)
+    assert i2.dtype == p2.dtype == mx.int32
+    assert i2.tolist() == [0, 3, 1] and p2.tolist() == [0, 2, 3]
+    assert ind.dtype == mx.int64                        # the caller's arrays untouched
+    # column indices that may not fit 32 bits: both stay int64
+    i3, p3 = _gpu._prep_pattern(ind, ptr.astype(mx.int32), 2 ** 31)
+    assert i3.dtype == p3.dtype == mx.int64
+    monkeypatch.setattr(_gpu, "_WIDE", True)            # the benchmarks' switch
+    assert _gpu._prep_pattern(ind, ptr, 4)[0].dtype == mx.int64

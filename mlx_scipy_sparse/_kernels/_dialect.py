@@ -209,8 +209,8 @@ KERNELS["csr_vector"] = dict(inputs=["a", "ci", "rp", "x", "P"], atomic=False, b
 
 # SpMM, k >= 32: a warp per (row, 32*CW columns), each lane CW columns 32
 # apart (coalesced); the warp loads 32 entries of the row at once and
-# broadcasts each by shuffles, UN (1 or 2) of them a step.  Column indices are shuffled as 32-bit (the
-# launcher sends n_cols >= 2**31 elsewhere).
+# broadcasts each by shuffles, UN (1 or 2) of them a step.  Column indices
+# are shuffled as 32-bit (the launcher sends n_cols >= 2**31 elsewhere).
 KERNELS["csr_warp"] = dict(inputs=["a", "ci", "rp", "x", "P"], atomic=False, body="""
   OT gid = @GID;
   int lane = @LANE;
