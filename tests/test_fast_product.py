@@ -97,11 +97,14 @@ def test_device_change_takes_the_slow_route(fake_gpu, monkeypatch):
 
 @pytest.mark.parametrize("fmt", ["csr", "csc"])
 @pytest.mark.parametrize("k", [None, 3])
-def test_cpu_prepared_product_matches_scipy(monkeypatch, fmt, k):
-    """Off the GPU the kept plan is the CPU's (chunk bounds worked out once);
-    it must follow in-place writes to the values, which it views per call."""
+@pytest.mark.parametrize("idx", [np.int32, np.int64])
+def test_cpu_prepared_product_matches_scipy(monkeypatch, fmt, k, idx):
+    """Off the GPU the kept plan is the CPU's (chunk bounds worked out once,
+    int64 patterns narrowed to int32 copies); it must follow in-place writes
+    to the values, which it views per call."""
     monkeypatch.setattr(_kernels, "gpu_default", lambda: False)
     big = ss.random_array((700, 500), density=0.3, format=fmt, rng=3, dtype=np.float32)
+    big.indices, big.indptr = big.indices.astype(idx), big.indptr.astype(idx)
     assert big.nnz * (k or 1) >= _kernels._cpu._PARALLEL_NNZ     # shared out in chunks
     A = getattr(sp, fmt + "_array")(big)
     rng = np.random.default_rng(1)
@@ -126,3 +129,13 @@ def test_indices_written_in_place_drop_the_plan(fake_gpu):
     with pytest.raises(ValueError):
         A @ X
     assert fake_gpu["launches"] == 1
+
+
+def test_narrowed_index_copies():
+    from mlx_scipy_sparse._kernels import _cpu
+    ind, ptr = np.array([0, 4, 2], np.int64), np.array([0, 1, 3], np.int64)
+    i2, p2 = _cpu.narrowed(ind, ptr, 5)
+    assert i2.dtype == p2.dtype == np.int32
+    assert i2.tolist() == [0, 4, 2] and p2.tolist() == [0, 1, 3]
+    assert _cpu.narrowed(ind, ptr, 2 ** 31)[0] is ind            # columns may not fit
+    assert _cpu.narrowed(ind, ptr.astype(np.int32), 5)[0] is ind  # mixed: left alone

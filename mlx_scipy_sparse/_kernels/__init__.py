@@ -104,9 +104,10 @@ def fast_product(data, indices, indptr, shape, X, transpose=False):
                 or data.dtype in _arrays.GPU_SCATTER_REFUSED:
             return None
         launch = _gpu.bare_plan(data, indices, indptr, *shape, X.shape, transpose)
-    else:
-        fwd = _cpu_forward(_arrays.to_np(indices), _arrays.to_np(indptr), *shape, data.dtype,
-                           1 if X.ndim == 1 else X.shape[1], transpose)
+    else:       # the kept product may keep int32 copies of the pattern (4 B an entry)
+        ind, ptr = _cpu.narrowed(_arrays.to_np(indices), _arrays.to_np(indptr), shape[1])
+        fwd = _cpu_forward(ind, ptr, *shape, data.dtype, 1 if X.ndim == 1 else X.shape[1],
+                           transpose)
         launch = lambda X2: fwd(data, X2, transpose)     # noqa: E731
 
     def fn(X2):

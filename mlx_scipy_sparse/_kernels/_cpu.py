@@ -17,6 +17,7 @@ _PARALLEL_NNZ = 1 << 16          # below this a thread hop costs more than it sa
 _CHUNK_WORK = 1 << 15            # least entries x columns in a shared chunk
 _CHUNKS_PER_THREAD = 4
 COPY_OUT_BELOW = 1 << 19         # MLX outputs of fewer elements: computed here, then copied
+_I32MAX = np.iinfo(np.int32).max
 _workers = None
 _start_lock = threading.Lock()
 
@@ -117,6 +118,16 @@ def chunks(indptr, k=1):
     if _THREADS > 1 and work >= _PARALLEL_NNZ:
         parts = max(_THREADS, min(_THREADS * _CHUNKS_PER_THREAD, work // _CHUNK_WORK))
     return _blocks(indptr, parts)
+
+
+def narrowed(indices, indptr, n_cols):
+    """int32 copies of int64 index arrays whose values fit (column indices
+    below n_cols, row pointers at most nnz): a kept product then streams 4
+    bytes less per entry (SpMV 15% faster here).  Otherwise the arrays as
+    they are (sparsetools wants both in one dtype)."""
+    if indices.dtype == indptr.dtype == np.int64 and max(indices.size, n_cols) <= _I32MAX:
+        return indices.astype(np.int32), indptr.astype(np.int32)
+    return indices, indptr
 
 
 def native_dtype(dtype):
@@ -227,9 +238,6 @@ def csr_transpose(data, indices, indptr, n_rows, n_cols):
     st.csr_tocsc(n_rows, n_cols, indptr, indices, data.astype(dat_t.dtype, copy=False),
                  ptr_t, ind_t, dat_t)
     return dat_t.astype(data.dtype, copy=False), ind_t, ptr_t
-
-
-_I32MAX = np.iinfo(np.int32).max
 
 
 def spgemm(ad, ai, ap, bd, bi, bp, n_rows, n_cols, out_dtype):
