@@ -139,3 +139,24 @@ def test_narrowed_index_copies():
     assert i2.tolist() == [0, 4, 2] and p2.tolist() == [0, 1, 3]
     assert _cpu.narrowed(ind, ptr, 2 ** 31)[0] is ind            # columns may not fit
     assert _cpu.narrowed(ind, ptr.astype(np.int32), 5)[0] is ind  # mixed: left alone
+
+
+def test_cpu_kept_pattern_follows_in_place_index_writes(monkeypatch):
+    """The CPU's kept int32 copy of an int64 pattern must go when .indices is
+    written in place (the same object, so only the write count tells)."""
+    monkeypatch.setattr(_kernels, "gpu_default", lambda: False)
+    big = ss.random_array((300, 200), density=0.3, format="csr", rng=8, dtype=np.float32)
+    big.indices, big.indptr = big.indices.astype(np.int64), big.indptr.astype(np.int64)
+    A = sp.csr_array(big)
+    x = np.random.default_rng(2).standard_normal(200).astype(np.float32)
+    for _ in range(2):
+        np.testing.assert_allclose(np.array(A @ mx.array(x)), big @ x, rtol=1e-4, atol=1e-4)
+    col = (int(big.indices[0]) + 1) % 200
+    while col in big.indices[:big.indptr[1]]:          # a column row 0 lacks
+        col = (col + 1) % 200
+    ind = A.indices
+    ind[0] = col
+    ref = big.copy()
+    ref.indices[0] = col
+    np.testing.assert_allclose(np.array(A @ mx.array(x)), ref @ x, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(np.array(A @ mx.array(x)), ref @ x, rtol=1e-4, atol=1e-4)

@@ -12,6 +12,8 @@ numpy operands give numpy results through the CPU backend; MLX operands give
 MLX results that are differentiable with respect to the values and the dense
 operand (through mx.custom_function with an explicit VJP).
 """
+from collections import OrderedDict
+
 import numpy as np
 import mlx.core as mx
 
@@ -82,8 +84,29 @@ def spmm(data, indices, indptr, shape, X, transpose=False):
 def forget(indices, indptr):
     """Drop what the kernels cached about a pattern whose arrays were written
     in place (the caches are keyed by the arrays' identity)."""
+    _cpu_patterns.pop((id(indices), id(indptr)), None)
     if _gpu is not None:
         _gpu.forget(indices, indptr)
+
+
+_cpu_patterns = OrderedDict()
+
+
+def _cpu_pattern(indices, indptr, n_cols):
+    """numpy index arrays for kept CPU products of a pattern, narrowed to
+    int32 where they fit: one copy per pattern, kept in a small LRU (a loop
+    over many operand shapes misses the per-array plans, and must not pay a
+    copy of the indices each time)."""
+    key = (id(indices), id(indptr))
+    hit = _cpu_patterns.get(key)
+    if hit is not None and hit[0] is indices and hit[1] is indptr:
+        _cpu_patterns.move_to_end(key)
+        return hit[2], hit[3]
+    ind, ptr = _cpu.narrowed(_arrays.to_np(indices), _arrays.to_np(indptr), n_cols)
+    _cpu_patterns[key] = (indices, indptr, ind, ptr)
+    if len(_cpu_patterns) > 8:
+        _cpu_patterns.popitem(last=False)
+    return ind, ptr
 
 
 def fast_product(data, indices, indptr, shape, X, transpose=False):
@@ -104,8 +127,8 @@ def fast_product(data, indices, indptr, shape, X, transpose=False):
                 or data.dtype in _arrays.GPU_SCATTER_REFUSED:
             return None
         launch = _gpu.bare_plan(data, indices, indptr, *shape, X.shape, transpose)
-    else:       # the kept product may keep int32 copies of the pattern (4 B an entry)
-        ind, ptr = _cpu.narrowed(_arrays.to_np(indices), _arrays.to_np(indptr), shape[1])
+    else:
+        ind, ptr = _cpu_pattern(indices, indptr, shape[1])
         fwd = _cpu_forward(ind, ptr, *shape, data.dtype, 1 if X.ndim == 1 else X.shape[1],
                            transpose)
         launch = lambda X2: fwd(data, X2, transpose)     # noqa: E731

@@ -100,7 +100,7 @@ def _share(n_chunks, run_chunk):
     if n_chunks == 1:                      # a small product: no thread hop at all
         run_chunk(0, 0)
         return
-    take = itertools.count().__next__      # atomic under the GIL
+    take = itertools.count().__next__      # atomic under the GIL (not on free-threaded builds)
 
     def loop(t):
         c = take()
@@ -121,11 +121,13 @@ def chunks(indptr, k=1):
 
 
 def narrowed(indices, indptr, n_cols):
-    """int32 copies of int64 index arrays whose values fit (column indices
-    below n_cols, row pointers at most nnz): a kept product then streams 4
-    bytes less per entry (SpMV 15% faster here).  Otherwise the arrays as
-    they are (sparsetools wants both in one dtype)."""
-    if indices.dtype == indptr.dtype == np.int64 and max(indices.size, n_cols) <= _I32MAX:
+    """int32 copies of int64 index arrays whose values and sizes fit (column
+    indices below n_cols, row pointers at most nnz, row counts that
+    sparsetools then takes as int32): a kept product then streams 4 bytes
+    less per entry (SpMV 15% faster here).  Otherwise the arrays as they
+    are (sparsetools wants both in one dtype)."""
+    if indices.dtype == indptr.dtype == np.int64 \
+            and max(indices.size, n_cols, indptr.size) <= _I32MAX:
         return indices.astype(np.int32), indptr.astype(np.int32)
     return indices, indptr
 
