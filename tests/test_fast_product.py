@@ -160,3 +160,21 @@ def test_cpu_kept_pattern_follows_in_place_index_writes(monkeypatch):
     ref.indices[0] = col
     np.testing.assert_allclose(np.array(A @ mx.array(x)), ref @ x, rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(np.array(A @ mx.array(x)), ref @ x, rtol=1e-4, atol=1e-4)
+
+
+def test_cpu_kept_pattern_goes_with_its_arrays(monkeypatch):
+    """The CPU's int32 copies are cached by pattern, but must not keep a
+    dropped matrix (or its copies) alive."""
+    import gc
+    monkeypatch.setattr(_kernels, "gpu_default", lambda: False)
+    from collections import OrderedDict
+    monkeypatch.setattr(_kernels, "_cpu_patterns", OrderedDict())
+    big = ss.random_array((300, 200), density=0.3, format="csr", rng=9, dtype=np.float32)
+    big.indices, big.indptr = big.indices.astype(np.int64), big.indptr.astype(np.int64)
+    A = sp.csr_array(big)
+    x = mx.array(np.ones(200, np.float32))
+    mx.eval(A @ x, A @ x)
+    assert len(_kernels._cpu_patterns) == 1
+    del A
+    gc.collect()
+    assert not _kernels._cpu_patterns

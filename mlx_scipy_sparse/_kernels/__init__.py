@@ -12,6 +12,7 @@ numpy operands give numpy results through the CPU backend; MLX operands give
 MLX results that are differentiable with respect to the values and the dense
 operand (through mx.custom_function with an explicit VJP).
 """
+import weakref
 from collections import OrderedDict
 
 import numpy as np
@@ -94,19 +95,28 @@ _cpu_patterns = OrderedDict()
 
 def _cpu_pattern(indices, indptr, n_cols):
     """numpy index arrays for kept CPU products of a pattern, narrowed to
-    int32 where they fit: one copy per pattern, kept in a small LRU (a loop
-    over many operand shapes misses the per-array plans, and must not pay a
-    copy of the indices each time)."""
+    int32 where they fit.  The int32 copies are made once per pattern and
+    kept in a small LRU (a loop over many operand shapes misses the
+    per-array plans, and must not copy the indices each time); an entry
+    holds its source arrays weakly and goes when they do."""
     key = (id(indices), id(indptr))
     hit = _cpu_patterns.get(key)
-    if hit is not None and hit[0] is indices and hit[1] is indptr:
+    if hit is not None and hit[0]() is indices and hit[1]() is indptr:
         _cpu_patterns.move_to_end(key)
         return hit[2], hit[3]
-    ind, ptr = _cpu.narrowed(_arrays.to_np(indices), _arrays.to_np(indptr), n_cols)
-    _cpu_patterns[key] = (indices, indptr, ind, ptr)
+    ind, ptr = _arrays.to_np(indices), _arrays.to_np(indptr)
+    n_ind, n_ptr = _cpu.narrowed(ind, ptr, n_cols)
+    if n_ind is ind:                        # nothing narrowed: the views cost nothing
+        return ind, ptr
+
+    def gone(_ref, key=key):
+        entry = _cpu_patterns.get(key)
+        if entry is not None and any(_ref is r for r in entry[:2]):
+            del _cpu_patterns[key]
+    _cpu_patterns[key] = (weakref.ref(indices, gone), weakref.ref(indptr, gone), n_ind, n_ptr)
     if len(_cpu_patterns) > 8:
         _cpu_patterns.popitem(last=False)
-    return ind, ptr
+    return n_ind, n_ptr
 
 
 def fast_product(data, indices, indptr, shape, X, transpose=False):
