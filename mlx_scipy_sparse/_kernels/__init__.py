@@ -133,8 +133,7 @@ def fast_product(data, indices, indptr, shape, X, transpose=False):
         return None
     gpu = gpu_default()
     if gpu:
-        if _gpu is None or not _gpu.supports(data.dtype) \
-                or data.dtype in _arrays.GPU_SCATTER_REFUSED:
+        if _gpu is None or not _gpu.supports(data.dtype):   # float32/16, bfloat16 only
             return None
         launch = _gpu.bare_plan(data, indices, indptr, *shape, X.shape, transpose)
     else:

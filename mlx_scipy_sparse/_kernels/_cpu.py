@@ -1,8 +1,8 @@
 """CPU backend: scipy's compiled sparsetools on numpy views, split over threads.
 
 Every function takes and returns numpy arrays.  The sparsetools routines
-release the GIL, so row blocks run truly in parallel: the calling thread
-takes one block and persistent daemon workers the others.
+release the GIL, so row chunks run truly in parallel: the calling thread and
+persistent daemon workers take chunks from one counter (``_share``).
 """
 import itertools
 import os
