@@ -178,6 +178,10 @@ def _cpu_forward(ind, ptr, n_rows, n_cols, out, k, transpose):
     return fwd
 
 
+def _is_complex(dtype):
+    return mx.issubdtype(dtype, mx.complexfloating)
+
+
 def _cpu_spmm_diff(data, indices, indptr, n_rows, n_cols, X, transpose, out, grad=True):
     ind = _arrays.to_np(indices)
     ptr = _arrays.to_np(indptr)
@@ -193,12 +197,22 @@ def _cpu_spmm_diff(data, indices, indptr, n_rows, n_cols, X, transpose, out, gra
 
     @product.vjp
     def product_vjp(primals, cotangent, _):
+        # MLX's convention for complex gradients (that of mx.grad on dense
+        # ops): a real loss L of z = a + ib gets dL/da + i dL/db, and a
+        # product's cotangent flows back through the conjugate of the other
+        # factor.  For Y = A @ X (row r, column c of stored entry p), with
+        # cotangent G:  dd_p = <G[r], conj(X[c])>,  dX = conj(A).T @ G;
+        # for Y = A.T @ X:  dd_p = <G[c], conj(X[r])>,  dX = conj(A) @ G.
+        # (Real dtypes: the conjugates are no-ops, skipped.)
         d, x = primals
         g = _arrays.to_np(cotangent)
         xn = _arrays.to_np(x)
+        if np.iscomplexobj(xn):
+            xn = np.conj(xn)
         gd = _cpu.sddmm(ind, ptr, xn, g) if transpose else _cpu.sddmm(ind, ptr, g, xn)
-        gx = fwd(d, cotangent, not transpose)
         with mx.stream(mx.cpu):     # this path's products are float64 or CPU-default
+            dc = mx.conj(d) if _is_complex(d.dtype) else d
+            gx = fwd(dc, cotangent, not transpose)
             return (mx.array(gd, dtype=out).astype(d.dtype), gx.astype(x.dtype))
 
     with mx.stream(mx.cpu):         # the custom_function's node must not land on a GPU stream

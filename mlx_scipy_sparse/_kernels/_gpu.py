@@ -422,8 +422,15 @@ class _Pattern:
 
         @product.vjp
         def product_vjp(primals, cot, _):
+            # MLX's complex convention (as _kernels._cpu_spmm_diff): the
+            # values' cotangent samples G against conj(X), X's is
+            # conj(A).T @ G (conj(A) @ G for the transposed product).  The
+            # kernels are real (supports() lists no complex dtype), so the
+            # conjugates are MLX ops around them, skipped for real dtypes.
             d, x = primals
             g = cot.astype(d.dtype) if cot.dtype != d.dtype else cot
+            if mx.issubdtype(d.dtype, mx.complexfloating):
+                d, x = mx.conj(d), mx.conj(x)
             gd = self.sddmm(_as2d(x), _as2d(g)) if transpose else self.sddmm(_as2d(g), _as2d(x))
             return gd, self.mm(d, g, not transpose)
         return product
