@@ -7,6 +7,7 @@ never changed silently (MLX would turn numpy float64 into float32).
 """
 import functools
 import operator
+import threading
 import weakref
 
 import numpy as np
@@ -88,12 +89,25 @@ def to_np(x, writeable=False):
 
 FREE, GRAD, TRACED = "free", "grad", "traced"
 
-# Arrays seen traced by a transformation.  mx.async_eval refuses only tracers
-# that are still unevaluated; under mx.grad a tracer is evaluated by the first
-# product that meets it (trace_state's mx.eval, the CPU backend's numpy view),
-# and a second product of the same tracer would then look free and lose its
-# gradient.  Weak references: an entry goes when its tracer does.
-_TRACERS = weakref.WeakValueDictionary()
+
+def _grad_tracers(arrays):
+    """Whether any of these evaluated arrays is a tracer of mx.grad / mx.vjp.
+
+    A tracer the caller evaluated inside the loss (`mx.eval(v)`,
+    `np.array(v)`, `v.any().item()`) passes mx.async_eval like a free array,
+    but a new node made from it is an unevaluated tracer, which async_eval
+    refuses.  stop_gradient makes that node without touching the data (a
+    few microseconds, the cost of scheduling it); integer arrays carry no
+    gradient and are not probed."""
+    probe = [mx.stop_gradient(a) for a in arrays
+             if is_mx(a) and mx.issubdtype(a.dtype, mx.inexact)]
+    if not probe:
+        return False
+    try:
+        mx.async_eval(*probe)
+    except ValueError:
+        return True
+    return False
 
 
 def trace_state(*arrays):
@@ -103,27 +117,18 @@ def trace_state(*arrays):
 
     mx.async_eval answers without waiting for pending work (a product of a
     still-lazy operand queues behind it instead of syncing); it refuses
-    unevaluated tracers, and _TRACERS remembers those it refused.  A tracer
-    that the caller evaluated before any product met it is not seen."""
+    unevaluated tracers.  Evaluated tracers are found by _grad_tracers."""
     try:
         mx.async_eval(*arrays)          # the hot path: every argument an mx.array
     except TypeError:
         return trace_state(*[a for a in arrays if is_mx(a)])
     except ValueError:
-        for a in arrays:                # which of them are tracers
-            if is_mx(a):
-                try:
-                    mx.async_eval(a)
-                except ValueError:
-                    _TRACERS[id(a)] = a
         try:
             mx.eval(*arrays)
             return GRAD
         except ValueError:
             return TRACED
-    if _TRACERS and any(_TRACERS.get(id(a)) is a for a in arrays):
-        return GRAD                     # an evaluated tracer (only mx.grad evaluates them)
-    return FREE
+    return GRAD if _grad_tracers(arrays) else FREE
 
 
 def is_free(a):
@@ -132,12 +137,44 @@ def is_free(a):
         mx.async_eval(a)
     except ValueError:
         return False
-    return not (_TRACERS and _TRACERS.get(id(a)) is a)
+    return not _grad_tracers((a,))
 
 
 def evaluable(*arrays):
     """False inside mx.compile / mx.vmap tracing, where evaluation is refused."""
-    return trace_state(*arrays) != TRACED
+    try:
+        mx.async_eval(*[a for a in arrays if is_mx(a)])
+    except ValueError:
+        try:
+            mx.eval(*[a for a in arrays if is_mx(a)])
+        except ValueError:
+            return False
+    return True
+
+
+def own(x):
+    """A new MLX array object for ``x`` that shares its buffer (no copy) and
+    its graph node (gradients flow).  MLX's in-place writes (`x[i] = v`,
+    `x += 1`) rebind the Python object written to a new buffer and never
+    write into a buffer another array object holds, so what a format keeps
+    through its own object cannot be changed by the caller's writes."""
+    return x.reshape(x.shape) if is_mx(x) else x
+
+
+def settled(x):
+    """``x`` evaluated where it can be (not under mx.compile / mx.vmap).
+    State a format object keeps and other threads may read must be: MLX
+    streams belong to the thread that made them, so another thread could
+    not evaluate a lazy array made here ("There is no Stream(cpu, 0) in
+    current thread"); a tracer stays as it is."""
+    if is_mx(x) and evaluable(x):
+        mx.eval(x)
+    return x
+
+
+# Guards a format object's lazily made state (public handles, structure
+# checks, kept products) against two threads making it at once.
+STATE_LOCK = threading.RLock()
 
 
 class PublicArray(mx.array):
@@ -269,7 +306,10 @@ for _name in ("copy", "astype", "repeat", "any", "all", "__getitem__", "__eq__",
               "sum", "max", "min"):
     setattr(PublicArray, _name, _host_stream_for(GPU_REFUSED, getattr(PublicArray, _name)))
 PublicArray.__setitem__ = _host_stream_for(GPU_SCATTER_REFUSED, PublicArray.__setitem__)
-for _name in ("__setitem__", "__iadd__", "__isub__", "__imul__", "__itruediv__"):
+_IN_PLACE = ("__setitem__", "__iadd__", "__isub__", "__imul__", "__itruediv__",
+             "__ifloordiv__", "__imod__", "__ipow__", "__imatmul__", "__iand__", "__ior__",
+             "__ixor__", "__ilshift__", "__irshift__")
+for _name in _IN_PLACE:
     setattr(PublicArray, _name, _counts_writes(getattr(PublicArray, _name)))
 del _name
 

@@ -10,7 +10,7 @@ from . import _bridge, _validate, _values
 from ._base import _spbase
 
 
-class _compressed_base(_values.HeldValues, _spbase):
+class _compressed_base(_values.IndexHandles, _values.HeldValues, _spbase):
     _scipy_array = None    # scipy class of the same format and flavour
     _scipy_matrix = None
 
@@ -20,7 +20,7 @@ class _compressed_base(_values.HeldValues, _spbase):
                 and not _values.host_only(arg1[0], dtype)):
             if maxprint is not None:
                 self.maxprint = maxprint
-            self._init_mx(arg1, shape, dtype, sorted_indices, canonical)
+            self._init_mx(arg1, shape, dtype, sorted_indices, canonical, copy)
             return
         _values.check_host_dtypes(arg1, dtype)
         S = self._scipy_cls()(_bridge.unwrap(_values.host_input(arg1)), shape=shape, dtype=dtype,
@@ -32,10 +32,15 @@ class _compressed_base(_values.HeldValues, _spbase):
         if canonical is not None:
             self._canonical = bool(canonical)
 
-    def _init_mx(self, arg1, shape, dtype, sorted_indices, canonical):
-        """(data, indices, indptr) with MLX arrays: kept as given, so values
-        may be traced by mx.grad / mx.compile."""
-        data, indices, indptr = arg1
+    def _init_mx(self, arg1, shape, dtype, sorted_indices, canonical, copy=False):
+        """(data, indices, indptr) with MLX arrays: values keep their graph
+        node, so they may be traced by mx.grad / mx.compile.  The arrays are
+        held through objects of our own (sharing the buffers unless ``copy``),
+        so the caller's later writes to the arrays passed in never reach
+        them (MLX writes rebind the written object; see _arrays.own)."""
+        keep = mx.array if copy else _arrays.own
+        data, indices, indptr = (keep(_arrays.to_mx(a)) if _arrays.is_mx(a) else a
+                                 for a in arg1)
         indices = _arrays.to_mx(indices)
         indptr = _arrays.to_mx(indptr)
         data = _arrays.to_mx(data, None if dtype is None else _validate.dtype(dtype))
@@ -50,7 +55,8 @@ class _compressed_base(_values.HeldValues, _spbase):
             data, indices, indptr, self._major(shape), self._minor(shape),
             downcast=not self._is_array)
         self._shape = shape
-        self._data, self._indices, self._indptr = data, indices, indptr
+        self._data = data
+        self._indices, self._indptr = _arrays.settled(indices), _arrays.settled(indptr)
         self._sorted = sorted_indices
         self._canonical = canonical
 
@@ -65,6 +71,7 @@ class _compressed_base(_values.HeldValues, _spbase):
         self._data = _values.store(S.data)
         self._indices = _arrays.to_mx(S.indices)
         self._indptr = _arrays.to_mx(S.indptr)
+        self._handles = self._seen = None
         self.maxprint = S.maxprint
         self._valid = False     # checked on first use (_ensure_valid)
         self._sorted = S.__dict__.get("_has_sorted_indices")
@@ -78,27 +85,34 @@ class _compressed_base(_values.HeldValues, _spbase):
 
     def _ensure_valid(self):
         """Full structure check before scipy or a kernel reads the arrays;
-        cached until .data/.indices/.indptr are reassigned."""
-        if self._valid and self._structure_written():
-            self._valid = False             # written in place since the last check
-            self._fast = None
-            _kernels.forget(self._indices, self._indptr)
+        kept until the index arrays are reassigned or written through."""
+        if self._handles:
+            self._sync_handles()
         if not self._valid:
-            d, i, p, self._valid = _validate.compressed(
-                self._data, self._indices, self._indptr,
-                self._major(self._shape), self._minor(self._shape))
-            self._data, self._indices, self._indptr = d, i, p
-            self._checked_writes = _arrays.writes(i, p)
+            with _arrays.STATE_LOCK:
+                if not self._valid:
+                    d, i, p, ok = _validate.compressed(
+                        self._data, self._indices, self._indptr,
+                        self._major(self._shape), self._minor(self._shape))
+                    # kept state is evaluated: another thread may read it
+                    self._data, self._indices, self._indptr = d, _arrays.settled(i), \
+                        _arrays.settled(p)
+                    self._fast = None
+                    self._valid = ok
 
-    _checked_writes = (0, 0)
+    # the arrays the kernels read, and what a public index array is a copy of
+    def _index(self, key):
+        return self._indices if key == "indices" else self._indptr
 
-    def _structure_written(self):
-        """Whether .indices or .indptr was written in place since the check."""
-        return self._checked_writes != _arrays.writes(self._indices, self._indptr)
+    def _set_index(self, key, value):
+        if key == "indices":
+            self._indices = value
+        else:
+            self._indptr = value
 
     def _to_sp(self, copy=False):
         self._ensure_valid()
-        conv = (lambda a: np.array(_arrays.to_np(a))) if copy else _arrays.to_np
+        conv = (lambda a: np.array(_arrays.to_np(a))) if copy else _values.lend
         S = self._scipy_cls()((conv(self._data), conv(self._indices), conv(self._indptr)),
                               shape=self._shape, copy=False)
         S.maxprint = self.maxprint
@@ -109,6 +123,10 @@ class _compressed_base(_values.HeldValues, _spbase):
         return S
 
     def _with_values(self, values, copy=False):
+        """A new array of this pattern: it shares the internal index arrays
+        (which nobody writes) and none of the public handles."""
+        if self._handles:
+            self._sync_handles()
         new = self.__class__.__new__(self.__class__)
         new._shape = self._shape
         new._data = _values.copy(values) if copy else values
@@ -121,22 +139,22 @@ class _compressed_base(_values.HeldValues, _spbase):
     # -- public arrays --------------------------------------------------------
     @property
     def indices(self):
-        self._indices = _arrays.public(self._indices)
-        return self._indices
+        return self._handle("indices")
 
     @indices.setter
     def indices(self, value):
-        self._indices = _values.assign(value, "indices")
+        self._drop_handle("indices")
+        self._indices = _arrays.own(_values.assign(value, "indices"))
         self._valid = False     # flags kept, as scipy keeps its memo (see has_canonical_format)
 
     @property
     def indptr(self):
-        self._indptr = _arrays.public(self._indptr)
-        return self._indptr
+        return self._handle("indptr")
 
     @indptr.setter
     def indptr(self, value):
-        self._indptr = _values.assign(value, "indptr")
+        self._drop_handle("indptr")
+        self._indptr = _arrays.own(_values.assign(value, "indptr"))
         self._valid = False     # flags kept, as scipy keeps its memo (see has_canonical_format)
 
     @property
@@ -179,7 +197,7 @@ class _compressed_base(_values.HeldValues, _spbase):
         d, i, p, ok = _validate.compressed(self._data, self._indices, self._indptr,
                                            self._major(self._shape), self._minor(self._shape),
                                            full_check=full_check)
-        self._data, self._indices, self._indptr = d, i, p
+        self._data, self._indices, self._indptr = d, _arrays.settled(i), _arrays.settled(p)
         self._valid = self._valid or ok
 
     @property
@@ -193,9 +211,12 @@ class _compressed_base(_values.HeldValues, _spbase):
         _validate.transpose_axes(axes)
         cls = _bridge.CLASSES[self._flipped][0 if self._is_array else 1]
         src = self.copy() if copy else self
+        if src._handles:
+            src._sync_handles()
         new = cls.__new__(cls)
         new._shape = self._shape[::-1]
-        new._data, new._indices, new._indptr = src.data, src.indices, src.indptr   # shared public objects
+        new._data, new._indices, new._indptr = src.data, src._indices, src._indptr
+        src._share_handles(new)     # A.T.indices is A.indices, as in scipy
         new._sorted, new._canonical = src._sorted, src._canonical
         new._valid = src._valid
         return new
@@ -219,7 +240,7 @@ class _compressed_base(_values.HeldValues, _spbase):
         key = (X.shape, X.dtype)
         hit = self._fast.get(key) if self._fast else None
         if hit is not None and hit[0] is self._data and hit[1] is self._indices \
-                and hit[2] is self._indptr and not self._structure_written():
+                and hit[2] is self._indptr and not self._handles_written():
             Y = hit[3](X)
             if Y is not None:
                 return Y
@@ -227,7 +248,8 @@ class _compressed_base(_values.HeldValues, _spbase):
         data, indices, indptr, shape, flipped = self._csr_operand()
         fn = _kernels.fast_product(data, indices, indptr, shape, X, transpose=flipped)
         if fn is not None:
-            if self._fast is None or len(self._fast) >= 8:
-                self._fast = {}
-            self._fast[key] = (data, indices, indptr, fn)
+            with _arrays.STATE_LOCK:
+                fast = {} if self._fast is None or len(self._fast) >= 8 else dict(self._fast)
+                fast[key] = (data, indices, indptr, fn)
+                self._fast = fast
         return _kernels.spmm(data, indices, indptr, shape, X, transpose=flipped)

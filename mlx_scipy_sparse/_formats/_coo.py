@@ -8,7 +8,7 @@ from . import _bridge, _validate, _values
 from ._base import _spbase, sparray, spmatrix
 
 
-class _coo_base(_values.HeldValues, _spbase):
+class _coo_base(_values.IndexHandles, _values.HeldValues, _spbase):
     _format = "coo"
 
     def __init__(self, arg1, shape=None, dtype=None, copy=False, *, maxprint=None,
@@ -18,7 +18,7 @@ class _coo_base(_values.HeldValues, _spbase):
                 and not _values.host_only(arg1[0], dtype)):
             if maxprint is not None:
                 self.maxprint = maxprint
-            self._init_mx(arg1, shape, dtype, canonical)
+            self._init_mx(arg1, shape, dtype, canonical, copy)
             return
         _values.check_host_dtypes(arg1, dtype)
         cls = _ss.coo_array if self._is_array else _ss.coo_matrix
@@ -28,8 +28,11 @@ class _coo_base(_values.HeldValues, _spbase):
         if canonical is not None:
             self._canonical = bool(canonical)
 
-    def _init_mx(self, arg1, shape, dtype, canonical):
+    def _init_mx(self, arg1, shape, dtype, canonical, copy=False):
+        """As CSR's _init_mx: held through objects of our own."""
+        keep = mx.array if copy else _arrays.own
         data, (row, col) = arg1
+        data, row, col = (keep(a) if _arrays.is_mx(a) else a for a in (data, row, col))
         data = _arrays.to_mx(data, None if dtype is None else _validate.dtype(dtype))
         _validate.dtype(data.dtype)
         row, col = _arrays.to_mx(row), _arrays.to_mx(col)
@@ -41,13 +44,15 @@ class _coo_base(_values.HeldValues, _spbase):
         shape = _validate.shape_2d(shape)
         row, col, self._valid = _validate.coo(data, row, col, shape,
                                               downcast=not self._is_array)
-        self._shape, self._data, self._coords = shape, data, (row, col)
+        self._shape, self._data = shape, data
+        self._coords = (_arrays.settled(row), _arrays.settled(col))
         self._canonical = canonical
 
     def _adopt(self, S):
         self._shape = tuple(int(s) for s in S.shape)
         self._data = _values.store(S.data)
         self._coords = tuple(_arrays.to_mx(c) for c in S.coords)
+        self._handles = self._seen = None
         self.maxprint = S.maxprint
         self._canonical = bool(S.has_canonical_format)
         self._valid = False     # checked on first use (_ensure_valid)
@@ -56,19 +61,28 @@ class _coo_base(_values.HeldValues, _spbase):
 
     def _ensure_valid(self):
         """Bounds check before scipy or a kernel reads the coordinates;
-        cached until .data/.row/.col/.coords are reassigned."""
-        if self._valid and self._checked_writes != _arrays.writes(*self._coords):
-            self._valid = False             # a coordinate array written in place
+        kept until they are reassigned or written through."""
+        if self._handles:
+            self._sync_handles()
         if not self._valid and self.ndim == 2:
-            row, col, self._valid = _validate.coo(self._data, *self._coords, self._shape)
-            self._coords = (row, col)
-            self._checked_writes = _arrays.writes(row, col)
+            with _arrays.STATE_LOCK:
+                if not self._valid:
+                    row, col, ok = _validate.coo(self._data, *self._coords, self._shape)
+                    self._coords = (_arrays.settled(row), _arrays.settled(col))
+                    self._valid = ok
 
-    _checked_writes = (0, 0)
+    # the coordinates the kernels read (by axis), and what a public one copies
+    def _index(self, key):
+        return self._coords[key]
+
+    def _set_index(self, key, value):
+        c = list(self._coords)
+        c[key] = value
+        self._coords = tuple(c)
 
     def _to_sp(self, copy=False):
         self._ensure_valid()
-        conv = (lambda a: np.array(_arrays.to_np(a))) if copy else _arrays.to_np
+        conv = (lambda a: np.array(_arrays.to_np(a))) if copy else _values.lend
         cls = _ss.coo_array if self._is_array else _ss.coo_matrix
         S = cls((conv(self._data), tuple(conv(c) for c in self._coords)),
                 shape=self._shape, copy=False)
@@ -77,10 +91,16 @@ class _coo_base(_values.HeldValues, _spbase):
         return S
 
     def _with_values(self, values, copy=False):
+        """A new array of these coordinates: shares the internal ones, none
+        of the public handles."""
+        if self._handles:
+            self._sync_handles()
         new = self.__class__.__new__(self.__class__)
         new._shape = self._shape
         new._data = _values.copy(values) if copy else values
         new._coords = tuple(mx.array(c) for c in self._coords) if copy else self._coords
+        if not copy and getattr(self, "_csr_cache", None) is not None:
+            new._csr_cache = self._csr_cache        # same coordinates, same CSR view
         new._canonical = self._canonical
         new._valid = self._valid
         return new
@@ -88,12 +108,12 @@ class _coo_base(_values.HeldValues, _spbase):
     # -- public arrays ---------------------------------------------------------
     @property
     def coords(self):
-        self._coords = tuple(_arrays.public(c) for c in self._coords)
-        return self._coords
+        return tuple(self._handle(k) for k in range(len(self._coords)))
 
     @coords.setter
     def coords(self, value):
-        self._coords = tuple(_values.assign(c, "coords") for c in value)
+        self._coords = tuple(_arrays.own(_values.assign(c, "coords")) for c in value)
+        self._handles = self._seen = None
         self._canonical = self._valid = False
 
     @property
@@ -106,7 +126,8 @@ class _coo_base(_values.HeldValues, _spbase):
     def row(self, value):
         if self.ndim < 2:
             raise ValueError("cannot set row attribute of a 1-dimensional sparse array")
-        self._coords = (*self._coords[:-2], _values.assign(value, "row"), self._coords[-1])
+        self._drop_handle(len(self._coords) - 2)
+        self._set_index(len(self._coords) - 2, _arrays.own(_values.assign(value, "row")))
         self._canonical = self._valid = False
 
     @property
@@ -115,7 +136,8 @@ class _coo_base(_values.HeldValues, _spbase):
 
     @col.setter
     def col(self, value):
-        self._coords = (*self._coords[:-1], _values.assign(value, "col"))
+        self._drop_handle(len(self._coords) - 1)
+        self._set_index(len(self._coords) - 1, _arrays.own(_values.assign(value, "col")))
         self._canonical = self._valid = False
 
     @property
@@ -149,9 +171,12 @@ class _coo_base(_values.HeldValues, _spbase):
             return _bridge.call(self, "transpose", (axes,), {"copy": copy})
         _validate.transpose_axes(axes)
         src = self.copy() if copy else self
+        if src._handles:
+            src._sync_handles()
         new = self.__class__.__new__(self.__class__)
         new._shape = self._shape[::-1]
-        new._data, new._coords = src.data, src.coords[::-1]   # shared public objects
+        new._data, new._coords = src.data, src._coords[::-1]
+        src._share_handles(new, {0: 1, 1: 0})     # A.T.row is A.col, as in scipy
         new._canonical = False
         new._valid = src._valid
         return new
@@ -189,7 +214,7 @@ class _coo_base(_values.HeldValues, _spbase):
         repeated products reuse one pattern (and the GPU's cache of it)."""
         cached = getattr(self, "_csr_cache", None)
         if cached is None or cached[0] is not self._coords:
-            order, indices, indptr = _kernels.coo_csr_pattern(self.row, self.col, self._shape[0])
+            order, indices, indptr = _kernels.coo_csr_pattern(*self._coords, self._shape[0])
             in_order = bool(np.all(order[1:] > order[:-1])) if order.size else True
             cached = self._csr_cache = (self._coords, None if in_order else mx.array(order),
                                         mx.array(indices), mx.array(indptr))

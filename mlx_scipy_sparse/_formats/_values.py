@@ -94,10 +94,114 @@ class HeldValues:
 
     @property
     def data(self):
-        self._data = _arrays.public(self._data)
-        return self._data
+        d = self._data
+        if _arrays.is_mx(d) and type(d) is not _arrays.PublicArray:
+            with _arrays.STATE_LOCK:        # one public object, made once, evaluated
+                d = self._data
+                if type(d) is not _arrays.PublicArray:
+                    d = self._data = _arrays.settled(_arrays.public(d))
+        return d
 
     @data.setter
     def data(self, value):
-        self._data = assign(value)
+        self._data = _arrays.own(assign(value))
         self._valid = False     # checked again before next use
+
+
+def lend(a):
+    """Values for a scipy object that must not change them: MLX as a
+    read-only numpy view, host values as a read-only view of the host array
+    (scipy's read-only methods sum duplicates in place; the bridge retries
+    such calls on copies when the view refuses the write)."""
+    if isinstance(a, np.ndarray):
+        v = a.view()
+        v.flags.writeable = False
+        return v
+    return _arrays.to_np(a)
+
+
+class IndexHandles:
+    """Index arrays a format keeps apart from the ones it hands out.
+
+    A format computes with its own index arrays (``_index(key)``), objects
+    nobody else holds: MLX never writes into a buffer in place behind
+    another array object, so nothing the caller does can change them.  The
+    public attribute (`A.indices`, `A.row`) is a copy made on first access,
+    a handle: an MLX write through it (`A.indices[0] = 1`, `A.indptr += 1`)
+    is counted, and the format adopts a copy of the written handle (and
+    checks it again) before its next use, as scipy's arrays see such writes.
+    A write through a numpy view of a handle (`np.asarray(A.indices)[0] = 1`)
+    cannot be seen by anyone, and since the handle is a copy it never
+    reaches the arrays the kernels read.
+
+    A transpose shares its source's handles (scipy's `A.T.indices is
+    A.indices`); a derived array (`A * 2`, `A.copy()`) shares the internal
+    arrays and none of the handles.
+    """
+
+    _handles = None         # key -> PublicArray handed out; shared with transposes
+    _seen = None            # key -> writes to that handle already adopted
+
+    def _index(self, key):
+        raise NotImplementedError
+
+    def _set_index(self, key, value):
+        raise NotImplementedError
+
+    def _handle(self, key):
+        h = self._handles.get(key) if self._handles else None
+        if h is not None:
+            return h
+        with _arrays.STATE_LOCK:
+            if self._handles is None:
+                self._handles = {}
+            h = self._handles.get(key)
+            if h is None:
+                self._sync_handles()
+                # PublicArray(x) copies x's buffer, so numpy views of the
+                # handle never alias the arrays the kernels read
+                h = self._handles[key] = _arrays.settled(_arrays.PublicArray(self._index(key)))
+            return h
+
+    def _handles_written(self):
+        hs = self._handles
+        if not hs:
+            return False
+        seen = self._seen or {}
+        return any(_arrays.writes(h)[0] != seen.get(k, 0) for k, h in list(hs.items()))
+
+    def _sync_handles(self):
+        """Adopt handles written through since last seen; True if any was."""
+        if not self._handles_written():
+            return False
+        with _arrays.STATE_LOCK:
+            seen = dict(self._seen or {})
+            for k, h in list(self._handles.items()):
+                n = _arrays.writes(h)[0]
+                if n != seen.get(k, 0):
+                    self._set_index(k, _arrays.settled(mx.array(h)))
+                    seen[k] = n
+            self._seen = seen
+            self._valid = False
+        return True
+
+    def _drop_handle(self, key):
+        """A public index array replaced by assignment: this object stops
+        sharing the old handle (with its transposes too)."""
+        hs = dict(self._handles or {})
+        hs.pop(key, None)
+        self._handles = hs
+
+    def _share_handles(self, new, keys=None):
+        """``new`` (a transpose of self) shares self's handles; ``keys`` maps
+        self's keys to new's where they differ (COO's row is its
+        transpose's col), and then the handles are made now."""
+        with _arrays.STATE_LOCK:
+            if keys is None:
+                if self._handles is None:
+                    self._handles = {}
+                new._handles, new._seen = self._handles, dict(self._seen or {})
+                return
+            seen = self._seen or {}
+            new._handles = {keys[k]: self._handle(k) for k in keys}
+            new._seen = {keys[k]: seen.get(k, 0) for k in keys}

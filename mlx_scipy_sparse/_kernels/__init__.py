@@ -85,7 +85,8 @@ def spmm(data, indices, indptr, shape, X, transpose=False):
 def forget(indices, indptr):
     """Drop what the kernels cached about a pattern whose arrays were written
     in place (the caches are keyed by the arrays' identity)."""
-    _cpu_patterns.pop((id(indices), id(indptr)), None)
+    with _arrays.STATE_LOCK:
+        _cpu_patterns.pop((id(indices), id(indptr)), None)
     if _gpu is not None:
         _gpu.forget(indices, indptr)
 
@@ -100,22 +101,25 @@ def _cpu_pattern(indices, indptr, n_cols):
     per-array plans, and must not copy the indices each time); an entry
     holds its source arrays weakly and goes when they do."""
     key = (id(indices), id(indptr))
-    hit = _cpu_patterns.get(key)
-    if hit is not None and hit[0]() is indices and hit[1]() is indptr:
-        _cpu_patterns.move_to_end(key)
-        return hit[2], hit[3]
+    with _arrays.STATE_LOCK:            # threads share the LRU
+        hit = _cpu_patterns.get(key)
+        if hit is not None and hit[0]() is indices and hit[1]() is indptr:
+            _cpu_patterns.move_to_end(key)
+            return hit[2], hit[3]
     ind, ptr = _arrays.to_np(indices), _arrays.to_np(indptr)
     n_ind, n_ptr = _cpu.narrowed(ind, ptr, n_cols)
     if n_ind is ind:                        # nothing narrowed: the views cost nothing
         return ind, ptr
 
     def gone(_ref, key=key):
-        entry = _cpu_patterns.get(key)
-        if entry is not None and any(_ref is r for r in entry[:2]):
-            del _cpu_patterns[key]
-    _cpu_patterns[key] = (weakref.ref(indices, gone), weakref.ref(indptr, gone), n_ind, n_ptr)
-    if len(_cpu_patterns) > 8:
-        _cpu_patterns.popitem(last=False)
+        with _arrays.STATE_LOCK:
+            entry = _cpu_patterns.get(key)
+            if entry is not None and any(_ref is r for r in entry[:2]):
+                del _cpu_patterns[key]
+    with _arrays.STATE_LOCK:
+        _cpu_patterns[key] = (weakref.ref(indices, gone), weakref.ref(indptr, gone), n_ind, n_ptr)
+        if len(_cpu_patterns) > 8:
+            _cpu_patterns.popitem(last=False)
     return n_ind, n_ptr
 
 

@@ -27,6 +27,7 @@ Gradients: the product is an ``mx.custom_function`` whose VJP is the SDDMM
 kernel (values) and the transposed product (dense operand).
 """
 import os
+import threading
 from collections import OrderedDict
 
 import numpy as np
@@ -96,20 +97,26 @@ def _kernel(name):
     return _built[key]
 
 
+# One lock for this module's caches: threads share them (an OrderedDict's
+# move_to_end racing a popitem raises, and two threads could build one
+# pattern twice).  Whatever a cache keeps is evaluated before it is shared:
+# MLX streams belong to a thread, and another could not evaluate it.
+_LOCK = threading.RLock()
 _params = OrderedDict()
 
 
 def _P(*vals):
     """Small int64 size array, cached so steady-state calls upload nothing."""
     key = tuple(int(v) for v in vals)
-    a = _params.get(key)
-    if a is None:
-        a = mx.array(np.array(key, dtype=np.int64))
-        _params[key] = a
-        if len(_params) > 256:
-            _params.popitem(last=False)
-    else:
-        _params.move_to_end(key)
+    with _LOCK:
+        a = _params.get(key)
+        if a is None:
+            a = mx.array(np.array(key, dtype=np.int64))
+            _params[key] = a
+            if len(_params) > 256:
+                _params.popitem(last=False)
+        else:
+            _params.move_to_end(key)
     return a
 
 
@@ -133,10 +140,11 @@ def row_stats(indptr):
     array's identity (the entry holds a reference so the id cannot be reused).
     None where indptr cannot be read (inside a trace)."""
     key = (id(indptr), tuple(indptr.shape))
-    hit = _stats.get(key)
-    if hit is not None and hit[0] is indptr:
-        _stats.move_to_end(key)
-        return hit[1]
+    with _LOCK:
+        hit = _stats.get(key)
+        if hit is not None and hit[0] is indptr:
+            _stats.move_to_end(key)
+            return hit[1]
     try:
         mx.eval(indptr)
         ptr = np.array(indptr, copy=False)
@@ -148,9 +156,10 @@ def row_stats(indptr):
     else:
         lens = np.diff(ptr)
         st = (float(ptr[-1]) / n, int(lens.max()), int(ptr[-1]))
-    _stats[key] = (indptr, st)
-    if len(_stats) > 64:
-        _stats.popitem(last=False)
+    with _LOCK:
+        _stats[key] = (indptr, st)
+        if len(_stats) > 64:
+            _stats.popitem(last=False)
     return st
 
 
@@ -263,6 +272,7 @@ def _prep_pattern(indices, indptr, n_cols):
         indices = indices.astype(I)
     if indptr.dtype != I:
         indptr = indptr.astype(I)
+    mx.eval(indices, indptr)            # kept and shared between threads
     return indices, indptr
 
 
@@ -301,9 +311,12 @@ class _Pattern:
     def _cached(self, key, make):
         plan = self.plans.get(key)
         if plan is None:
-            if len(self.plans) >= 64:       # a loop over many operand shapes: stay bounded
-                self.plans.pop(next(iter(self.plans)))
-            plan = self.plans[key] = make()
+            with _LOCK:
+                plan = self.plans.get(key)
+                if plan is None:
+                    if len(self.plans) >= 64:   # a loop over many operand shapes: stay bounded
+                        self.plans.pop(next(iter(self.plans)))
+                    plan = self.plans[key] = make()
         return plan
 
     def _plan(self, xshape, T, transpose, variant):
@@ -443,13 +456,14 @@ def _pattern(indices, indptr, n_rows, n_cols):
     """The cached _Pattern of (indices, indptr) -- keyed by the arrays'
     identity; a bounded LRU, so repeated calls do not grow memory."""
     key = (id(indices), id(indptr), n_rows, n_cols)
-    hit = _patterns.get(key)
-    if hit is not None and hit.src[0] is indices and hit.src[1] is indptr:
-        _patterns.move_to_end(key)
-        return hit
-    pat = _patterns[key] = _Pattern(indices, indptr, n_rows, n_cols)
-    if len(_patterns) > 64:
-        _patterns.popitem(last=False)
+    with _LOCK:
+        hit = _patterns.get(key)
+        if hit is not None and hit.src[0] is indices and hit.src[1] is indptr:
+            _patterns.move_to_end(key)
+            return hit
+        pat = _patterns[key] = _Pattern(indices, indptr, n_rows, n_cols)
+        if len(_patterns) > 64:
+            _patterns.popitem(last=False)
     return pat
 
 
@@ -457,10 +471,11 @@ def forget(indices, indptr):
     """Drop the cached patterns and row statistics of these arrays (and of
     the patterns' own int32 copies, which the statistics are keyed on)."""
     ptrs = {id(indptr)}
-    for key in [k for k in _patterns if k[0] == id(indices) or k[1] == id(indptr)]:
-        ptrs.add(id(_patterns.pop(key).indptr))
-    for key in [k for k in _stats if k[0] in ptrs]:
-        del _stats[key]
+    with _LOCK:
+        for key in [k for k in _patterns if k[0] == id(indices) or k[1] == id(indptr)]:
+            ptrs.add(id(_patterns.pop(key).indptr))
+        for key in [k for k in _stats if k[0] in ptrs]:
+            del _stats[key]
 
 
 # ---------------------------------------------------------------------------
