@@ -214,3 +214,18 @@ def _pattern_rows_cols(S):
     if S.format == "csr":
         return C.row, C.col
     return C.col, C.row
+
+
+@pytest.mark.parametrize("operand", ["numpy", "mlx"])
+def test_threaded_transposed_products_give_the_same_bits_every_call(operand):
+    S = ss.random_array((20000, 500), density=0.02, format="csr", dtype=np.float32, rng=5)
+    A = sp.csr_array(S)
+    X = np.random.default_rng(6).standard_normal((20000, 8)).astype(np.float32)
+    Xo = mx.array(X) if operand == "mlx" else X
+    first = np.array(A.T @ Xo)
+    firstr = np.array(A.__rmatmul__(Xo.T if operand == "numpy" else mx.transpose(Xo)))
+    for _ in range(30):
+        np.testing.assert_array_equal(np.array(A.T @ Xo), first)
+        np.testing.assert_array_equal(
+            np.array(A.__rmatmul__(Xo.T if operand == "numpy" else mx.transpose(Xo))), firstr)
+    np.testing.assert_allclose(first, S.T @ X, rtol=1e-4, atol=1e-4)

@@ -91,23 +91,30 @@ def _run(jobs):
         raise err
 
 
-def _share(n_chunks, run_chunk):
+def _share(n_chunks, run_chunk, static=False):
     """run_chunk(c, t) for every chunk c, on up to _THREADS threads pulling
     chunk numbers from one counter; t is the thread's slot (for private
     outputs).  A worker wakes 40-110 us after the caller starts here: with
     static halves the caller then sat idle waiting for it, while with shared
-    chunks a late worker simply takes fewer of them."""
+    chunks a late worker simply takes fewer of them.  ``static``: thread t
+    takes chunks t, t + T, ... in order, so what each slot adds up, and in
+    which order, is the same every call (results reproducible to the bit)."""
     if n_chunks == 1:                      # a small product: no thread hop at all
         run_chunk(0, 0)
         return
     take = itertools.count().__next__      # atomic under the GIL (not on free-threaded builds)
+    n_threads = min(_THREADS, n_chunks)
 
     def loop(t):
+        if static:
+            for c in range(t, n_chunks, n_threads):
+                run_chunk(c, t)
+            return
         c = take()
         while c < n_chunks:
             run_chunk(c, t)
             c = take()
-    _run([lambda t=t: loop(t) for t in range(min(_THREADS, n_chunks))])
+    _run([lambda t=t: loop(t) for t in range(n_threads)])
 
 
 def chunks(indptr, k=1):
@@ -184,7 +191,8 @@ def spmm(data, indices, indptr, n_rows, n_cols, X, transpose=False, out_dtype=No
             else:
                 st.csc_matvecs(n_cols, r1 - r0, k, indptr[r0:r1 + 1], indices, A,
                                X[r0:r1].ravel(), Ys[t].ravel())
-        _share(len(b) - 1, job)
+        # static chunks: each slot sums the same chunks in the same order
+        _share(len(b) - 1, job, static=True)
         Ys = [Yp for Yp in Ys if Yp is not None]
         Y = Ys[0]
         if out is not None and Y is not out:    # thread 0 took no chunk
