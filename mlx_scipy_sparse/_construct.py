@@ -22,11 +22,17 @@ _FROM_SCIPY = (
 
 def _lift(name):
     f = getattr(_ss, name)
+    keeps_f16 = name in _bridge.KEEPS_F16
 
     @functools.wraps(f)
     def wrapper(*args, **kwargs):
-        return _bridge.wrap(f(*_bridge.unwrap(args), **{k: _bridge.unwrap(v)
-                                                         for k, v in kwargs.items()}))
+        # float16 operands are lent as float32 (scipy has no float16): what
+        # only moves their values (stacking, tril, find ...) comes back float16
+        r = _bridge.wrap(f(*_bridge.unwrap(args), **{k: _bridge.unwrap(v)
+                                                      for k, v in kwargs.items()}))
+        if keeps_f16 and _bridge.f16_result(*args, *kwargs.values()):
+            r = _bridge.narrow(r)
+        return r
     wrapper.__module__ = __name__
     return wrapper
 

@@ -17,6 +17,12 @@ from .. import _arrays, _kernels
 from . import _bridge, _float64, _validate, _values
 
 _F64 = mx.float64
+_F16 = mx.float16
+_NP_F16 = np.dtype(np.float16)
+_NP_F32 = np.dtype(np.float32)
+# value dtypes whose product with float16 dense operands numpy leaves float16
+# and scipy's sparsetools (which have no float16) compute in float32
+_HALF_UPCAST = frozenset(np.dtype(t) for t in (np.bool_, np.int8, np.uint8))
 
 
 class _spbase:
@@ -60,11 +66,13 @@ class _spbase:
 
     @property
     def real(self):
-        return _bridge.wrap(self._to_sp().real)
+        r = _bridge.wrap(_bridge.lend(self).real)
+        return _bridge.narrow(r) if self.dtype == _NP_F16 else r
 
     @property
     def imag(self):
-        return _bridge.wrap(self._to_sp().imag)
+        r = _bridge.wrap(_bridge.lend(self).imag)
+        return _bridge.narrow(r) if self.dtype == _NP_F16 else r
 
     __class_getitem__ = classmethod(GenericAlias)   # csr_array[np.float64], as scipy
 
@@ -73,14 +81,30 @@ class _spbase:
 
     # -- conversions -------------------------------------------------------
     def to_scipy(self):
-        """An independent scipy.sparse object (no memory shared with self)."""
-        return self._to_sp(copy=True)
+        """An independent scipy.sparse object (no memory shared with self).
+        float16 values, which scipy cannot hold, come as float32 (exact)."""
+        return _bridge.lend(self, copy=True)
 
     def toarray(self, order=None, out=None):
+        if self.dtype == _NP_F16:
+            return self._dense_f16("toarray", order, out)
         return self._to_sp().toarray(order=order, out=out)
 
     def todense(self, order=None, out=None):
+        if self.dtype == _NP_F16:
+            return self._dense_f16("todense", order, out)
         return self._to_sp().todense(order=order, out=out)
+
+    def _dense_f16(self, name, order, out):
+        """float16 values (scipy has none): densified as float32 (exact), then cast."""
+        S = _bridge.lend(self)
+        if out is not None and (out.shape != self.shape or out.dtype != _NP_F16):
+            return getattr(S, name)(order=order, out=out)   # scipy's checks and messages
+        d = getattr(S, name)(order=order).astype(_NP_F16, order="K")
+        if out is None:
+            return d
+        out[...] = d
+        return out
 
     def asformat(self, format, copy=False):
         if format is None or format == self.format:
@@ -95,15 +119,23 @@ class _spbase:
             return convert()
 
     def tocsr(self, copy=False):
-        return _bridge.wrap(self._to_sp().tocsr())
+        return self._convert("tocsr")
 
     def tocsc(self, copy=False):
-        return _bridge.wrap(self._to_sp().tocsc())
+        return self._convert("tocsc")
 
     def tocoo(self, copy=False):
-        return _bridge.wrap(self._to_sp().tocoo())
+        return self._convert("tocoo")
+
+    def _convert(self, name):
+        if self.dtype != _NP_F16:
+            return _bridge.wrap(getattr(self._to_sp(), name)())
+        # float16 (scipy has none): converted as float32, values cast back
+        return _bridge.narrow(_bridge.wrap(getattr(_bridge.lend(self), name)()))
 
     def __reduce__(self):
+        if self.dtype == _NP_F16:
+            return (_unpickle_f16, (self.to_scipy(),))
         return (_bridge.wrap, (self._to_sp(copy=True),))
 
     # -- products ------------------------------------------------------------
@@ -123,7 +155,8 @@ class _spbase:
         # float64-guarded way.
         if isinstance(other, mx.array) and other.ndim in (1, 2) and self.ndim == 2 \
                 and getattr(self, "_valid", False) and other.shape[0] == self._shape[1] \
-                and other.dtype != _F64 and not self._on_host() and self._data.dtype != _F64:
+                and other.dtype != _F64 and not self._on_host() and self._data.dtype != _F64 \
+                and (other.dtype != _F16 or self._data.dtype == _F16):
             return self._spmm_fast(other)
         return self._matmul(other)
 
@@ -133,9 +166,10 @@ class _spbase:
     @_float64.guard
     def _matmul(self, other):
         if not isinstance(other, mx.array) and _bridge.is_sparse(other):
+            _refuse_traced_product(self, other)
             r = _sparse_product(self, other)
             return _bridge.call(self, "__matmul__", (other,), {}) if r is None else r
-        X = self._kernel_operand(other)
+        X = self._half_operand(self._kernel_operand(other))
         if X is None:
             return _bridge.call(self, "__matmul__", (other,), {})
         _validate.matmul_shapes(self.shape, X.shape)
@@ -143,9 +177,10 @@ class _spbase:
 
     def __rmatmul__(self, other):
         if _bridge.is_sparse(other):       # scipy's, which gave way to us
+            _refuse_traced_product(other, self)
             r = _sparse_product(other, self)
             return _bridge.call(self, "__rmatmul__", (other,), {}) if r is None else r
-        X = self._kernel_operand(other)
+        X = self._half_operand(self._kernel_operand(other))
         if X is None:
             return _bridge.call(self, "__rmatmul__", (other,), {})
         _validate.matmul_shapes(self.shape, X.shape, right=True)
@@ -165,6 +200,16 @@ class _spbase:
             return self * other
         return self @ other
 
+    def _half_operand(self, X):
+        """A float16 dense operand as scipy takes it: numpy would keep bool/int8/
+        uint8 values times float16 in float16, scipy's sparsetools (no float16)
+        compute it in float32.  float16 values are ours alone: numpy's rule."""
+        if X is None or self.dtype not in _HALF_UPCAST:
+            return X
+        if isinstance(X, mx.array):
+            return X.astype(mx.float32) if X.dtype == _F16 else X
+        return X.astype(np.float32) if X.dtype == _NP_F16 else X
+
     @staticmethod
     def _dense_operand(other):
         """A numpy operand as our product kernels take it, or None to let
@@ -181,16 +226,17 @@ class _spbase:
         """Values of a dtype MLX cannot hold: scipy does all the work."""
         return _values.on_host(self._values())
 
-    def _scalar_result_dtype(self, scalar):
-        return np.result_type(self.dtype, scalar)
-
     def _scale(self, scalar):
-        out = self._scalar_result_dtype(scalar)
+        """self * scalar in MLX, with numpy's (NEP 50) rules, as scipy's
+        ``data * scalar``: the result dtype is numpy's, and a Python int the
+        result dtype cannot hold raises OverflowError (it is not wrapped)."""
+        out = np.result_type(self.dtype, scalar)
         if not _arrays.supported_dtype(out):
             return None
+        value = np.array(scalar, dtype=out)     # raises as numpy does
         mo = _arrays.mx_dtype(out)
         return self._with_values(_kernels.map_values(
-            lambda d: d.astype(mo) * mx.array(scalar, dtype=mo), self._values(), mo))
+            lambda d: d.astype(mo) * mx.array(value, dtype=mo), self._values(), mo))
 
     def __mul__(self, other):
         if np.isscalar(other) and not isinstance(other, (str, bytes)):
@@ -213,8 +259,7 @@ class _spbase:
             return _bridge.call(self, "__neg__", (), {})
         return self._with_values(_kernels.map_values(mx.negative, self._values()))
 
-    def __pos__(self):
-        return self.copy()
+    # no __pos__: scipy's sparse arrays refuse unary plus (TypeError), so do ours
 
     def copy(self):
         return self._with_values(self._values(), copy=True)
@@ -227,6 +272,14 @@ class _spbase:
             raise TypeError(f"Cannot cast array data from {self.dtype} to {dt} "
                             f"according to the rule '{casting}'")
         if self._on_host() or not _arrays.supported_dtype(dt) or self._cast_sums_duplicates():
+            if dt == _NP_F16 and not self._on_host():
+                # scipy has no float16: duplicates summed (as scipy's astype
+                # does) in float32 (float64 values: float64), then cast in MLX
+                wide = np.dtype(np.float64 if self.dtype == np.float64 else np.float32)
+                W = self.astype(wide, casting="unsafe") if self.dtype != wide else self.copy()
+                W.sum_duplicates()
+                return W._with_values(_kernels.map_values(
+                    lambda d: d.astype(_F16), W._values(), _F16))
             return _bridge.call(self, "astype", (dt,), {"casting": casting, "copy": copy})
         mo = _arrays.mx_dtype(dt)
         return self._with_values(_kernels.map_values(lambda d: d.astype(mo), self._values(), mo))
@@ -253,6 +306,11 @@ class _spbase:
 
 
 _float64.guard_class(_spbase)
+
+
+def _unpickle_f16(S):
+    """A pickled float16 array: stored as scipy's float32 (exact), cast back."""
+    return _bridge.narrow(_bridge.wrap(S))
 _float64.guard_class(_values.HeldValues)
 
 # value dtypes of sparse @ sparse in the kernel: those where scipy's result
@@ -260,6 +318,25 @@ _float64.guard_class(_values.HeldValues)
 _SPGEMM_DTYPES = frozenset(np.dtype(t) for t in (
     np.bool_, np.int8, np.uint8, np.int16, np.uint16, np.int32, np.uint32, np.int64,
     np.uint64, np.float32, np.float64, np.complex64))
+
+
+def _refuse_traced_product(A, B):
+    """sparse @ sparse has no gradient: under mx.grad it raises (as the kernel
+    table's SpGEMM does) for every format, before a conversion (COO -> CSR,
+    the scipy bridge) could cut the graph and give a silent zero gradient.
+    Checked on our operands' own values; traced by mx.compile / mx.vmap it is
+    refused too (the size of the result depends on the values)."""
+    vals = [S._values() for S in (A, B) if _bridge.is_ours(S)]
+    vals = [v for v in vals if _arrays.is_mx(v)]
+    if not vals:
+        return
+    state = _arrays.trace_state(*vals)
+    if state == _arrays.GRAD:
+        raise NotImplementedError("gradients through sparse @ sparse are not supported: "
+                                  "differentiate a sparse @ dense product instead")
+    if state == _arrays.TRACED:
+        raise ValueError("sparse @ sparse needs concrete arrays (not traced by mx.compile "
+                         "or mx.vmap): the size of its result depends on the values")
 
 
 def _spgemm_ready(S):
@@ -319,7 +396,7 @@ class spmatrix:
         return self.__rmatmul__(other)
 
     def getnnz(self, axis=None):
-        return self._to_sp().getnnz(axis=axis)
+        return _bridge.lend(self).getnnz(axis=axis)
 
     @property
     def shape(self):
@@ -327,7 +404,10 @@ class spmatrix:
 
     @shape.setter
     def shape(self, new_shape):
-        self._assign_from(self._to_sp().reshape(new_shape).asformat(self.format))
+        S = _bridge.lend(self).reshape(new_shape).asformat(self.format)
+        if self.dtype == _NP_F16:
+            S.data = S.data.astype(_NP_F16)     # lent as float32: stays float16
+        self._assign_from(S)
 
 
 _float64.guard_class(spmatrix)

@@ -6,8 +6,21 @@ routine would write into them, it fails on the read-only flag and the call is
 retried on copies, so a non-mutating method can never change its operand.
 Mutating methods (`sort_indices`, `__setitem__`, ...) run on a copy whose
 arrays are then adopted by the operand.
+
+float16 values (which MLX holds and scipy refuses) are lent to scipy as a
+float32 copy (exact); what scipy only moves (indexing, conversions,
+transposes) comes back float16, what it computes comes back as scipy computes
+for float16 operands (dense ones: it upcasts them): float32.
+
+A scipy sparse operand on the left of ours (``ss_A - sp_B``) makes scipy's
+operator give way to our reflected one; that runs scipy's own forward
+operator (``ss_A.__sub__``) on a view of ours, so the result has the format
+and flavour scipy-with-scipy gives, brought back as ours.
 """
+import types
+
 import numpy as np
+import mlx.core as mx
 import scipy.sparse as _ss
 
 from .. import _arrays
@@ -51,7 +64,7 @@ def wrap(r):
 def unwrap(x, copy=False):
     """ours -> scipy; mx.array -> numpy; containers element-wise."""
     if is_ours(x):
-        return x._to_sp(copy=copy)
+        return lend(x, copy)
     if _arrays.is_mx(x):
         return np.array(_arrays.to_np(x))
     if type(x) is tuple:
@@ -59,6 +72,79 @@ def unwrap(x, copy=False):
     if type(x) is list:
         return [unwrap(v, copy) for v in x]
     return x
+
+
+def is_scipy(x):
+    return isinstance(x, (_ss.sparray, _ss.spmatrix))
+
+
+# -- float16: held in MLX, lent to scipy as float32 ---------------------------------
+F16 = np.dtype(np.float16)
+_F32 = np.dtype(np.float32)
+
+# what only moves (or picks) values, and the elementwise unary functions: for
+# float16 operands the result is float16 (numpy's rule; numpy's float16 loops
+# also compute in float32 and round once), though scipy worked on float32 values
+KEEPS_F16 = frozenset({
+    "__getitem__", "__iter__", "tocsr", "tocsc", "tocoo", "toarray", "todense", "reshape",
+    "transpose", "copy", "sorted_indices", "diagonal", "resize", "getrow", "getcol",
+    "eliminate_zeros", "max", "min", "nanmax", "nanmin", "find", "tril", "triu", "hstack",
+    "vstack", "bmat", "block_array", "block_diag", "expand_dims", "permute_dims", "swapaxes",
+    "__str__", "__repr__",
+    "__abs__", "__round__", "sign", "sqrt", "sin", "tan", "arcsin", "arctan", "sinh", "tanh",
+    "arcsinh", "arctanh", "expm1", "log1p", "deg2rad", "rad2deg", "floor", "ceil", "trunc",
+    "rint",
+})
+
+
+def _sparse_dtypes(x, depth=0):
+    if is_sparse(x):
+        return [x.dtype]
+    if type(x) in (tuple, list) and depth < 3:
+        return [d for v in x for d in _sparse_dtypes(v, depth + 1)]
+    return []
+
+
+def f16_result(*operands):
+    """Whether numpy gives float16 for the sparse operands among these
+    (nested in lists and tuples too, as bmat's blocks)."""
+    dts = _sparse_dtypes(operands)
+    return bool(dts) and np.result_type(*dts) == F16
+
+
+def lend(x, copy=False):
+    """Ours as a scipy object for scipy to work on: views of our arrays, but
+    float16 values (scipy refuses them) as a float32 copy, which is exact."""
+    if x.dtype == F16:
+        x = x._with_values(x._values().astype(mx.float32))
+    return x._to_sp(copy=copy)
+
+
+def narrow(r):
+    """A result scipy computed from float16 values widened to float32 and only
+    moved, back to float16: ours, numpy arrays and scalars, the dtype in a
+    printed header; generators, tuples and lists element-wise."""
+    if is_ours(r) and r.dtype == _F32 and r.format in ("csr", "csc", "coo") \
+            and not r._on_host() and r._values().dtype == mx.float32:
+        return r._with_values(r._values().astype(mx.float16))
+    if isinstance(r, np.ndarray) and r.dtype == _F32:
+        return r.astype(F16)
+    if isinstance(r, np.float32):
+        return np.float16(r)
+    if isinstance(r, str):
+        return r.replace("dtype 'float32'", "dtype 'float16'", 1)
+    if isinstance(r, types.GeneratorType):
+        return (narrow(x) for x in r)
+    if type(r) is tuple:
+        return tuple(narrow(v) for v in r)
+    if type(r) is list:
+        return [narrow(v) for v in r]
+    return r        # scipy's DIA/BSR/DOK/LIL have no float16 storage: float32
+
+
+# reflected operator -> scipy's forward operator, run with scipy's operand first
+REFLECTED = {"__radd__": "__add__", "__rsub__": "__sub__", "__rmul__": "__mul__",
+             "__rmatmul__": "__matmul__", "__rtruediv__": "__truediv__"}
 
 
 def _had_mx(args, kwargs):
@@ -74,25 +160,38 @@ def _mx_result(r):
 def call(obj, name, args, kwargs):
     """obj.name(*args, **kwargs) run by scipy, result wrapped back."""
     if name in MUTATING:
-        S = obj._to_sp(copy=not obj._mutable_host)
+        S = lend(obj, copy=not obj._mutable_host)
         r = getattr(S, name)(*unwrap(args), **{k: unwrap(v) for k, v in kwargs.items()})
+        if obj.dtype == F16 and S.dtype == _F32:
+            S.data = S.data.astype(F16)     # lent as float32: the operand stays float16
         obj._assign_from(S)
         return obj if r is S else wrap(r)
-    uargs = unwrap(args)
-    ukw = {k: unwrap(v) for k, v in kwargs.items()}
-    S = obj._to_sp()
+    if name in REFLECTED and args and is_scipy(args[0]):
+        # scipy's operand is on the left: scipy's own forward operator, so the
+        # result is what scipy gives with two of its own
+        left, forward = args[0], REFLECTED[name]
+
+        def run(S, copy):
+            return getattr(left, forward)(S)
+    else:
+        def run(S, copy):
+            return getattr(S, name)(*unwrap(args, copy),
+                                    **{k: unwrap(v, copy) for k, v in kwargs.items()})
+    S = lend(obj)
     try:
-        r = getattr(S, name)(*uargs, **ukw)
+        r = run(S, False)
     except ValueError as e:
         if "read-only" not in str(e):
             raise
-        S = obj._to_sp(copy=True)
-        r = getattr(S, name)(*unwrap(args, True), **{k: unwrap(v, True) for k, v in kwargs.items()})
+        S = lend(obj, copy=True)
+        r = run(S, True)
     if r is S:          # scipy answered "self" (asfptype, reshape to the same shape ...)
         return obj
     if r is NotImplemented:
         return r
-    r = wrap(r)
+    r = (wrap(x) for x in r) if isinstance(r, types.GeneratorType) else wrap(r)  # __iter__
+    if name in KEEPS_F16 and f16_result(obj, *args, *kwargs.values()):
+        r = narrow(r)
     return _mx_result(r) if _had_mx(args, kwargs) else r
 
 
