@@ -455,3 +455,15 @@ def test_count_nonzero_dtype_as_scipy(fmt, flavour, dense):
     for axis in (None, 0, 1):
         _same(_outcome(lambda: A.count_nonzero(axis=axis)),
               _outcome(lambda: S.count_nonzero(axis=axis)))
+
+
+@pytest.mark.parametrize("fmt", ["dok", "lil", "dia", "bsr"])
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_sparse_product_with_host_formats_as_scipy(fmt, flavour):
+    # the gradient check must pass formats that hold a scipy object
+    D = np.array([[1., 0, 2], [0, 3, 0], [4, 0, 5]])
+    S, A = _pair(fmt, flavour, D)
+    Sc, C = _pair("csr", flavour, D)
+    for f in (lambda X, Y: X @ Y, lambda X, Y: Y @ X, lambda X, Y: X @ X):
+        _same(_outcome(lambda: f(A, C)), _outcome(lambda: f(S, Sc)))
+    _same(_outcome(lambda: Sc @ A), _outcome(lambda: Sc @ S))

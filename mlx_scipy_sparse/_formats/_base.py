@@ -326,7 +326,8 @@ def _refuse_traced_product(A, B):
     the scipy bridge) could cut the graph and give a silent zero gradient.
     Checked on our operands' own values; traced by mx.compile / mx.vmap it is
     refused too (the size of the result depends on the values)."""
-    vals = [S._values() for S in (A, B) if _bridge.is_ours(S)]
+    # DIA/BSR/DOK/LIL hold a scipy object (host values): nothing to trace
+    vals = [S._values() for S in (A, B) if isinstance(S, _values.HeldValues)]
     vals = [v for v in vals if _arrays.is_mx(v)]
     if not vals:
         return
