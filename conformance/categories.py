@@ -45,3 +45,54 @@ CATEGORIES = [
      "reason": "Not provided. The test calls a private scipy method (`_getnnz`) that our "
                "DIA/BSR/DOK/LIL wrappers do not forward (only public names are)."},
 ]
+
+# Differences from scipy.sparse that scipy's own tests do not reach (found in
+# review, issue 12), each pinned by tests/test_scipy_differences.py (a strict
+# xfail where we differ).  Listed in deviations.md under "Differences scipy's
+# tests do not reach".
+KNOWN_DIFFERENCES = [
+    {"name": "scipy-method-with-our-operand",
+     "reason": "Cannot fix here. A scipy *method* given one of ours returns or raises what "
+               "scipy does for an operand it does not recognise: `ss_A.multiply(sp_B)` returns "
+               "`NotImplemented`, `ss_A.maximum(sp_B)`/`minimum` raise NotImplementedError, "
+               "`ss_coo.dot(sp_B)` raises TypeError. scipy tests `isinstance` against its own "
+               "classes, which ours do not subclass, and a method call (unlike an operator) "
+               "has no reflected fallback for us to take over; making `np.asarray(sp_B)` "
+               "densify (so scipy would treat it as dense) would change numpy interop "
+               "everywhere. The operators work (`ss_A * sp_B`, `ss_A - sp_B`, `ss_A @ sp_B`, "
+               "`ss_A.dot(sp_B)` for CSR/CSC): they run scipy's forward operator on a view of "
+               "ours and return ours in the format and flavour scipy gives. Workarounds: "
+               "`sp_B.multiply(ss_A)`, `sp.csr_array(ss_A).multiply(sp_B)`, or "
+               "`ss_A.multiply(sp_B.to_scipy())`."},
+    {"name": "comparison-format-with-scipy-left",
+     "reason": "Cannot fix here. `ss_A < sp_B` (and `==`, `!=`, `<=`, `>`, `>=`) has scipy's "
+               "values but the format and flavour of `sp_B`: scipy's comparison gives way, and "
+               "Python calls our reflected comparison (`sp_B > ss_A`), which cannot tell that "
+               "it was the right operand (for `+ - * / @` Python calls `__radd__` etc., which "
+               "can)."},
+    {"name": "compressed-major-axis-2-31",
+     "reason": "MLX limit. A CSR array with 2**31 - 1 or more rows (CSC: columns) cannot be "
+               "built, even empty (`sp.csr_array((2**31, 3))` raises OverflowError): its "
+               "indptr has one entry per row plus one and MLX array dimensions are 32-bit. "
+               "The other axis may be as long as scipy allows, and COO (no indptr) takes "
+               "either. The failure is in `_formats/_compressed.py` (`_adopt`'s "
+               "`_arrays.to_mx(S.indptr)`); holding such an indptr would need a host copy that "
+               "the kernels do not take."},
+    {"name": "empty-mlx-coordinates",
+     "reason": "To fix in `_formats/_coo.py`. COO from empty MLX coordinates without a shape "
+               "gives shape (0, 0); scipy (and our numpy path) raise ValueError 'cannot infer "
+               "dimensions from zero sized index arrays'."},
+    {"name": "float16-values",
+     "reason": "By design. scipy.sparse refuses float16 values (ValueError 'does not support "
+               "dtype float16'); MLX holds them and our GPU kernels compute with them, so ours "
+               "keep them: `astype(np.float16)` and MLX float16 input work. scipy is lent a "
+               "float32 copy (exact). What only moves values (toarray, todense, tocsr/tocsc/"
+               "tocoo, indexing, reshape, transpose, diagonal, max/min, stacking, tril/triu, "
+               "pickle) and elementwise unary functions (abs, sqrt, round, ...) give float16, "
+               "as numpy; sums, means, sparse @ sparse and binary operations between sparse "
+               "arrays give float32, as scipy computes float16 dense operands; `* scalar` and "
+               "`@ dense` follow numpy (float16 @ float16 dense is float16). `to_scipy()` "
+               "gives float32 (scipy has no float16); numpy float16 *input* to a constructor "
+               "is refused as scipy refuses it. bool/int8/uint8 values @ a float16 dense "
+               "operand give float32, as scipy's sparsetools (numpy would say float16)."},
+]
