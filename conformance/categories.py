@@ -78,10 +78,18 @@ KNOWN_DIFFERENCES = [
                "either. The failure is in `_formats/_compressed.py` (`_adopt`'s "
                "`_arrays.to_mx(S.indptr)`); holding such an indptr would need a host copy that "
                "the kernels do not take."},
-    {"name": "empty-mlx-coordinates",
-     "reason": "To fix in `_formats/_coo.py`. COO from empty MLX coordinates without a shape "
-               "gives shape (0, 0); scipy (and our numpy path) raise ValueError 'cannot infer "
-               "dimensions from zero sized index arrays'."},
+    {"name": "caller-writes-after-construction",
+     "reason": "By design (MLX's value semantics). Built from MLX arrays with `copy=False`, an "
+               "array shares their buffers, but a later in-place write by the caller "
+               "(`d[0] = 99`, `i += 1`) is not seen by it, where scipy's `copy=False` array sees "
+               "writes to the numpy arrays it was given: MLX's in-place writes rebind the "
+               "written Python object to a new buffer and never write into a buffer another "
+               "array object holds. Writes through the array's own attributes "
+               "(`A.indices[0] = 1`, `A.data[0] = 5`, `A.indptr += 1`) are seen, as in scipy, "
+               "and the structure is checked again before the next kernel. A write through a "
+               "numpy view of a public index array (`np.asarray(A.indices)[0] = 1`) is seen by "
+               "nobody: the public index arrays are copies of the ones the kernels read, so "
+               "such a write can never make a kernel read out of bounds."},
     {"name": "float16-values",
      "reason": "By design. scipy.sparse refuses float16 values (ValueError 'does not support "
                "dtype float16'); MLX holds them and our GPU kernels compute with them, so ours "

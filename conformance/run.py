@@ -213,7 +213,7 @@ def print_tables(summary, reference=None, times=None):
 
 # -- failure categories -------------------------------------------------------------
 def categorize(results):
-    from .categories import CATEGORIES
+    from .categories import CATEGORIES, KNOWN_DIFFERENCES
     cats = defaultdict(list)
     for name, recs in results.items():
         for r in recs:
@@ -269,6 +269,8 @@ def write_deviations(results, summary, fallbacks, seconds, ref):
             ex = next(r["nodeid"].split("/")[-1] for r in cats[n] if r["message"][:160] == m)
             lines.append(f"- {k} x `{m}` (e.g. `{ex}`)")
         lines.append("")
+    lines += ["## Differences scipy's tests do not reach", "",
+              *(f"- **{d['name']}**: {d['reason']}" for d in KNOWN_DIFFERENCES), ""]
     lines += ["## Names taken from scipy.sparse (mlx_scipy_sparse lacks them)", "",
               ", ".join(f"`{n}`" for n in fallbacks) or "none", ""]
     DEVIATIONS.write_text("\n".join(lines))

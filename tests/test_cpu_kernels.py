@@ -203,7 +203,7 @@ def test_transposed_product_when_the_caller_takes_no_chunk(monkeypatch, vec):
     S = _big(2000, 300, 6)
     X = np.random.default_rng(0).standard_normal((2000,) if vec else (2000, 3))
     monkeypatch.setattr(_cpu, "_THREADS", 2)
-    monkeypatch.setattr(_cpu, "_share", lambda n, run: [run(c, 1) for c in range(n)])
+    monkeypatch.setattr(_cpu, "_share", lambda n, run, static=False: [run(c, 1) for c in range(n)])
     out = np.zeros((300,) if vec else (300, 3))
     Y = _cpu.spmm(S.data, S.indices, S.indptr, 2000, 300, X, transpose=True, out=out)
     assert Y is out

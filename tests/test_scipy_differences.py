@@ -398,8 +398,6 @@ def test_float16_values_with_float16_dense_stay_float16():
 
 # -- 3. construction -------------------------------------------------------------
 
-@pytest.mark.xfail(strict=True, reason="deviations.md: empty-mlx-coordinates (COO's MLX "
-                   "constructor infers (0, 0); the fix belongs in _formats/_coo.py)")
 def test_empty_mlx_coordinates_without_shape_raise_as_scipy():
     with pytest.raises(ValueError, match="cannot infer dimensions from zero sized index arrays"):
         ss.coo_array((np.array([]), (np.array([], np.int32), np.array([], np.int32))))

@@ -39,6 +39,8 @@ class _coo_base(_values.IndexHandles, _values.HeldValues, _spbase):
         if shape is None:
             if not _arrays.evaluable(row, col):
                 raise ValueError("shape is required when coordinates are traced")
+            if row.size == 0:       # scipy's rule: no coordinates, no shape to infer
+                raise ValueError("cannot infer dimensions from zero sized index arrays")
             shape = (int(mx.max(row).item()) + 1 if row.size else 0,
                      int(mx.max(col).item()) + 1 if col.size else 0)
         shape = _validate.shape_2d(shape)
@@ -150,11 +152,13 @@ class _coo_base(_values.IndexHandles, _values.HeldValues, _spbase):
 
     def reshape(self, *args, **kwargs):
         """scipy's reshape; like scipy, the result shares .data unless copy=True."""
-        S = self._to_sp()
+        S = _bridge.lend(self)          # float16 goes to scipy as float32
         r = S.reshape(*args, **kwargs)
         if r is S:
             return self
         out = _bridge.wrap(r)
+        if self.dtype == np.float16:
+            return _bridge.narrow(out)
         if np.may_share_memory(r.data, S.data):
             out._data = self.data       # the same public object: y.data is x.data
         return out
