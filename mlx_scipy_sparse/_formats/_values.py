@@ -179,7 +179,10 @@ class IndexHandles:
             for k, h in list(self._handles.items()):
                 n = _arrays.writes(h)[0]
                 if n != seen.get(k, 0):
-                    self._set_index(k, _arrays.settled(mx.array(h)))
+                    # a copy through the host, where the structure check reads
+                    # it anyway (on a GPU, MLX ran an int64 write on the CPU
+                    # stream, and a device copy of it failed there)
+                    self._set_index(k, _arrays.to_mx(np.array(_arrays.to_np(h))))
                     seen[k] = n
             self._seen = seen
             self._valid = False
