@@ -230,7 +230,7 @@ def categorize(results):
 
 
 def write_deviations(results, summary, fallbacks, seconds, ref):
-    from .categories import CATEGORIES
+    from .categories import CATEGORIES, KNOWN_DIFFERENCES
     reference = {f: c.get("passed", 0) for f, c in ref.get("files", {}).items()}
     reference.update({g: c.get("passed", 0) for g, c in ref.get("groups", {}).items()})
     cats = categorize(results)
