@@ -28,8 +28,10 @@ def _lift(name):
     def wrapper(*args, **kwargs):
         # float16 operands are lent as float32 (scipy has no float16): what
         # only moves their values (stacking, tril, find ...) comes back float16
+        state = _bridge.transformed(name, *args, *kwargs.values())
         r = _bridge.wrap(f(*_bridge.unwrap(args), **{k: _bridge.unwrap(v)
                                                       for k, v in kwargs.items()}))
+        _bridge.refuse_detached(name, state, r)
         if keeps_f16 and _bridge.f16_result(*args, *kwargs.values()):
             r = _bridge.narrow(r)
         return r

@@ -119,15 +119,23 @@ class _spbase:
             return convert()
 
     def tocsr(self, copy=False):
-        return self._convert("tocsr")
+        return self._convert("tocsr", copy)
 
     def tocsc(self, copy=False):
-        return self._convert("tocsc")
+        return self._convert("tocsc", copy)
 
     def tocoo(self, copy=False):
-        return self._convert("tocoo")
+        return self._convert("tocoo", copy)
 
-    def _convert(self, name):
+    def _convert_in_mlx(self, fmt, copy):
+        """The conversion as a pattern function plus value primitives (lazy,
+        differentiable), or None where scipy does it."""
+        return None
+
+    def _convert(self, name, copy=False):
+        r = self._convert_in_mlx(name[2:], copy)
+        if r is not None:
+            return r
         if self.dtype != _NP_F16:
             return _bridge.wrap(getattr(self._to_sp(), name)())
         # float16 (scipy has none): converted as float32, values cast back
@@ -252,6 +260,17 @@ class _spbase:
                 return r
         return _bridge.call(self, "__rmul__", (other,), {})
 
+    def __truediv__(self, other):
+        """A / scalar as scipy: values that cast to float64 are divided in
+        float64 (as a product with 1 / other, scipy's bits), others keep
+        their dtype."""
+        if _isscalarlike(other) and not self._on_host():
+            wide = np.can_cast(self.dtype, np.float64)
+            r = (self.astype(np.float64, copy=False) if wide else self)._scale(1 / other)
+            if r is not None:
+                return r
+        return _bridge.call(self, "__truediv__", (other,), {})
+
     def __neg__(self):
         if self.dtype == np.bool_:
             raise NotImplementedError("negating a boolean sparse array is not supported")
@@ -271,7 +290,16 @@ class _spbase:
         if not np.can_cast(self.dtype, dt, casting=casting):
             raise TypeError(f"Cannot cast array data from {self.dtype} to {dt} "
                             f"according to the rule '{casting}'")
-        if self._on_host() or not _arrays.supported_dtype(dt) or self._cast_sums_duplicates():
+        mlx_cast = not self._on_host() and _arrays.supported_dtype(dt)
+        if mlx_cast and dt != _NP_F16 and self._cast_sums_duplicates():
+            # scipy casts, then sums the duplicates in the new dtype
+            mo = _arrays.mx_dtype(dt)
+            cast = self._with_values(_kernels.map_values(lambda d: d.astype(mo),
+                                                         self._values(), mo))
+            merged = getattr(cast, "_canonical_form", lambda: None)()
+            if merged is not None:
+                return merged
+        if not mlx_cast or self._cast_sums_duplicates():
             if dt == _NP_F16 and not self._on_host():
                 # scipy has no float16: duplicates summed (as scipy's astype
                 # does) in float32 (float64 values: float64), then cast in MLX
@@ -377,6 +405,9 @@ def _compressed(S, fmt):
 
 class sparray:
     """Marker base of the sparse *array* classes (as in scipy.sparse)."""
+
+    def __pow__(self, *args, **kwargs):     # elementwise (spmatrix: matrix power)
+        return self.power(*args, **kwargs)
 
 
 class spmatrix:

@@ -157,8 +157,67 @@ def _mx_result(r):
     return r
 
 
+def _traced_values(operands, depth=0):
+    """MLX values among these operands (ours, MLX arrays, nested in tuples
+    and lists) that could carry a gradient: the inexact ones."""
+    out = []
+    for x in operands:
+        if is_ours(x) and hasattr(x, "_data"):
+            x = x._data
+        if _arrays.is_mx(x):
+            if mx.issubdtype(x.dtype, mx.inexact):
+                out.append(x)
+        elif type(x) in (tuple, list) and depth < 3:
+            out += _traced_values(x, depth + 1)
+    return out
+
+
+def _carries_values(r, depth=0):
+    """Whether a result hands back inexact MLX values (ours or MLX arrays)."""
+    if is_ours(r):
+        r = getattr(r, "_data", None)
+    if _arrays.is_mx(r):
+        return mx.issubdtype(r.dtype, mx.inexact)
+    if type(r) in (tuple, list) and depth < 3:
+        return any(_carries_values(x, depth + 1) for x in r)
+    return False
+
+
+def transformed(name, *operands):
+    """The state of the MLX values among ``operands`` (_arrays.FREE when there
+    are none); under mx.compile / mx.vmap scipy cannot run at all, and the
+    call is refused here with the op's name."""
+    vals = _traced_values(operands)
+    state = _arrays.trace_state(*vals) if vals else _arrays.FREE
+    if state == _arrays.TRACED:
+        raise NotImplementedError(
+            f"{name} runs through scipy on the host, which cannot run inside mx.compile / "
+            f"mx.vmap (the values are traced)")
+    return state
+
+
+def refuse_detached(name, state, r):
+    """No silent gradients: under mx.grad, a result of scipy's code that hands
+    back MLX values would be cut off from the values it came from (its
+    gradient would be zero without a word), so it is refused."""
+    if state == _arrays.GRAD and _carries_values(r):
+        raise NotImplementedError(
+            f"{name} is not differentiable yet: it runs through scipy on the host, and its "
+            f"result would be cut off from the values under mx.grad (a zero gradient). "
+            f"Use an op that runs in MLX, or take the values out of the graph first "
+            f"(mx.stop_gradient)")
+    return r
+
+
 def call(obj, name, args, kwargs):
     """obj.name(*args, **kwargs) run by scipy, result wrapped back."""
+    state = transformed(name, obj, *args, *kwargs.values())
+    if state == _arrays.GRAD and name in MUTATING and _carries_values(obj):
+        refuse_detached(name, state, obj)
+    return refuse_detached(name, state, _call(obj, name, args, kwargs))
+
+
+def _call(obj, name, args, kwargs):
     if name in MUTATING:
         S = lend(obj, copy=not obj._mutable_host)
         r = getattr(S, name)(*unwrap(args), **{k: unwrap(v) for k, v in kwargs.items()})

@@ -7,10 +7,11 @@ from scipy.sparse import _sparsetools as _st
 
 from .. import _arrays, _kernels
 from . import _bridge, _validate, _values
+from ._elementwise import ElementwiseOps
 from ._base import _spbase
 
 
-class _compressed_base(_values.IndexHandles, _values.HeldValues, _spbase):
+class _compressed_base(_values.IndexHandles, _values.HeldValues, ElementwiseOps, _spbase):
     _scipy_array = None    # scipy class of the same format and flavour
     _scipy_matrix = None
 
@@ -220,6 +221,54 @@ class _compressed_base(_values.IndexHandles, _values.HeldValues, _spbase):
         new._sorted, new._canonical = src._sorted, src._canonical
         new._valid = src._valid
         return new
+
+    # -- conversions in MLX ----------------------------------------------------------
+    def _pattern_ready(self):
+        """Values in MLX and a checked pattern that can be read (not traced)."""
+        if self.ndim != 2 or self._on_host():
+            return False
+        self._ensure_valid()
+        return self._valid
+
+    def _convert_in_mlx(self, fmt, copy):
+        if fmt == self._flipped and self._pattern_ready():
+            return self._flip()
+        if fmt == "coo" and self._pattern_ready():
+            return self._to_coo(copy)
+        return None
+
+    def _flip(self):
+        """CSR <-> CSC of the same matrix: the values permuted as scipy's
+        csr_tocsc orders them (sorted indices)."""
+        perm, ind, ptr = _kernels.transpose_pattern(
+            self._indices, self._indptr, self._major(self._shape), self._minor(self._shape),
+            narrow=not self._is_array)
+        cls = _bridge.CLASSES[self._flipped][0 if self._is_array else 1]
+        return cls._built(self._shape, _kernels.gather(self._data, perm), ind, ptr,
+                          sorted_indices=True)
+
+    @classmethod
+    def _built(cls, shape, data, indices, indptr, sorted_indices=None, canonical=None):
+        """An array of a pattern a pattern function made from a checked one:
+        no check again, and the index arrays kept as they are (the kernels'
+        caches know them by identity)."""
+        new = cls.__new__(cls)
+        new._shape = shape
+        new._data, new._indices, new._indptr = data, indices, indptr
+        new._sorted, new._canonical = sorted_indices, canonical
+        new._valid = True
+        return new
+
+    def _to_coo(self, copy):
+        """COO of the same entries in the same order: the values are shared
+        (scipy's copy=False) and the rows expanded from indptr."""
+        from ._coo import _coo_base
+        major = _kernels.entry_rows(self._indptr, self.nnz)
+        rc = (major, self._indices) if self._format == "csr" else (self._indices, major)
+        cls = _bridge.CLASSES["coo"][0 if self._is_array else 1]
+        data = _values.copy(self._data) if copy else self._data
+        canonical = self.has_canonical_format if self._format == "csr" else False
+        return _coo_base._built.__func__(cls, self._shape, data, rc, canonical)
 
     # -- products ---------------------------------------------------------------
     def _csr_operand(self):

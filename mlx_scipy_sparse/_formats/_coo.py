@@ -5,10 +5,11 @@ import scipy.sparse as _ss
 
 from .. import _arrays, _kernels
 from . import _bridge, _validate, _values
+from ._elementwise import ElementwiseOps
 from ._base import _spbase, sparray, spmatrix
 
 
-class _coo_base(_values.IndexHandles, _values.HeldValues, _spbase):
+class _coo_base(_values.IndexHandles, _values.HeldValues, ElementwiseOps, _spbase):
     _format = "coo"
 
     def __init__(self, arg1, shape=None, dtype=None, copy=False, *, maxprint=None,
@@ -165,6 +166,44 @@ class _coo_base(_values.IndexHandles, _values.HeldValues, _spbase):
 
     def tocoo(self, copy=False):
         return self.copy() if copy else self
+
+    @classmethod
+    def _built(cls, shape, data, coords, canonical):
+        """An array of coordinates a pattern function made from checked ones."""
+        row, col, _ = _validate.coo(data, *coords, shape, downcast=not cls._is_array)
+        new = cls.__new__(cls)
+        new._shape, new._data, new._coords = shape, data, (row, col)
+        new._canonical, new._valid = canonical, True
+        return new
+
+    def _canonical_form(self):
+        """Coordinates sorted, duplicates summed (scipy's sum_duplicates, which
+        it runs in place; ours leaves self as it is): the merge pattern of
+        tocsr with the values added into their slots, differentiably."""
+        if self._canonical:
+            return self
+        C = self._convert_in_mlx("csr", False)
+        if C is None:
+            return None
+        rows = _kernels.entry_rows(C._indptr, C.nnz)
+        return type(self)._built(self._shape, C._data, (rows, C._indices), canonical=True)
+
+    def _convert_in_mlx(self, fmt, copy):
+        """COO -> CSR/CSC: the coordinates sorted and duplicates merged (as
+        scipy's tocsr/tocsc), values added into their slots."""
+        if fmt not in ("csr", "csc") or self.ndim != 2 or self._on_host():
+            return None
+        self._ensure_valid()
+        (m, n), (row, col) = self._shape, self._coords
+        if not self._valid or m * n >= 2 ** 62:     # traced, or keys would overflow
+            return None
+        major, minor, n_major, n_minor = (row, col, m, n) if fmt == "csr" else (col, row, n, m)
+        slot, ind, ptr, size = _kernels.merge_pattern(major, minor, n_major, n_minor,
+                                                      narrow=not self._is_array)
+        data = _arrays.own(self._data) if slot is None \
+            else _kernels.scatter_sum(self._data, slot, size)
+        cls = _bridge.CLASSES[fmt][0 if self._is_array else 1]
+        return cls._built(self._shape, data, ind, ptr, sorted_indices=True, canonical=True)
 
     @property
     def T(self):

@@ -65,7 +65,7 @@ class _host_base(_spbase):
         return _bridge.wrap(getattr(self._S, name))
 
 
-_DATA_ONLY = ("__mul__", "__rmul__", "__neg__", "copy", "astype", "conjugate", "conj",
+_DATA_ONLY = ("__mul__", "__rmul__", "__truediv__", "__neg__", "copy", "astype", "conjugate", "conj",
               "count_nonzero", "tocsr", "tocsc", "tocoo")
 _classes = {}
 for _fmt in ("dia", "bsr", "dok", "lil"):

@@ -1,0 +1,153 @@
+"""Patterns apart from values: integer pattern functions, kept per pattern,
+and the value primitives that carry values (and their gradients) onto a
+new pattern.
+
+A pattern function (the permutation of a CSR -> CSC conversion, the merging
+of duplicate COO coordinates) reads index arrays on the host with numpy or
+scipy's compiled routines, once per pattern: its result is kept, keyed by
+the index arrays' identity and holding them weakly, so a loop over a fixed
+pattern computes it once.  Formats hold their index arrays through objects
+nobody writes (see _formats._values.IndexHandles), so identity is enough.
+
+The value primitives take MLX values and MLX index maps.  Outside any
+transformation on the CPU they run numpy on zero-copy views (MLX's CPU
+gather and scatter are slow); otherwise (a gradient, mx.compile, a GPU) they
+are MLX ops, which MLX differentiates and compiles itself.
+"""
+import weakref
+from collections import OrderedDict
+
+import numpy as np
+import mlx.core as mx
+
+from .. import _arrays
+from ._cpu import csr_transpose, rows_of
+from ._device import gpu_default, stream_for
+
+_MEMO = OrderedDict()
+_MEMO_SIZE = 32
+
+
+def memo(kind, arrays, compute):
+    """compute() once per (kind, arrays): kept while the arrays live."""
+    key = (kind,) + tuple(id(a) if _arrays.is_mx(a) else a for a in arrays)
+    with _arrays.STATE_LOCK:
+        hit = _MEMO.get(key)
+        if hit is not None and all(r() is a for r, a in zip(hit[0], _mx_only(arrays))):
+            _MEMO.move_to_end(key)
+            return hit[1]
+    value = compute()
+
+    def gone(_ref, key=key):
+        with _arrays.STATE_LOCK:
+            entry = _MEMO.get(key)
+            if entry is not None and any(_ref is r for r in entry[0]):
+                del _MEMO[key]
+    refs = tuple(weakref.ref(a, gone) for a in _mx_only(arrays))
+    with _arrays.STATE_LOCK:
+        _MEMO[key] = (refs, value)
+        while len(_MEMO) > _MEMO_SIZE:
+            _MEMO.popitem(last=False)
+    return value
+
+
+def _mx_only(arrays):
+    return [a for a in arrays if _arrays.is_mx(a)]
+
+
+def _index_mx(a):
+    return _arrays.settled(mx.array(a))
+
+
+# -- pattern functions ---------------------------------------------------------
+def _narrowed(arrays, maxval, narrow):
+    """The matrix flavour's rule (scipy checks contents): int64 index arrays
+    become int32 when every value fits."""
+    if narrow and arrays[0].dtype == np.int64 and maxval <= _I32MAX:
+        return [a.astype(np.int32) for a in arrays]
+    return arrays
+
+
+_I32MAX = 2 ** 31 - 1
+
+
+def transpose_pattern(indices, indptr, n_rows, n_cols, narrow=False):
+    """(perm, indices, indptr) of the CSR of A.T for A in CSR (n_rows x
+    n_cols): A.T's values are A's values[perm].  scipy's csr_tocsc on the
+    entry numbers, so the order (sorted indices) is scipy's."""
+    def compute():
+        ind, ptr = _arrays.to_np(indices), _arrays.to_np(indptr)
+        order = np.arange(ind.size, dtype=np.int64 if ind.size > _I32MAX else np.int32)
+        perm, t_ind, t_ptr = csr_transpose(order, ind, ptr, n_rows, n_cols)
+        t_ind, t_ptr = _narrowed([t_ind, t_ptr], max(n_rows, ind.size), narrow)
+        return _index_mx(perm), _index_mx(t_ind), _index_mx(t_ptr)
+    return memo("transpose", (indices, indptr, n_rows, n_cols, narrow), compute)
+
+
+def entry_rows(indptr, nnz):
+    """Row of every stored entry of a CSR pattern (COO's row array)."""
+    return memo("rows", (indptr, nnz),
+                lambda: _index_mx(rows_of(_arrays.to_np(indptr), nnz)))
+
+
+def merge_pattern(major, minor, n_major, n_minor, narrow=False):
+    """COO coordinates (major, minor) -> the canonical compressed pattern
+    (sorted, duplicates merged) that scipy's tocsr/tocsc gives:
+    (slot, indices, indptr, n): entry k's value is added into slot[k]; slot
+    is None when there is nothing to merge or sort (values pass unchanged)."""
+    def compute():
+        key = _arrays.to_np(major).astype(np.int64) * n_minor \
+            + _arrays.to_np(minor).astype(np.int64)
+        idx = np.result_type(_arrays.np_dtype(major.dtype), _arrays.np_dtype(minor.dtype),
+                             np.int32)
+        uniq, slot = np.unique(key, return_inverse=True)
+        width = max(n_minor, 1)
+        indptr = np.zeros(n_major + 1, dtype=idx)
+        np.cumsum(np.bincount(uniq // width, minlength=n_major), out=indptr[1:])
+        indices, indptr = _narrowed([(uniq % width).astype(idx), indptr],
+                                    max(n_minor, uniq.size), narrow)
+        in_place = uniq.size == key.size and bool(np.all(slot == np.arange(slot.size)))
+        slot = None if in_place else _index_mx(slot.astype(
+            np.int32 if slot.size <= _I32MAX else np.int64))
+        return slot, _index_mx(indices), _index_mx(indptr), int(uniq.size)
+    return memo("merge", (major, minor, n_major, n_minor, narrow), compute)
+
+
+# -- value primitives ---------------------------------------------------------
+def _bare_cpu(*arrays):
+    """numpy on views will do: CPU default, no transformation sees the values."""
+    return not gpu_default() and _arrays.trace_state(*arrays) == _arrays.FREE
+
+
+def gather(values, index):
+    """values[index] (index an MLX integer array); differentiable (the VJP
+    is a scatter-add, which MLX derives)."""
+    if _bare_cpu(values) and values.dtype != mx.bfloat16:
+        return mx.array(np.take(_arrays.to_np(values), _arrays.to_np(index)), dtype=values.dtype)
+    with mx.stream(stream_for(values.dtype)):
+        return mx.take(values, index)
+
+
+def scatter_sum(values, slot, n):
+    """out[j] = sum of values[k] with slot[k] == j, added in k's order (as
+    scipy sums duplicates); differentiable (the VJP is a gather)."""
+    if _bare_cpu(values) and values.dtype != mx.bfloat16:
+        out = np.zeros(n, dtype=_arrays.np_dtype(values.dtype))
+        np.add.at(out, _arrays.to_np(slot), _arrays.to_np(values))
+        return mx.array(out, dtype=values.dtype)
+    dev = mx.cpu if values.dtype in _arrays.GPU_SCATTER_REFUSED else stream_for(values.dtype)
+    with mx.stream(dev):
+        if values.size == 0 or n == 0:
+            return mx.zeros((n,), dtype=values.dtype)
+        return mx.zeros((n,), dtype=values.dtype).at[slot].add(values)
+
+
+def elementwise(values, np_fn, mx_fn, out):
+    """An elementwise function of the values, result dtype ``out`` (numpy's
+    for np_fn).  Bare on the CPU it is numpy's own loop on a view (scipy's
+    bits exactly); under a transformation or on a GPU the MLX function,
+    which MLX differentiates."""
+    if _bare_cpu(values) and values.dtype != mx.bfloat16:
+        return mx.array(np.asarray(np_fn(_arrays.to_np(values))), dtype=out)
+    with mx.stream(stream_for(out)):
+        return mx_fn(values if values.dtype == out else values.astype(out))
