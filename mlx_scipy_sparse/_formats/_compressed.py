@@ -7,11 +7,13 @@ from scipy.sparse import _sparsetools as _st
 
 from .. import _arrays, _kernels
 from . import _bridge, _validate, _values
+from ._binary import BinaryOps
 from ._elementwise import ElementwiseOps
 from ._base import _spbase
 
 
-class _compressed_base(_values.IndexHandles, _values.HeldValues, ElementwiseOps, _spbase):
+class _compressed_base(_values.IndexHandles, _values.HeldValues, ElementwiseOps, BinaryOps,
+                       _spbase):
     _scipy_array = None    # scipy class of the same format and flavour
     _scipy_matrix = None
 

@@ -5,11 +5,13 @@ import scipy.sparse as _ss
 
 from .. import _arrays, _kernels
 from . import _bridge, _validate, _values
+from ._binary import BinaryOps
 from ._elementwise import ElementwiseOps
 from ._base import _spbase, sparray, spmatrix
 
 
-class _coo_base(_values.IndexHandles, _values.HeldValues, ElementwiseOps, _spbase):
+class _coo_base(_values.IndexHandles, _values.HeldValues, ElementwiseOps, BinaryOps,
+                _spbase):
     _format = "coo"
 
     def __init__(self, arg1, shape=None, dtype=None, copy=False, *, maxprint=None,

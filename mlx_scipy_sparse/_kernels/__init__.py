@@ -21,7 +21,8 @@ import mlx.core as mx
 from .. import _arrays
 from . import _composed, _cpu
 from ._values import (  # noqa: F401
-    elementwise, entry_rows, gather, merge_pattern, scatter_sum, transpose_pattern)
+    elementwise, entry_rows, gather, intersection_pattern, merge_pattern, scatter_sum,
+    transpose_pattern, union_pattern)
 from ._host_memory import reuse_host_memory  # noqa: F401
 from ._device import (  # noqa: F401
     cpu_stream, gpu_available, gpu_default, on_gpu, stream_for, use_cpu, use_gpu)

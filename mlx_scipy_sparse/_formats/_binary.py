@@ -1,0 +1,132 @@
+"""Sparse-sparse arithmetic and reductions whose values are traced, in MLX.
+
+Under mx.grad, mx.compile or mx.vmap the values must keep their graph, so
+`A + B`, `A - B`, `A.multiply(B)` and `sum`/`mean` run as pattern functions
+(the union or intersection of two canonical patterns, kept per pattern) and
+value primitives (scatter and gather).  The pattern there is structural:
+entries whose values cancel stay stored (explicit zeros), since a pattern
+that depended on the values could carry no gradient and could not compile.
+
+Outside a transformation scipy does these on views (its exact answer, with
+zeros dropped) -- a GPU path for free values is later work.
+"""
+import numpy as np
+import mlx.core as mx
+
+from .. import _arrays, _kernels
+from . import _bridge
+
+
+def _transformed(*operands):
+    """Whether the MLX values among these (ours) are traced."""
+    vals = [x._values() for x in operands if _bridge.is_ours(x) and hasattr(x, "_data")]
+    vals = [v for v in vals if _arrays.is_mx(v)]
+    return bool(vals) and _arrays.trace_state(*vals) != _arrays.FREE
+
+
+def _canonical(X, fmt):
+    """X as a canonical `fmt` (CSR/CSC) array, built in MLX; None if it cannot be."""
+    if X.format == fmt and X._pattern_ready() and X.has_canonical_format:
+        return X
+    C = X if X.format == "coo" else X._convert_in_mlx("coo", False)
+    return None if C is None else C._convert_in_mlx(fmt, False)
+
+
+class BinaryOps:
+    """Mixin of CSR, CSC and COO."""
+
+    def _pair(self, other):
+        """(A, B, result class) as canonical arrays of one compressed format,
+        or None where scipy does the op."""
+        if not (_bridge.is_ours(other) and hasattr(other, "_data")) or self.ndim != 2 \
+                or other.ndim != 2 or self.shape != other.shape or self._on_host() \
+                or other._on_host() or self.dtype == np.bool_ or other.dtype == np.bool_ \
+                or not _transformed(self, other):
+            return None
+        fmt = "csc" if self.format == "csc" else "csr"
+        A, B = _canonical(self, fmt), _canonical(other, fmt)
+        if A is None or B is None:
+            return None
+        return A, B, _bridge.CLASSES[fmt][0 if self._is_array else 1]
+
+    def _combine(self, other, sign, name):
+        pair = self._pair(other)
+        if pair is None:
+            return _bridge.call(self, name, (other,), {})
+        A, B, cls = pair
+        n_major, n_minor = A._major(A.shape), A._minor(A.shape)
+        ia, ib, ind, ptr, n = _kernels.union_pattern(A._indices, A._indptr, B._indices,
+                                                     B._indptr, n_major, n_minor)
+        out = _arrays.mx_dtype(np.result_type(A.dtype, B.dtype))
+        a, b = A._values().astype(out), B._values().astype(out)
+        vals = mx.concatenate([a, -b if sign < 0 else b])
+        data = _kernels.scatter_sum(vals, mx.concatenate([ia, ib]), n)
+        return cls._built(A.shape, data, ind, ptr, sorted_indices=True, canonical=True)
+
+    def __add__(self, other):
+        return self._combine(other, 1, "__add__")
+
+    def __radd__(self, other):          # ours + ours comes to __add__ first
+        return _bridge.call(self, "__radd__", (other,), {})
+
+    def __sub__(self, other):
+        return self._combine(other, -1, "__sub__")
+
+    def multiply(self, other):
+        pair = self._pair(other)
+        if pair is None:
+            return _bridge.call(self, "multiply", (other,), {})
+        A, B, cls = pair
+        ia, ib, ind, ptr = _kernels.intersection_pattern(
+            A._indices, A._indptr, B._indices, B._indptr, A._major(A.shape), A._minor(A.shape))
+        out = _arrays.mx_dtype(np.result_type(A.dtype, B.dtype))
+        data = _kernels.gather(A._values().astype(out), ia) * \
+            _kernels.gather(B._values().astype(out), ib)
+        return cls._built(A.shape, data, ind, ptr, sorted_indices=True, canonical=True)
+
+    def __mul__(self, other):          # arrays: `*` is elementwise (matrices: spmatrix's)
+        if self._pair(other) is not None:
+            return self.multiply(other)
+        return super().__mul__(other)
+
+    def sum(self, axis=None, dtype=None, out=None):
+        """scipy's sum; with traced values an MLX result (1-D for arrays, a
+        (1, n) or (m, 1) 2-D array for matrices) that carries the gradient."""
+        if dtype is not None or out is not None or self.ndim != 2 or self._on_host() \
+                or not _transformed(self):
+            return _bridge.call(self, "sum", (), _sum_kwargs(axis, dtype, out))
+        vals = self._values()
+        if axis is None:
+            return mx.sum(vals)
+        if axis not in (0, 1, -1, -2):
+            return _bridge.call(self, "sum", (), _sum_kwargs(axis, dtype, out))
+        axis %= 2
+        slots = self._axis_slots(axis)
+        if slots is None:
+            return _bridge.call(self, "sum", (), _sum_kwargs(axis, dtype, out))
+        r = _kernels.scatter_sum(vals, slots, self.shape[1 - axis])
+        if self._is_array:
+            return r
+        return r[None, :] if axis == 0 else r[:, None]
+
+    def mean(self, axis=None, dtype=None, out=None):
+        if dtype is not None or out is not None or not _transformed(self) \
+                or (axis is not None and axis not in (0, 1, -1, -2)):
+            return _bridge.call(self, "mean", (), _sum_kwargs(axis, dtype, out))
+        n = self.shape[0] * self.shape[1] if axis is None else self.shape[axis % 2]
+        return self.sum(axis) / n
+
+    def _axis_slots(self, axis):
+        """For each stored entry, its position along the axis kept by a sum
+        over ``axis`` (the row for axis 1, the column for axis 0)."""
+        if self.format == "coo":
+            self._ensure_valid()
+            return self._coords[1 - axis] if self._valid else None
+        if not self._pattern_ready():
+            return None
+        along_major = (axis == 1) == (self.format == "csr")
+        return _kernels.entry_rows(self._indptr, self.nnz) if along_major else self._indices
+
+
+def _sum_kwargs(axis, dtype, out):
+    return {k: v for k, v in (("axis", axis), ("dtype", dtype), ("out", out)) if v is not None}
