@@ -99,8 +99,10 @@ def _grad_tracers(arrays):
     refuses.  stop_gradient makes that node without touching the data (a
     few microseconds, the cost of scheduling it); integer arrays carry no
     gradient and are not probed."""
-    probe = [mx.stop_gradient(a) for a in arrays
-             if is_mx(a) and mx.issubdtype(a.dtype, mx.inexact)]
+    # float64 lives on the CPU stream (a GPU stream refuses it, which would
+    # read as a tracer here)
+    probe = [mx.stop_gradient(a, stream=mx.cpu if a.dtype == mx.float64 else None)
+             for a in arrays if is_mx(a) and mx.issubdtype(a.dtype, mx.inexact)]
     if not probe:
         return False
     try:

@@ -156,7 +156,7 @@ def test_sparse_sparse_ops_and_sums_differentiate(fa, fb, name, flavour):
     B = getattr(sp, f"{fb}_{flavour}")(SB)
     ours, theirs = BINARY[name]
     X = mx.array(np.random.default_rng(4).standard_normal((SHAPE[1], 2)), dtype=mx.float64)
-    w = mx.arange(SHAPE[1], dtype=mx.float64)
+    w = mx.arange(SHAPE[1], dtype=mx.float64, stream=mx.cpu)     # float64: the CPU stream
 
     def loss(va, vb):
         C = ours(_rebuild(A, va), _rebuild(B, vb))

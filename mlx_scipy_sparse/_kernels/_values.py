@@ -115,8 +115,10 @@ def merge_pattern(major, minor, n_major, n_minor, narrow=False):
 
 # -- value primitives ---------------------------------------------------------
 def _bare_cpu(*arrays):
-    """numpy on views will do: CPU default, no transformation sees the values."""
-    return not gpu_default() and _arrays.trace_state(*arrays) == _arrays.FREE
+    """numpy on views will do: no transformation sees the values, and they
+    live on the CPU (the default device, or float64, which MLX keeps off GPUs)."""
+    on_cpu = not gpu_default() or all(a.dtype == mx.float64 for a in arrays)
+    return on_cpu and _arrays.trace_state(*arrays) == _arrays.FREE
 
 
 def gather(values, index):
