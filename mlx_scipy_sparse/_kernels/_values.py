@@ -100,6 +100,8 @@ def merge_pattern(major, minor, n_major, n_minor, narrow=False):
             + _arrays.to_np(minor).astype(np.int64)
         idx = np.result_type(_arrays.np_dtype(major.dtype), _arrays.np_dtype(minor.dtype),
                              np.int32)
+        if key.size == 0:       # scipy builds an empty array: index dtype from the shape
+            idx = np.dtype(np.int64 if max(n_major, n_minor) > _I32MAX else np.int32)
         uniq, slot = np.unique(key, return_inverse=True)
         width = max(n_minor, 1)
         indptr = np.zeros(n_major + 1, dtype=idx)
