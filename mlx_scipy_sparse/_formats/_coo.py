@@ -10,6 +10,12 @@ from ._elementwise import ElementwiseOps
 from ._base import _spbase, sparray, spmatrix
 
 
+# value dtypes scipy sums in as they are (not float16, which it refuses)
+_SCIPY_SUMS = frozenset(np.dtype(t) for t in (
+    np.bool_, np.int8, np.uint8, np.int16, np.uint16, np.int32, np.uint32, np.int64,
+    np.uint64, np.float32, np.float64, np.complex64))
+
+
 class _coo_base(_values.IndexHandles, _values.HeldValues, ElementwiseOps, BinaryOps,
                 _spbase):
     _format = "coo"
@@ -202,8 +208,14 @@ class _coo_base(_values.IndexHandles, _values.HeldValues, ElementwiseOps, Binary
         major, minor, n_major, n_minor = (row, col, m, n) if fmt == "csr" else (col, row, n, m)
         slot, ind, ptr, size = _kernels.merge_pattern(major, minor, n_major, n_minor,
                                                       narrow=not self._is_array)
-        data = _arrays.own(self._data) if slot is None \
-            else _kernels.scatter_sum(self._data, slot, size)
+        if slot is None:
+            data = _arrays.own(self._data)
+        elif _kernels.bare_cpu(self._data) and self.dtype in _SCIPY_SUMS:
+            # scipy adds duplicates in its own order (it sorts each row's
+            # entries first): its values, for its bits
+            data = _arrays.to_mx(getattr(self._to_sp(), "to" + fmt)().data)
+        else:
+            data = _kernels.scatter_sum(self._data, slot, size)
         cls = _bridge.CLASSES[fmt][0 if self._is_array else 1]
         return cls._built(self._shape, data, ind, ptr, sorted_indices=True, canonical=True)
 

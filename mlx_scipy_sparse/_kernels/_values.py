@@ -116,7 +116,7 @@ def merge_pattern(major, minor, n_major, n_minor, narrow=False):
 
 
 # -- value primitives ---------------------------------------------------------
-def _bare_cpu(*arrays):
+def bare_cpu(*arrays):
     """numpy on views will do: no transformation sees the values, and they
     live on the CPU (the default device, or float64, which MLX keeps off GPUs)."""
     on_cpu = not gpu_default() or all(a.dtype == mx.float64 for a in arrays)
@@ -126,7 +126,7 @@ def _bare_cpu(*arrays):
 def gather(values, index):
     """values[index] (index an MLX integer array); differentiable (the VJP
     is a scatter-add, which MLX derives)."""
-    if _bare_cpu(values) and values.dtype != mx.bfloat16:
+    if bare_cpu(values) and values.dtype != mx.bfloat16:
         return mx.array(np.take(_arrays.to_np(values), _arrays.to_np(index)), dtype=values.dtype)
     with mx.stream(stream_for(values.dtype)):
         return mx.take(values, index)
@@ -135,7 +135,7 @@ def gather(values, index):
 def scatter_sum(values, slot, n):
     """out[j] = sum of values[k] with slot[k] == j, added in k's order (as
     scipy sums duplicates); differentiable (the VJP is a gather)."""
-    if _bare_cpu(values) and values.dtype != mx.bfloat16:
+    if bare_cpu(values) and values.dtype != mx.bfloat16:
         out = np.zeros(n, dtype=_arrays.np_dtype(values.dtype))
         np.add.at(out, _arrays.to_np(slot), _arrays.to_np(values))
         return mx.array(out, dtype=values.dtype)
@@ -151,7 +151,7 @@ def elementwise(values, np_fn, mx_fn, out):
     for np_fn).  Bare on the CPU it is numpy's own loop on a view (scipy's
     bits exactly); under a transformation or on a GPU the MLX function,
     which MLX differentiates."""
-    if _bare_cpu(values) and values.dtype != mx.bfloat16:
+    if bare_cpu(values) and values.dtype != mx.bfloat16:
         return mx.array(np.asarray(np_fn(_arrays.to_np(values))), dtype=out)
     with mx.stream(stream_for(out)):
         return mx_fn(values if values.dtype == out else values.astype(out))
