@@ -28,7 +28,13 @@ def _lift(name):
     def wrapper(*args, **kwargs):
         # float16 operands are lent as float32 (scipy has no float16): what
         # only moves their values (stacking, tril, find ...) comes back float16
-        state = _bridge.transformed(name, *args, *kwargs.values())
+        state = _bridge.values_state(*args, *kwargs.values())
+        if state != _arrays.FREE:           # traced values: moved in MLX where it can be
+            from ._formats._moves import moved
+            r = moved(name, lambda a, k: f(*a, **k), args, kwargs)
+            if r is not None:
+                return r
+        _bridge.transformed(name, state=state)
         r = _bridge.wrap(f(*_bridge.unwrap(args), **{k: _bridge.unwrap(v)
                                                       for k, v in kwargs.items()}))
         _bridge.refuse_detached(name, state, r)

@@ -183,12 +183,17 @@ def _carries_values(r, depth=0):
     return False
 
 
-def transformed(name, *operands):
-    """The state of the MLX values among ``operands`` (_arrays.FREE when there
-    are none); under mx.compile / mx.vmap scipy cannot run at all, and the
-    call is refused here with the op's name."""
+def values_state(*operands):
+    """The state of the MLX values among ``operands`` (_arrays.FREE when
+    there are none)."""
     vals = _traced_values(operands)
-    state = _arrays.trace_state(*vals) if vals else _arrays.FREE
+    return _arrays.trace_state(*vals) if vals else _arrays.FREE
+
+
+def transformed(name, *operands, state=None):
+    """values_state, where under mx.compile / mx.vmap scipy cannot run at
+    all: the call is refused here with the op's name."""
+    state = values_state(*operands) if state is None else state
     if state == _arrays.TRACED:
         raise NotImplementedError(
             f"{name} runs through scipy on the host, which cannot run inside mx.compile / "
@@ -211,7 +216,13 @@ def refuse_detached(name, state, r):
 
 def call(obj, name, args, kwargs):
     """obj.name(*args, **kwargs) run by scipy, result wrapped back."""
-    state = transformed(name, obj, *args, *kwargs.values())
+    state = values_state(obj, *args, *kwargs.values())
+    if state != _arrays.FREE:               # traced values: moved in MLX where it can be
+        from ._moves import moved
+        r = moved(name, lambda a, k: getattr(a[0], name)(*a[1:], **k), (obj, *args), kwargs)
+        if r is not None:
+            return r
+    transformed(name, state=state)
     if state == _arrays.GRAD and name in MUTATING and _carries_values(obj):
         refuse_detached(name, state, obj)
     return refuse_detached(name, state, _call(obj, name, args, kwargs))

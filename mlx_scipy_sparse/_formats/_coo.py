@@ -190,15 +190,18 @@ class _coo_base(_values.IndexHandles, _values.HeldValues, ElementwiseOps, Binary
         tocsr with the values added into their slots, differentiably."""
         if self._canonical:
             return self
-        C = self._convert_in_mlx("csr", False)
+        C = self._convert_in_mlx("csr", False, merge="sum_duplicates")
         if C is None:
             return None
         rows = _kernels.entry_rows(C._indptr, C.nnz)
         return type(self)._built(self._shape, C._data, (rows, C._indices), canonical=True)
 
-    def _convert_in_mlx(self, fmt, copy):
+    def _convert_in_mlx(self, fmt, copy, merge=None):
         """COO -> CSR/CSC: the coordinates sorted and duplicates merged (as
-        scipy's tocsr/tocsc), values added into their slots."""
+        scipy's tocsr/tocsc), values added into their slots.  ``merge``:
+        the scipy routine whose order of adding duplicates the values follow
+        when scipy computes them (the conversion's own by default; COO's
+        sum_duplicates, which sorts row-major too, for the canonical form)."""
         if fmt not in ("csr", "csc") or self.ndim != 2 or self._on_host():
             return None
         self._ensure_valid()
@@ -213,7 +216,12 @@ class _coo_base(_values.IndexHandles, _values.HeldValues, ElementwiseOps, Binary
         elif _kernels.bare_cpu(self._data) and self.dtype in _SCIPY_SUMS:
             # scipy adds duplicates in its own order (it sorts each row's
             # entries first): its values, for its bits
-            data = _arrays.to_mx(getattr(self._to_sp(), "to" + fmt)().data)
+            if merge == "sum_duplicates":
+                S = self._to_sp(copy=True)
+                S.sum_duplicates()
+            else:
+                S = getattr(self._to_sp(), "to" + fmt)()
+            data = _arrays.to_mx(S.data)
         else:
             data = _kernels.scatter_sum(self._data, slot, size)
         cls = _bridge.CLASSES[fmt][0 if self._is_array else 1]

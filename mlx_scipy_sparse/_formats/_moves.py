@@ -1,0 +1,118 @@
+"""Ops that only move values -- indexing and slicing, getrow/getcol,
+diagonal, tril/triu, stacking, reshape -- with traced values.
+
+Under mx.grad or mx.compile the values must keep their graph, so the op is
+split: scipy's own op runs once on stand-ins whose values are the entry
+numbers (1, 2, ... across all sparse operands), and its result says where
+each of its entries comes from.  That is a pattern function, kept per
+pattern and arguments; the traced values then follow by one gather.  The
+operands are made canonical first (in MLX), so scipy never adds entry
+numbers together.  Outside a transformation scipy's op runs as it is.
+"""
+import numpy as np
+import mlx.core as mx
+
+from .. import _arrays, _kernels
+from . import _bridge
+
+# scipy methods and construction functions that only move values
+MOVES = frozenset({
+    "__getitem__", "getrow", "getcol", "_getrow", "_getcol", "diagonal", "reshape",
+    "tril", "triu", "hstack", "vstack", "bmat", "block_array", "block_diag",
+})
+
+
+def _key(x, depth=0):
+    """A hashable stand-in for an argument, or raise TypeError where there is
+    none (then the op is not kept, and scipy's path decides)."""
+    if depth > 4:
+        raise TypeError
+    if x is None or x is Ellipsis or isinstance(x, (bool, int, float, str, np.integer)):
+        return x
+    if isinstance(x, slice):
+        return ("slice", _key(x.start), _key(x.stop), _key(x.step))
+    if _bridge.is_ours(x):
+        return ("sparse", x.format, x.shape, x._is_array)
+    if _arrays.is_mx(x):
+        x = _arrays.to_np(x)        # index arrays: concrete (a traced one cannot be read)
+    if isinstance(x, np.ndarray):
+        return ("nd", x.shape, x.dtype.str, x.tobytes())
+    if isinstance(x, (tuple, list)):
+        return (type(x).__name__,) + tuple(_key(v, depth + 1) for v in x)
+    if isinstance(x, dict):
+        return tuple(sorted((k, _key(v, depth + 1)) for k, v in x.items()))
+    raise TypeError
+
+
+def _sparse_in(x, depth=0):
+    if _bridge.is_ours(x):
+        return [x]
+    if isinstance(x, (tuple, list)) and depth < 4:
+        return [s for v in x for s in _sparse_in(v, depth + 1)]
+    return []
+
+
+def _substitute(x, it, depth=0):
+    """x with each of our sparse operands replaced by the next of ``it``."""
+    if _bridge.is_ours(x):
+        return next(it)
+    if isinstance(x, (tuple, list)) and depth < 4:
+        return type(x)(_substitute(v, it, depth + 1) for v in x)
+    if _arrays.is_mx(x):
+        return np.array(_arrays.to_np(x))
+    return x
+
+
+def _canonical(X):
+    """X with sorted, merged entries, built in MLX; None where it cannot be."""
+    if not hasattr(X, "_data") or X.ndim != 2 or X._on_host():
+        return None
+    if X.format == "coo":
+        return X._canonical_form()
+    from ._binary import _canonical as compressed
+    return compressed(X, X.format)
+
+
+def moved(name, call_scipy, args, kwargs):
+    """Our result of a value-moving op whose sparse operands have traced
+    values, or None where this path does not apply.  ``call_scipy(args,
+    kwargs)`` runs scipy's op on scipy stand-ins."""
+    if name not in MOVES:
+        return None
+    try:
+        key = (name, _key(args), _key(kwargs))
+    except TypeError:
+        return None
+    ops = _sparse_in((args, kwargs))
+    bases = [_canonical(X) for X in ops]
+    if not bases or any(b is None for b in bases):
+        return None
+    index_arrays = [a for b in bases for a in _index_arrays(b)]
+
+    def compute():
+        off, stand_ins = 0, []
+        for b in bases:
+            ids = np.arange(off + 1, off + b.nnz + 1, dtype=np.float64)
+            stand_ins.append(b._with_values(mx.array(ids, dtype=mx.float64))._to_sp())
+            off += b.nnz
+        it = iter(stand_ins)
+        r = call_scipy(_substitute(args, it), _substitute(kwargs, it))
+        if _bridge.is_sparse(r):
+            src = np.asarray(r.data).astype(np.int64) - 1
+            shell = _bridge.wrap(r)
+            return ("sparse", shell, _arrays.settled(mx.array(src)))
+        r = np.asarray(r)
+        return ("dense", r.shape, _arrays.settled(mx.array(r.astype(np.int64).ravel() - 1)))
+    kind, first, src = _kernels.memo(("move",) + key, index_arrays, compute)
+    dtype = _arrays.mx_dtype(np.result_type(*[b.dtype for b in bases]))
+    vals = [b._values() for b in bases]
+    vals = mx.concatenate([v if v.dtype == dtype else v.astype(dtype) for v in vals]) \
+        if len(vals) > 1 else vals[0].astype(dtype)
+    if kind == "sparse":
+        return first._with_values(_kernels.gather(vals, src))
+    picked = _kernels.gather(vals, mx.maximum(src, 0)) if vals.size else mx.zeros(src.shape, dtype)
+    return mx.where(src >= 0, picked, mx.zeros((), dtype)).reshape(first)
+
+
+def _index_arrays(b):
+    return list(b._coords) if b.format == "coo" else [b._indices, b._indptr]
