@@ -109,8 +109,8 @@ def test_value_op_compiles_over_a_captured_pattern(fmt, name):
 
 
 @pytest.mark.parametrize("op", [lambda A: A.minimum(A), lambda A: A.maximum(A),
-                                lambda A: sp.kron(A, A), lambda A: A.multiply(np.ones(A.shape))],
-                         ids=["minimum", "maximum", "kron", "multiply-dense"])
+                                lambda A: sp.kron(A, A), lambda A: A.multiply(ss.csr_array(np.ones(A.shape)))],
+                         ids=["minimum", "maximum", "kron", "multiply-scipy-operand"])
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_ops_run_by_scipy_refuse_to_cut_the_gradient(fmt, op):
     A = getattr(sp, fmt + "_array")(_scipy(fmt, np.float32))
@@ -270,3 +270,34 @@ def test_moving_ops_compile_over_captured_patterns(name):
     def step(v):
         return op(_rebuild(A, v)) @ x
     np.testing.assert_allclose(np.array(step(A.data)), R @ np.array(x), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("shape", [(7, 5), (1, 5), (7, 1), (5,)])
+@pytest.mark.parametrize("flavour", ["array", "matrix"])
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_multiply_by_dense_samples_in_mlx_and_differentiates(fmt, flavour, shape):
+    """A.multiply(dense): MLX in, MLX out (scipy's COO result), gradients for
+    the values and the dense operand."""
+    S = _scipy(fmt)
+    A = getattr(sp, f"{fmt}_{flavour}")(S)
+    R = getattr(ss, f"{fmt}_{flavour}")(S)
+    Dn = np.random.default_rng(7).standard_normal(shape)
+    Dm = mx.array(Dn, dtype=mx.float64)
+    w = mx.arange(SHAPE[1], dtype=mx.float64, stream=mx.cpu)
+
+    def loss(v, D):
+        return mx.sum((_rebuild(A, v).multiply(D) @ w) ** 2)
+    with mx.stream(mx.cpu):
+        got, want = A.multiply(Dm), R.multiply(Dn)
+        assert type(got).__name__ == type(want).__name__
+        np.testing.assert_array_equal(got.toarray(), want.toarray())
+        gv, gD = mx.grad(loss, argnums=(0, 1))(A.data, Dm)
+        eps, v0 = 1e-6, np.array(A.data)
+        fdv = [(loss(mx.array(v0 + eps * e, dtype=mx.float64), Dm).item()
+                - loss(mx.array(v0 - eps * e, dtype=mx.float64), Dm).item()) / (2 * eps)
+               for e in np.eye(v0.size)]
+        fdD = [(loss(A.data, mx.array(Dn + eps * e.reshape(shape), dtype=mx.float64)).item()
+                - loss(A.data, mx.array(Dn - eps * e.reshape(shape), dtype=mx.float64)).item())
+               / (2 * eps) for e in np.eye(Dn.size)]
+    np.testing.assert_allclose(np.array(gv), fdv, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(np.array(gD).ravel(), fdD, rtol=1e-5, atol=1e-6)

@@ -72,7 +72,37 @@ class BinaryOps:
     def __sub__(self, other):
         return self._combine(other, -1, "__sub__")
 
+    def _sample(self, other):
+        """self * a dense operand (same shape, a row or a column, as scipy
+        broadcasts it): COO of self's entries, each value times the dense
+        entry at its place.  In MLX for an MLX operand (MLX in, MLX out) or
+        traced values; None where scipy does it."""
+        if self.ndim != 2 or self._on_host():
+            return None
+        if not _arrays.is_mx(other) and not (isinstance(other, np.ndarray)
+                                             and type(other) is np.ndarray
+                                             and _arrays.supported_dtype(other.dtype)
+                                             and _transformed(self)):
+            return None
+        D = _arrays.to_mx(other)
+        D = D[None, :] if D.ndim == 1 else D
+        (m, n) = self.shape
+        if D.ndim != 2 or D.shape not in ((m, n), (1, n), (m, 1)) or D.dtype == mx.bool_:
+            return None
+        C = self.tocoo()
+        row, col = C._coords
+        out = _arrays.mx_dtype(np.result_type(self.dtype, _arrays.np_dtype(D.dtype)))
+        with mx.stream(_kernels.stream_for(out)):
+            flat = D.reshape(-1)
+            at = col if D.shape[0] == 1 else row if D.shape[1] == 1 else \
+                row.astype(mx.int64) * n + col.astype(mx.int64)
+            picked = _kernels.gather(flat.astype(out), at)
+            return C._with_values(C._values().astype(out) * picked)
+
     def multiply(self, other):
+        r = self._sample(other) if not _bridge.is_sparse(other) else None
+        if r is not None:
+            return r
         pair = self._pair(other)
         if pair is None:
             return _bridge.call(self, "multiply", (other,), {})
@@ -87,6 +117,10 @@ class BinaryOps:
     def __mul__(self, other):          # arrays: `*` is elementwise (matrices: spmatrix's)
         if self._pair(other) is not None:
             return self.multiply(other)
+        if not _bridge.is_sparse(other) and not np.isscalar(other):
+            r = self._sample(other)
+            if r is not None:
+                return r
         return super().__mul__(other)
 
     def sum(self, axis=None, dtype=None, out=None):
