@@ -63,6 +63,27 @@ class BinaryOps:
         data = _kernels.scatter_sum(vals, mx.concatenate([ia, ib]), n)
         return cls._built(A.shape, data, ind, ptr, sorted_indices=True, canonical=True)
 
+    def _extremum(self, other, name, fn):
+        """maximum/minimum with another sparse array: on the union pattern,
+        each side's value or its implicit zero."""
+        pair = self._pair(other)
+        if pair is None:
+            return _bridge.call(self, name, (other,), {})
+        A, B, cls = pair
+        ia, ib, ind, ptr, n = _kernels.union_pattern(A._indices, A._indptr, B._indices,
+                                                     B._indptr, A._major(A.shape),
+                                                     A._minor(A.shape))
+        out = _arrays.mx_dtype(np.result_type(A.dtype, B.dtype))
+        a = _kernels.scatter_sum(A._values().astype(out), ia, n)
+        b = _kernels.scatter_sum(B._values().astype(out), ib, n)
+        return cls._built(A.shape, fn(a, b), ind, ptr, sorted_indices=True, canonical=True)
+
+    def maximum(self, other):
+        return self._extremum(other, "maximum", mx.maximum)
+
+    def minimum(self, other):
+        return self._extremum(other, "minimum", mx.minimum)
+
     def __add__(self, other):
         return self._combine(other, 1, "__add__")
 
