@@ -264,13 +264,12 @@ class _compressed_base(_values.IndexHandles, _values.HeldValues, ElementwiseOps,
     def _to_coo(self, copy):
         """COO of the same entries in the same order: the values are shared
         (scipy's copy=False) and the rows expanded from indptr."""
-        from ._coo import _coo_base
         major = _kernels.entry_rows(self._indptr, self.nnz)
         rc = (major, self._indices) if self._format == "csr" else (self._indices, major)
         cls = _bridge.CLASSES["coo"][0 if self._is_array else 1]
         data = _values.copy(self._data) if copy else self._data
         canonical = self.has_canonical_format if self._format == "csr" else False
-        return _coo_base._built.__func__(cls, self._shape, data, rc, canonical)
+        return cls._built(self._shape, data, rc, canonical)
 
     # -- products ---------------------------------------------------------------
     def _csr_operand(self):
