@@ -164,6 +164,26 @@ class BinaryOps:
             return r
         return r[None, :] if axis == 0 else r[:, None]
 
+    def toarray(self, order=None, out=None):
+        """scipy's dense array; with traced values an MLX array (duplicates
+        added, as scipy adds them) that carries the gradient."""
+        dense = self._dense_mx() if out is None else None
+        return super().toarray(order=order, out=out) if dense is None else dense
+
+    def todense(self, order=None, out=None):
+        dense = self._dense_mx() if out is None else None
+        return super().todense(order=order, out=out) if dense is None else dense
+
+    def _dense_mx(self):
+        if self.ndim != 2 or self._on_host() or not _transformed(self):
+            return None
+        rows, cols = self._axis_slots(1), self._axis_slots(0)
+        if rows is None or cols is None:
+            return None
+        m, n = self.shape
+        at = rows.astype(mx.int64) * n + cols.astype(mx.int64)
+        return _kernels.scatter_sum(self._values(), at, m * n).reshape(m, n)
+
     def mean(self, axis=None, dtype=None, out=None):
         if dtype is not None or out is not None or not _transformed(self) \
                 or (axis is not None and axis not in (0, 1, -1, -2)):
