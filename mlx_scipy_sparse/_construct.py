@@ -30,8 +30,9 @@ def _lift(name):
         # only moves their values (stacking, tril, find ...) comes back float16
         state = _bridge.values_state(*args, *kwargs.values())
         if state != _arrays.FREE:           # traced values: moved in MLX where it can be
-            from ._formats._moves import moved
-            r = moved(name, lambda a, k: f(*a, **k), args, kwargs)
+            from ._formats._moves import kron_moved, moved
+            r = kron_moved(f, args, kwargs) if name == "kron" else \
+                moved(name, lambda a, k: f(*a, **k), args, kwargs)
             if r is not None:
                 return r
         _bridge.transformed(name, state=state)

@@ -109,9 +109,9 @@ def test_value_op_compiles_over_a_captured_pattern(fmt, name):
 
 
 @pytest.mark.parametrize("op", [lambda A: A.maximum(A.to_scipy() if hasattr(A, "to_scipy") else A),
-                                lambda A: sp.kron(A, A),
+                                lambda A: sp.kron(A, A, format="bsr"),
                                 lambda A: A.multiply(ss.csr_array(np.ones(A.shape)))],
-                         ids=["maximum-scipy-operand", "kron", "multiply-scipy-operand"])
+                         ids=["maximum-scipy-operand", "kron-bsr", "multiply-scipy-operand"])
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_ops_run_by_scipy_refuse_to_cut_the_gradient(fmt, op):
     A = getattr(sp, fmt + "_array")(_scipy(fmt, np.float32))
@@ -331,3 +331,36 @@ def test_densifying_traced_values_gives_a_differentiable_mlx_array(fmt, flavour,
     R = getattr(ss, f"{fmt}_{flavour}")(S)
     assert type(getattr(A, method)()) is type(getattr(R, method)())
     np.testing.assert_array_equal(np.asarray(getattr(A, method)()), np.asarray(dense))
+
+
+@pytest.mark.parametrize("out_format", [None, "csr", "coo"])
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_kron_of_traced_values_differentiates_in_both_operands(fmt, out_format):
+    SA = _scipy(fmt)
+    SB = ss.random_array((2, 3), density=0.4, format="csr", dtype=np.float64, rng=9)
+    A, B = getattr(sp, fmt + "_array")(SA), sp.csr_array(SB)
+    R = ss.kron(SA, SB, format=out_format)
+    W = mx.array(np.arange(R.shape[0] * R.shape[1], dtype=np.float64).reshape(R.shape) + 1,
+                 dtype=mx.float64)
+
+    def loss(va, vb):
+        K = sp.kron(_rebuild(A, va), _rebuild(B, vb), format=out_format)
+        D = K.toarray()
+        return mx.sum(_as_mx(D) * W)
+    with mx.stream(mx.cpu):
+        ga, gb = mx.grad(loss, argnums=(0, 1))(A.data, B.data)
+        va, vb, eps = np.array(A.data), np.array(B.data), 1e-6
+
+        def fd(v0, on_a):
+            out = []
+            for e in np.eye(v0.size):
+                hi, lo = mx.array(v0 + eps * e, dtype=mx.float64), \
+                    mx.array(v0 - eps * e, dtype=mx.float64)
+                out.append(((loss(hi, B.data) - loss(lo, B.data)) if on_a else
+                            (loss(A.data, hi) - loss(A.data, lo))).item() / (2 * eps))
+            return out
+    np.testing.assert_allclose(np.array(ga), fd(va, True), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(np.array(gb), fd(vb, False), rtol=1e-5, atol=1e-6)
+    K = sp.kron(A, B, format=out_format)
+    assert K.format == R.format
+    np.testing.assert_array_equal(K.toarray(), R.toarray())

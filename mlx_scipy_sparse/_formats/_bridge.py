@@ -173,7 +173,11 @@ def _traced_values(operands, depth=0):
 
 
 def _carries_values(r, depth=0):
-    """Whether a result hands back inexact MLX values (ours or MLX arrays)."""
+    """Whether a result hands back inexact MLX values (ours or MLX arrays),
+    or values a later conversion would hand back as MLX (ours held on the
+    host: DIA/BSR/DOK/LIL)."""
+    if is_ours(r) and not hasattr(r, "_data"):
+        return np.dtype(r.dtype).kind in "fc"
     if is_ours(r):
         r = getattr(r, "_data", None)
     if _arrays.is_mx(r):

@@ -73,6 +73,48 @@ def _canonical(X):
     return compressed(X, X.format)
 
 
+def _stand_ins(bases, numbered):
+    """scipy copies of the bases whose values are entry numbers (counted
+    across the numbered ones, from 1) or ones (the others)."""
+    off, out = 0, []
+    for b, on in zip(bases, numbered):
+        ids = np.arange(off + 1, off + b.nnz + 1, dtype=np.float64) if on \
+            else np.ones(b.nnz, dtype=np.float64)
+        out.append(b._with_values(mx.array(ids, dtype=mx.float64))._to_sp())
+        off += b.nnz if on else 0
+    return out
+
+
+def kron_moved(f, args, kwargs):
+    """kron(A, B) with traced values: each result entry is a_i * b_j, and
+    scipy's kron run on (numbers, ones) and (ones, numbers) stand-ins says
+    which i and j (a pattern function, kept)."""
+    ops = _sparse_in(args[:2])
+    if len(ops) != 2 or len(args) > 3 or set(kwargs) - {"format"}:
+        return None
+    bases = [_canonical(X) for X in ops]
+    if any(b is None for b in bases):
+        return None
+    fmt = kwargs.get("format", args[2] if len(args) > 2 else None)
+
+    def compute():
+        ra = f(*_stand_ins(bases, (True, False)), format=fmt)
+        rb = f(*_stand_ins(bases, (False, True)), format=fmt)
+        if ra.format not in ("csr", "csc", "coo"):  # scipy chose BSR: a host format
+            return None
+        pick = [_arrays.settled(mx.array(np.asarray(r.data).astype(np.int64) - 1))
+                for r in (ra, rb)]
+        return _bridge.wrap(ra), pick[0], pick[1]
+    kept = _kernels.memo(("kron", _key(fmt)), [a for b in bases for a in _index_arrays(b)],
+                         compute)
+    if kept is None:
+        return None
+    shell, ia, ib = kept
+    dtype = _arrays.mx_dtype(np.result_type(*[b.dtype for b in bases]))
+    a, b = (x._values().astype(dtype) for x in bases)
+    return shell._with_values(_kernels.gather(a, ia) * _kernels.gather(b, ib))
+
+
 def moved(name, call_scipy, args, kwargs):
     """Our result of a value-moving op whose sparse operands have traced
     values, or None where this path does not apply.  ``call_scipy(args,
@@ -90,12 +132,7 @@ def moved(name, call_scipy, args, kwargs):
     index_arrays = [a for b in bases for a in _index_arrays(b)]
 
     def compute():
-        off, stand_ins = 0, []
-        for b in bases:
-            ids = np.arange(off + 1, off + b.nnz + 1, dtype=np.float64)
-            stand_ins.append(b._with_values(mx.array(ids, dtype=mx.float64))._to_sp())
-            off += b.nnz
-        it = iter(stand_ins)
+        it = iter(_stand_ins(bases, [True] * len(bases)))
         r = call_scipy(_substitute(args, it), _substitute(kwargs, it))
         if _bridge.is_sparse(r):
             src = np.asarray(r.data).astype(np.int64) - 1
