@@ -364,3 +364,22 @@ def test_kron_of_traced_values_differentiates_in_both_operands(fmt, out_format):
     K = sp.kron(A, B, format=out_format)
     assert K.format == R.format
     np.testing.assert_array_equal(K.toarray(), R.toarray())
+
+
+@pytest.mark.parametrize("fmt", ["csr", "csc"])
+def test_canonicalisation_with_nothing_to_do_keeps_the_arrays(fmt):
+    S = _scipy(fmt, np.float32)
+    A = getattr(sp, fmt + "_array")(S)
+    before = (A._data, A._indices, A._indptr)
+    for name in ("sort_indices", "sum_duplicates", "eliminate_zeros"):
+        assert getattr(A, name)() is None
+        assert all(x is y for x, y in zip((A._data, A._indices, A._indptr), before))
+    # with something to do, scipy's answer
+    D = getattr(ss, fmt + "_array")((np.array([1., 0., 2., 3.], np.float32),
+                                     np.array([1, 0, 1, 0]), np.array([0, 3, 4])), shape=(2, 2))
+    B = getattr(sp, fmt + "_array")(D.copy())
+    for name in ("eliminate_zeros", "sum_duplicates", "sort_indices"):
+        getattr(B, name)()
+        getattr(D, name)()
+        np.testing.assert_array_equal(np.array(B.indices), D.indices)
+        np.testing.assert_array_equal(np.array(B.data), D.data)

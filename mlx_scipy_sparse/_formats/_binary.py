@@ -164,6 +164,36 @@ class BinaryOps:
             return r
         return r[None, :] if axis == 0 else r[:, None]
 
+    # -- in-place canonicalisation: nothing to do returns at once ------------------
+    def sum_duplicates(self):
+        if self._known_flag("has_canonical_format"):
+            return None
+        return _bridge.call(self, "sum_duplicates", (), {})
+
+    def sort_indices(self):
+        if self._known_flag("has_sorted_indices"):
+            return None
+        return _bridge.call(self, "sort_indices", (), {})
+
+    def eliminate_zeros(self):
+        """Nothing to do when no stored value is zero (read on the host
+        where the values can be read: not traced by mx.compile)."""
+        vals = self._values()
+        if self.ndim == 2 and _arrays.is_mx(vals) and _arrays.evaluable(vals) \
+                and vals.dtype != mx.bfloat16 and np.all(_arrays.to_np(vals)):
+            self._ensure_valid()
+            return None
+        return _bridge.call(self, "eliminate_zeros", (), {})
+
+    def _known_flag(self, name):
+        """The canonical flag, worked out from the index arrays where it can
+        be (COO keeps scipy's flag alone, as scipy does)."""
+        if self.ndim != 2 or (self.format != "coo" and not self._pattern_ready()):
+            return False
+        if self.format == "coo":
+            return bool(self._canonical) and name == "has_canonical_format"
+        return bool(getattr(self, name))
+
     def toarray(self, order=None, out=None):
         """scipy's dense array; with traced values an MLX array (duplicates
         added, as scipy adds them) that carries the gradient."""
