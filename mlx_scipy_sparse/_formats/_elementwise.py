@@ -30,6 +30,11 @@ UFUNCS = {
 }
 
 
+def _scalar(x):
+    return np.isscalar(x) and not isinstance(x, (str, bytes)) or \
+        (isinstance(x, np.ndarray) and x.ndim == 0)
+
+
 def _result_dtype(np_fn, dtype):
     with np.errstate(all="ignore"):
         return np.asarray(np_fn(np.ones(1, dtype=dtype))).dtype
@@ -81,6 +86,32 @@ class ElementwiseOps:
         if mx.issubdtype(vals.dtype, mx.complexfloating):
             return self._with_values(_kernels.map_values(mx.imag, vals, mx.float32))
         return self._with_values(_kernels.map_values(mx.zeros_like, vals))
+
+    # -- in place: the values object is written, so views sharing it see it ----------
+    def __imul__(self, other):
+        return self._scale_in_place(other, other, "__imul__")
+
+    def __itruediv__(self, other):
+        if not _scalar(other):
+            return _bridge.call(self, "__itruediv__", (other,), {})
+        return self._scale_in_place(1.0 / other, other, "__itruediv__")
+
+    def _scale_in_place(self, s, arg, name):
+        """self.data *= s with numpy's in-place rules (same-kind casting back
+        to the values' dtype, out-of-range Python ints raise), written into
+        the public values object: `A.T` and other views taken before share it
+        (scipy's arrays share .data the same way)."""
+        if not _scalar(s) or self._on_host() or self.ndim != 2:
+            return _bridge.call(self, name, (arg,), {})
+        out = np.result_type(self.dtype, s)
+        if not _arrays.supported_dtype(out) or not np.can_cast(out, self.dtype, "same_kind"):
+            return _bridge.call(self, name, (arg,), {})    # scipy's (numpy's) error
+        value = np.array(s, dtype=out)
+        d = self.data
+        mo, mine = _arrays.mx_dtype(out), d.dtype
+        with mx.stream(_kernels.stream_for(mo)):
+            d[...] = (d.astype(mo) * mx.array(value, dtype=mo)).astype(mine)
+        return self
 
     def __abs__(self):
         return self._map_values("__abs__", np.abs, mx.abs)
