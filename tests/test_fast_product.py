@@ -30,7 +30,6 @@ def fake_gpu(monkeypatch):
 
     class FakeGpu:
         supports = staticmethod(lambda dtype: dtype == mx.float32)
-        forget = staticmethod(lambda indices, indptr: None)
 
     FakeGpu.bare_plan = staticmethod(bare_plan)
     monkeypatch.setattr(_kernels, "_gpu", FakeGpu)

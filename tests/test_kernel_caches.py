@@ -83,13 +83,3 @@ def test_patterns_take_int32_copies_where_the_values_fit(monkeypatch):
     assert i3.dtype == p3.dtype == mx.int64
     monkeypatch.setattr(_gpu, "_WIDE", True)            # the benchmarks' switch
     assert _gpu._prep_pattern(ind, ptr, 4)[0].dtype == mx.int64
-
-
-def test_forget_drops_the_statistics_of_the_narrowed_copy():
-    ind, ptr = mx.array([0, 3, 1], dtype=mx.int64), mx.array([0, 2, 3], dtype=mx.int64)
-    pat = _gpu._pattern(ind, ptr, 2, 4)
-    assert pat.indptr.dtype == mx.int32 and pat.stats == (1.5, 2, 3)
-    assert any(k[0] == id(pat.indptr) for k in _gpu._stats)
-    _gpu.forget(ind, ptr)
-    assert not any(k[0] in (id(pat.indptr), id(ptr)) for k in _gpu._stats)
-    assert not any(k[:2] == (id(ind), id(ptr)) for k in _gpu._patterns)

@@ -18,10 +18,8 @@ from . import _bridge
 
 
 def _transformed(*operands):
-    """Whether the MLX values among these (ours) are traced."""
-    vals = [x._values() for x in operands if _bridge.is_ours(x) and hasattr(x, "_data")]
-    vals = [v for v in vals if _arrays.is_mx(v)]
-    return bool(vals) and _arrays.trace_state(*vals) != _arrays.FREE
+    """Whether MLX values among these operands are traced."""
+    return _bridge.values_state(*operands) != _arrays.FREE
 
 
 def _canonical(X, fmt):
@@ -35,13 +33,13 @@ def _canonical(X, fmt):
 class BinaryOps:
     """Mixin of CSR, CSC and COO."""
 
-    def _pair(self, other):
+    def _pair(self, other, state):
         """(A, B, result class) as canonical arrays of one compressed format,
         or None where scipy does the op."""
         if not (_bridge.is_ours(other) and hasattr(other, "_data")) or self.ndim != 2 \
                 or other.ndim != 2 or self.shape != other.shape or self._on_host() \
                 or other._on_host() or self.dtype == np.bool_ or other.dtype == np.bool_ \
-                or not _transformed(self, other):
+                or state == _arrays.FREE:
             return None
         fmt = "csc" if self.format == "csc" else "csr"
         A, B = _canonical(self, fmt), _canonical(other, fmt)
@@ -49,26 +47,13 @@ class BinaryOps:
             return None
         return A, B, _bridge.CLASSES[fmt][0 if self._is_array else 1]
 
-    def _combine(self, other, sign, name):
-        pair = self._pair(other)
+    def _on_union(self, other, name, combine):
+        """combine(a, b) of the two operands' values spread over the union of
+        their patterns (an absent entry is an implicit zero)."""
+        state = _bridge.values_state(self, other)
+        pair = self._pair(other, state)
         if pair is None:
-            return _bridge.call(self, name, (other,), {})
-        A, B, cls = pair
-        n_major, n_minor = A._major(A.shape), A._minor(A.shape)
-        ia, ib, ind, ptr, n = _kernels.union_pattern(A._indices, A._indptr, B._indices,
-                                                     B._indptr, n_major, n_minor)
-        out = _arrays.mx_dtype(np.result_type(A.dtype, B.dtype))
-        a, b = A._values().astype(out), B._values().astype(out)
-        vals = mx.concatenate([a, -b if sign < 0 else b])
-        data = _kernels.scatter_sum(vals, mx.concatenate([ia, ib]), n)
-        return cls._built(A.shape, data, ind, ptr, sorted_indices=True, canonical=True)
-
-    def _extremum(self, other, name, fn):
-        """maximum/minimum with another sparse array: on the union pattern,
-        each side's value or its implicit zero."""
-        pair = self._pair(other)
-        if pair is None:
-            return _bridge.call(self, name, (other,), {})
+            return _bridge.call(self, name, (other,), {}, state=state)
         A, B, cls = pair
         ia, ib, ind, ptr, n = _kernels.union_pattern(A._indices, A._indptr, B._indices,
                                                      B._indptr, A._major(A.shape),
@@ -76,22 +61,23 @@ class BinaryOps:
         out = _arrays.mx_dtype(np.result_type(A.dtype, B.dtype))
         a = _kernels.scatter_sum(A._values().astype(out), ia, n)
         b = _kernels.scatter_sum(B._values().astype(out), ib, n)
-        return cls._built(A.shape, fn(a, b), ind, ptr, sorted_indices=True, canonical=True)
+        return cls._built(A.shape, combine(a, b), ind, ptr, sorted_indices=True,
+                          canonical=True)
 
     def maximum(self, other):
-        return self._extremum(other, "maximum", mx.maximum)
+        return self._on_union(other, "maximum", mx.maximum)
 
     def minimum(self, other):
-        return self._extremum(other, "minimum", mx.minimum)
+        return self._on_union(other, "minimum", mx.minimum)
 
     def __add__(self, other):
-        return self._combine(other, 1, "__add__")
+        return self._on_union(other, "__add__", mx.add)
 
     def __radd__(self, other):          # ours + ours comes to __add__ first
         return _bridge.call(self, "__radd__", (other,), {})
 
     def __sub__(self, other):
-        return self._combine(other, -1, "__sub__")
+        return self._on_union(other, "__sub__", mx.subtract)
 
     def _sample(self, other):
         """self * a dense operand (same shape, a row or a column, as scipy
@@ -124,9 +110,10 @@ class BinaryOps:
         r = self._sample(other) if not _bridge.is_sparse(other) else None
         if r is not None:
             return r
-        pair = self._pair(other)
+        state = _bridge.values_state(self, other)
+        pair = self._pair(other, state)
         if pair is None:
-            return _bridge.call(self, "multiply", (other,), {})
+            return _bridge.call(self, "multiply", (other,), {}, state=state)
         A, B, cls = pair
         ia, ib, ind, ptr = _kernels.intersection_pattern(
             A._indices, A._indptr, B._indices, B._indptr, A._major(A.shape), A._minor(A.shape))
@@ -136,7 +123,7 @@ class BinaryOps:
         return cls._built(A.shape, data, ind, ptr, sorted_indices=True, canonical=True)
 
     def __mul__(self, other):          # arrays: `*` is elementwise (matrices: spmatrix's)
-        if self._pair(other) is not None:
+        if _bridge.is_ours(other):     # elementwise, as scipy's sparray `*`
             return self.multiply(other)
         if not _bridge.is_sparse(other) and not np.isscalar(other):
             r = self._sample(other)
@@ -147,9 +134,10 @@ class BinaryOps:
     def sum(self, axis=None, dtype=None, out=None):
         """scipy's sum; with traced values an MLX result (1-D for arrays, a
         (1, n) or (m, 1) 2-D array for matrices) that carries the gradient."""
+        state = _bridge.values_state(self)
         if dtype is not None or out is not None or self.ndim != 2 or self._on_host() \
-                or not _transformed(self):
-            return _bridge.call(self, "sum", (), _sum_kwargs(axis, dtype, out))
+                or state == _arrays.FREE:
+            return _bridge.call(self, "sum", (), _sum_kwargs(axis, dtype, out), state=state)
         vals = self._values()
         if axis is None:
             return mx.sum(vals)

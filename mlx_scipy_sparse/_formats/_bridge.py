@@ -218,9 +218,11 @@ def refuse_detached(name, state, r):
     return r
 
 
-def call(obj, name, args, kwargs):
-    """obj.name(*args, **kwargs) run by scipy, result wrapped back."""
-    state = values_state(obj, *args, *kwargs.values())
+def call(obj, name, args, kwargs, state=None):
+    """obj.name(*args, **kwargs) run by scipy, result wrapped back; ``state``:
+    values_state of the operands, where the caller has it already."""
+    if state is None:
+        state = values_state(obj, *args, *kwargs.values())
     if state != _arrays.FREE:               # traced values: moved in MLX where it can be
         from ._moves import moved
         r = moved(name, lambda a, k: getattr(a[0], name)(*a[1:], **k), (obj, *args), kwargs)

@@ -115,7 +115,7 @@ class _compressed_base(_values.IndexHandles, _values.HeldValues, ElementwiseOps,
 
     def _to_sp(self, copy=False):
         self._ensure_valid()
-        conv = (lambda a: np.array(_arrays.to_np(a))) if copy else _values.lend
+        conv = (lambda a: np.array(_arrays.to_np(a))) if copy else _values.read_only
         S = self._scipy_cls()((conv(self._data), conv(self._indices), conv(self._indptr)),
                               shape=self._shape, copy=False)
         S.maxprint = self.maxprint

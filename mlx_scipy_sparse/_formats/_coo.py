@@ -93,7 +93,7 @@ class _coo_base(_values.IndexHandles, _values.HeldValues, ElementwiseOps, Binary
 
     def _to_sp(self, copy=False):
         self._ensure_valid()
-        conv = (lambda a: np.array(_arrays.to_np(a))) if copy else _values.lend
+        conv = (lambda a: np.array(_arrays.to_np(a))) if copy else _values.read_only
         cls = _ss.coo_array if self._is_array else _ss.coo_matrix
         S = cls((conv(self._data), tuple(conv(c) for c in self._coords)),
                 shape=self._shape, copy=False)

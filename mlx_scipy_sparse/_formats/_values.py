@@ -108,7 +108,7 @@ class HeldValues:
         self._valid = False     # checked again before next use
 
 
-def lend(a):
+def read_only(a):
     """Values for a scipy object that must not change them: MLX as a
     read-only numpy view, host values as a read-only view of the host array
     (scipy's read-only methods sum duplicates in place; the bridge retries

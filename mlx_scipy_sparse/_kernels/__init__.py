@@ -85,15 +85,6 @@ def spmm(data, indices, indptr, shape, X, transpose=False):
     return _cpu_spmm_diff(data, indices, indptr, n_rows, n_cols, X, transpose, out, grad)
 
 
-def forget(indices, indptr):
-    """Drop what the kernels cached about a pattern whose arrays were written
-    in place (the caches are keyed by the arrays' identity)."""
-    with _arrays.STATE_LOCK:
-        _cpu_patterns.pop((id(indices), id(indptr)), None)
-    if _gpu is not None:
-        _gpu.forget(indices, indptr)
-
-
 _cpu_patterns = OrderedDict()
 
 

@@ -467,17 +467,6 @@ def _pattern(indices, indptr, n_rows, n_cols):
     return pat
 
 
-def forget(indices, indptr):
-    """Drop the cached patterns and row statistics of these arrays (and of
-    the patterns' own int32 copies, which the statistics are keyed on)."""
-    ptrs = {id(indptr)}
-    with _LOCK:
-        for key in [k for k in _patterns if k[0] == id(indices) or k[1] == id(indptr)]:
-            ptrs.add(id(_patterns.pop(key).indptr))
-        for key in [k for k in _stats if k[0] in ptrs]:
-            del _stats[key]
-
-
 # ---------------------------------------------------------------------------
 # the table's entry points
 # ---------------------------------------------------------------------------
