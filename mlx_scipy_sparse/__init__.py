@@ -31,3 +31,4 @@ for _fmt in ("csr", "csc", "coo", "bsr", "dia", "dok", "lil"):
 from ._construct import __dict__ as _cd  # noqa: E402
 globals().update({n: _cd[n] for n in _FROM_SCIPY if n in _cd})
 del _cd, _fmt
+from . import linalg  # noqa: E402,F401  (scipy.sparse.linalg on our arrays)
