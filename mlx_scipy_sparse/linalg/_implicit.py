@@ -1,0 +1,161 @@
+"""Gradients through linear solves by the adjoint solve (implicit differentiation).
+
+For x = A^{-1} b and a real loss L with cotangent g = dL/dRe x + i dL/dIm x
+(MLX's convention for complex values), dL = Re(<g, dx>) with
+dx = A^{-1}(db - dA x), so with lambda = A^{-H} g:
+
+    dL/db    = lambda
+    dL/dA_ij = -lambda_i conj(x_j)       (for each stored entry (i, j))
+
+The solver's iterations are never differentiated: the forward solve runs on
+concrete copies of the values inside an ``mx.custom_function``, and its VJP
+runs one more solve with A^H (the same solver, its tolerances and M^H).
+The solve's ``info`` is scipy's, even when it did not converge (the gradient
+is then as inexact as the solution).  Inside ``mx.compile`` a solver cannot
+run (its stopping test reads values): that raises.
+"""
+import numpy as np
+import mlx.core as mx
+
+from .. import _arrays, _formats
+from ._interface import IdentityOperator, LinearOperator, MatrixLinearOperator, aslinearoperator
+
+
+def _compile_refusal(name):
+    return NotImplementedError(
+        f"{name} cannot run inside mx.compile or mx.vmap: an iterative solver decides when to stop "
+        "from computed values, which compiled code cannot read; call it outside the compiled "
+        "function (mx.grad through it works)")
+
+
+def _concrete(v):
+    """A copy of v cut off from every transformation (made through the host:
+    under mx.grad even a fresh MLX node of a tracer is traced)."""
+    return _arrays.to_mx(np.array(_arrays.to_np(v)))
+
+
+class _Parts:
+    """The MLX values of A that gradients flow to, and how to rebuild A from them."""
+
+    def __init__(self, A):
+        self.A = A
+        self.values = None            # the traced-or-not MLX value array
+        self.kind = "other"
+        inner = A.A if isinstance(A, MatrixLinearOperator) and type(A) is MatrixLinearOperator else A
+        if isinstance(inner, mx.array):
+            self.kind, self.values, self.inner = "dense", inner, inner
+        elif _formats.issparse(inner) and inner.format in ("csr", "csc", "coo") \
+                and isinstance(inner.data, mx.array):
+            self.kind, self.values, self.inner = "sparse", inner.data, inner
+        elif isinstance(inner, (np.ndarray,)) or _formats.issparse(inner) or \
+                (hasattr(inner, "format") and hasattr(inner, "tocsr")):
+            self.kind, self.inner = "constant", inner
+
+    def rebuild(self, values):
+        """A with these (concrete) values in place of its own."""
+        if self.kind == "dense":
+            return values
+        if self.kind == "sparse":
+            S = self.inner
+            if S.format == "coo":
+                return type(S)((values, tuple(S.coords)), shape=S.shape)
+            return type(S)((values, S.indices, S.indptr), shape=S.shape)
+        return self.A
+
+    def entries(self):
+        """(rows, cols) of the stored entries, as MLX int32/int64 indices."""
+        S = self.inner
+        if S.format == "coo":
+            return mx.array(np.asarray(S.coords[0])), mx.array(np.asarray(S.coords[1]))
+        ptr = np.asarray(S.indptr)
+        major = np.repeat(np.arange(len(ptr) - 1), np.diff(ptr))
+        minor = np.asarray(S.indices)
+        if S.format == "csr":
+            return mx.array(major), mx.array(minor)
+        return mx.array(minor), mx.array(major)
+
+
+def adjoint_of(A):
+    """A^H in a form the solvers take (our sparse array / MLX dense / operator)."""
+    if isinstance(A, mx.array):
+        return mx.conj(A).T if mx.issubdtype(A.dtype, mx.complexfloating) else A.T
+    if _formats.issparse(A):
+        return A.T.conj()
+    return aslinearoperator(A).H
+
+
+def _closure_traced(A, n, dtype):
+    """Whether a user operator's product carries values traced by a transformation."""
+    op = aslinearoperator(A)
+    if isinstance(op, (MatrixLinearOperator, IdentityOperator)) and type(op) is MatrixLinearOperator:
+        return False
+    if isinstance(A, LinearOperator) or hasattr(A, "matvec"):
+        try:
+            y = op.matvec(mx.zeros((n,), dtype=dtype))
+        except NotImplementedError:
+            return True
+        except Exception:
+            return False
+        return isinstance(y, mx.array) and _arrays.trace_state(y) != _arrays.FREE
+    return False
+
+
+def solve(name, run, A, b, x0=None, M=None, hermitian=False):
+    """(x, info) = run(A, b, x0, M) made differentiable with respect to b and
+    A's MLX values (our csr/csc/coo array's ``data``, or a dense MLX A).
+
+    ``run`` takes concrete inputs and returns (x, info); numpy callers and
+    untraced MLX calls go straight to it."""
+    if not isinstance(b, mx.array):
+        return run(A, b, x0, M)
+    parts = _Parts(A)
+    watched = [b] + ([parts.values] if parts.values is not None else [])
+    state = _arrays.trace_state(*watched)
+    if parts.kind == "other" and _closure_traced(A, b.shape[0], b.dtype):
+        raise NotImplementedError(
+            f"{name}: gradients with respect to values inside a LinearOperator's functions are not "
+            "supported; pass the sparse array (or a dense MLX array) itself")
+    if state == _arrays.FREE:
+        return run(A, b, x0, M)
+    if state == _arrays.TRACED:
+        raise _compile_refusal(name)
+    info = []
+    x0c = None if x0 is None or isinstance(x0, str) else _concrete(x0) if isinstance(x0, mx.array) else x0
+    x0c = x0 if isinstance(x0, str) else x0c
+    has_values = parts.values is not None
+
+    def forward(b_, *vals):
+        A_c = parts.rebuild(_concrete(vals[0])) if has_values else A
+        x, i = run(A_c, _concrete(b_), x0c, M)
+        info.append(i)
+        return x
+
+    def backward(primals, cotangent, output):
+        vals = primals[1:]
+        A_c = parts.rebuild(_concrete(vals[0])) if has_values else A
+        AH = A_c if hermitian else adjoint_of(A_c)
+        MH = M
+        if M is not None and not hermitian:
+            try:
+                MH = aslinearoperator(M).H
+            except Exception:
+                MH = None
+        g = _concrete(cotangent)
+        lam, _ = run(AH, g, None, MH, adjoint=True)
+        lam = lam.astype(primals[0].dtype) if lam.dtype != primals[0].dtype else lam
+        grads = [lam]
+        if has_values:
+            x = output if not isinstance(output, (list, tuple)) else output[0]
+            xc = mx.conj(x) if mx.issubdtype(x.dtype, mx.complexfloating) else x
+            if parts.kind == "dense":
+                dA = -mx.outer(lam, xc)
+            else:
+                rows, cols = parts.entries()
+                dA = -(lam[rows] * xc[cols])
+            grads.append(dA.astype(vals[0].dtype))
+        return tuple(grads)
+
+    f = mx.custom_function(forward)
+    f.vjp(backward)
+    x = f(*watched)
+    return x, info[0]

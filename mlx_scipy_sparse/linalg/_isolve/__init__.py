@@ -1,0 +1,161 @@
+"""Iterative solvers with scipy.sparse.linalg's signatures and answers.
+
+MLX iterations: cg, bicg, bicgstab, cgs (stop codes read every few
+iterations), gmres, minres (a sync per iteration for their small host
+problems).  scipy's own code on host data: qmr, tfqmr, lgmres, gcrotmk,
+lsqr, lsmr (see _host).  Square solvers are differentiable with respect to
+b and A's MLX values by the adjoint solve (linalg/_implicit.py).
+"""
+import warnings
+
+import mlx.core as mx
+import scipy.sparse.linalg as _sl
+
+from .. import _implicit
+from . import _bicg, _cg, _gmres, _minres
+from ._common import HostOnly, System, as_float, default_maxiter, tolerance
+from ._host import host_operator, host_vector, mlx_callback, run_square
+
+__all__ = ["cg", "bicg", "bicgstab", "cgs", "gmres", "lgmres", "minres", "qmr", "tfqmr",
+           "gcrotmk", "lsqr", "lsmr"]
+
+
+def _krylov(name, algo, A, b, x0, M, rtol, atol, maxiter, callback, hermitian, **extra):
+    scipy_fn = getattr(_sl, name)
+
+    def run(A_, b_, x0_, M_, adjoint=False):
+        cb = None if adjoint else callback
+        try:
+            s = System(name, A_, b_, x0_, M_)
+        except HostOnly:       # complex128: scipy's iteration on the host, exact
+            return scipy_fn(host_operator(A_), host_vector(b_), x0=host_vector(x0_), rtol=rtol, atol=atol,
+                            maxiter=maxiter, M=host_operator(M_), callback=cb, **extra)
+        with mx.stream(s.stream):
+            bnrm = as_float(s.norm(s.b))
+            atol_ = tolerance(name, bnrm, atol, rtol)
+            if bnrm == 0:
+                return s.answer(s.b), 0
+            x, info = algo(s, atol_, default_maxiter(s, maxiter), cb, **extra)
+            return s.answer(x), int(info)
+    return _implicit.solve(name, run, A, b, x0, M, hermitian=hermitian)
+
+
+def cg(A, b, x0=None, *, rtol=1e-5, atol=0., maxiter=None, M=None, callback=None):
+    """Conjugate Gradient for Hermitian positive definite A: (x, info)."""
+    return _krylov("cg", _cg.run, A, b, x0, M, rtol, atol, maxiter, callback, True)
+
+
+def bicg(A, b, x0=None, *, rtol=1e-5, atol=0., maxiter=None, M=None, callback=None):
+    """BIConjugate Gradient: (x, info)."""
+    return _krylov("bicg", _bicg.bicg, A, b, x0, M, rtol, atol, maxiter, callback, False)
+
+
+def bicgstab(A, b, x0=None, *, rtol=1e-5, atol=0., maxiter=None, M=None, callback=None):
+    """BIConjugate Gradient STABilized: (x, info)."""
+    return _krylov("bicgstab", _bicg.bicgstab, A, b, x0, M, rtol, atol, maxiter, callback, False)
+
+
+def cgs(A, b, x0=None, *, rtol=1e-5, atol=0., maxiter=None, M=None, callback=None):
+    """Conjugate Gradient Squared: (x, info)."""
+    return _krylov("cgs", _bicg.cgs, A, b, x0, M, rtol, atol, maxiter, callback, False)
+
+
+def gmres(A, b, x0=None, *, rtol=1e-5, atol=0., restart=None, maxiter=None, M=None, callback=None,
+          callback_type=None):
+    """Restarted Generalized Minimal RESidual: (x, info)."""
+    if callback is not None and callback_type is None:
+        warnings.warn("scipy.sparse.linalg.gmres called without specifying `callback_type`. The default "
+                      "value will be changed in a future release. For compatibility, specify a value for "
+                      "`callback_type` explicitly, e.g., ``gmres(..., callback_type='pr_norm')``, or to "
+                      "retain the old behavior ``gmres(..., callback_type='legacy')``",
+                      category=DeprecationWarning, stacklevel=2)
+    if callback_type is None:
+        callback_type = "legacy"
+    if callback_type not in ("x", "pr_norm", "legacy"):
+        raise ValueError(f"Unknown callback_type: {callback_type!r}")
+    if callback is None:
+        callback_type = None
+
+    def run(A_, b_, x0_, M_, adjoint=False):
+        cb, ct = (None, None) if adjoint else (callback, callback_type)
+        try:
+            s = System("gmres", A_, b_, x0_, M_)
+        except HostOnly:
+            return _sl.gmres(host_operator(A_), host_vector(b_), x0=host_vector(x0_), rtol=rtol, atol=atol,
+                             restart=restart, maxiter=maxiter, M=host_operator(M_), callback=cb,
+                             callback_type=ct or "legacy")
+        with mx.stream(s.stream):
+            bnrm = as_float(s.norm(s.b))
+            atol_ = tolerance("gmres", bnrm, atol, rtol)
+            if bnrm == 0:
+                return s.answer(s.b), 0
+            x, info = _gmres.run(s, atol_, default_maxiter(s, maxiter), cb, restart, ct, bnrm)
+            return s.answer(x), int(info)
+    return _implicit.solve("gmres", run, A, b, x0, M)
+
+
+def minres(A, b, x0=None, *, rtol=1e-5, shift=0.0, maxiter=None, M=None, callback=None, show=False,
+           check=False):
+    """MINimum RESidual for Hermitian (possibly indefinite) A - shift*I: (x, info)."""
+    def run(A_, b_, x0_, M_, adjoint=False):
+        cb = None if adjoint else callback
+        try:
+            s = System("minres", A_, b_, x0_, M_)
+        except HostOnly:
+            return _sl.minres(host_operator(A_), host_vector(b_), x0=host_vector(x0_), rtol=rtol, shift=shift,
+                              maxiter=maxiter, M=host_operator(M_), callback=cb, show=show, check=check)
+        with mx.stream(s.stream):
+            x, info = _minres.run(s, rtol, default_maxiter(s, maxiter, 5), cb, shift, check, show)
+            return s.answer(x), int(info)
+    # A - shift*I is Hermitian when A is: the adjoint solve is the same solve
+    return _implicit.solve("minres", run, A, b, x0, M, hermitian=True)
+
+
+def _delegated(name, precond=("M",)):
+    fn = getattr(_sl, name)
+
+    def solver(A, b, x0=None, *, callback=None, **kwargs):
+        pre = {k: kwargs.pop(k, None) for k in precond}
+        mlx = isinstance(b, mx.array)
+
+        def run(A_, b_, x0_, M_, adjoint=False):
+            return run_square(fn, A_, b_, x0_, M_, mlx, None if adjoint else callback, kwargs, precond)
+        M = pre if len(precond) > 1 else pre[precond[0]]
+        if len(precond) > 1 and all(v is None for v in pre.values()):
+            M = None
+        return _implicit.solve(name, run, A, b, x0, M)
+    solver.__name__ = solver.__qualname__ = name
+    solver.__doc__ = f"scipy.sparse.linalg.{name} on host data (MLX in -> MLX out; differentiable by the adjoint solve)."
+    return solver
+
+
+lgmres = _delegated("lgmres")
+gcrotmk = _delegated("gcrotmk")
+tfqmr = _delegated("tfqmr")
+qmr = _delegated("qmr", precond=("M1", "M2"))
+
+
+def _least_squares(name):
+    fn = getattr(_sl, name)
+
+    def solver(A, b, *args, **kwargs):
+        mlx = isinstance(b, mx.array)
+        if mlx:
+            from ... import _arrays
+            if _arrays.trace_state(b) != _arrays.FREE or (
+                    hasattr(A, "data") and isinstance(A.data, mx.array) and _arrays.trace_state(A.data) != _arrays.FREE):
+                raise NotImplementedError(f"{name} is not differentiable yet (it runs scipy's code on the host)")
+        if "x0" in kwargs:
+            kwargs["x0"] = host_vector(kwargs["x0"])
+        out = fn(host_operator(A), host_vector(b), *args, **kwargs)
+        if mlx:
+            from ... import _arrays
+            out = (_arrays.to_mx(out[0]),) + tuple(out[1:])
+        return out
+    solver.__name__ = solver.__qualname__ = name
+    solver.__doc__ = f"scipy.sparse.linalg.{name} on host data (MLX in -> MLX solution)."
+    return solver
+
+
+lsqr = _least_squares("lsqr")
+lsmr = _least_squares("lsmr")

@@ -1,0 +1,219 @@
+"""What every Krylov solver shares: the system, its tolerances, the answer.
+
+``prepare`` is scipy's make_system for both kinds of caller.  The solver
+always iterates on MLX vectors (float64 and complex64/float32 work is placed
+on the CPU stream or the default device by ``System.stream``); the caller's
+kind decides what comes back: numpy/scipy in -> numpy out in scipy's dtype,
+``mx.array`` in -> ``mx.array`` out.  Products go through our operators: an
+explicit matrix meets MLX vectors directly (our sparse product kernels); a
+user's host-side LinearOperator is handed numpy vectors when the caller gave
+numpy (scipy's tests write such operators), MLX vectors otherwise.
+"""
+import numpy as np
+import mlx.core as mx
+import scipy.sparse as _ss
+
+from ... import _arrays, _formats, _kernels
+from .._interface import (IdentityOperator, LinearOperator, MatrixLinearOperator,
+                          aslinearoperator)
+
+# scipy's coercion of the operator's and b's dtypes (chars f, d, F, D)
+_COERCE = {"f": np.float32, "d": np.float64, "F": np.complex64, "D": np.complex128}
+
+
+def coerce(a, b):
+    a = np.dtype(a) if np.dtype(a).char in "fdFD" else np.dtype(np.float64)
+    b = np.dtype(b) if np.dtype(b).char in "fdFD" else np.dtype(np.float64)
+    return np.result_type(a, b)
+
+
+def tolerance(name, b_norm, atol=0., rtol=1e-5):
+    """scipy's absolute stopping tolerance max(atol, rtol * |b|), and its error."""
+    if isinstance(atol, str) or atol is None or atol < 0:
+        raise ValueError(f"'scipy.sparse.linalg.{name}' called with invalid `atol`={atol}; "
+                         "if set, `atol` must be a real, non-negative number.")
+    return max(float(atol), float(rtol) * float(b_norm))
+
+
+class HostOnly(Exception):
+    """The system needs precision MLX cannot hold (complex128): solve on the host."""
+
+
+def _is_explicit(op):
+    return isinstance(op, (MatrixLinearOperator, IdentityOperator))
+
+
+class System:
+    """A, M, b, x0 of one solve as the solver sees them (MLX vectors)."""
+
+    def __init__(self, name, A, b, x0, M, *, rpsolve=True):
+        self.name = name
+        self.mlx = isinstance(b, mx.array)
+        A_in = A
+        A = aslinearoperator(A)
+        if A.shape[0] != A.shape[1]:
+            raise ValueError(f"expected square matrix, but got shape={(A.shape,)}")
+        N = A.local_shape[0]
+        if self.mlx:
+            b_dtype = _arrays.np_dtype(b.dtype)
+        else:
+            b = np.asanyarray(b)
+            b_dtype = b.dtype
+        if tuple(b.shape) not in ((N, 1), (N,)):
+            raise ValueError(f"shapes of A {A.shape} and b {tuple(b.shape)} are incompatible")
+        if b_dtype.char not in "fdFD":
+            b_dtype = np.dtype(np.float64)
+        op_dtype = A.dtype if A.dtype is not None else np.asarray(A.matvec(np.zeros(N))).dtype
+        self.dtype = coerce(op_dtype, b_dtype)             # scipy's answer dtype
+        if self.dtype == np.complex128:
+            if self.mlx:
+                raise TypeError("the system is complex128, which MLX cannot hold; "
+                                "pass numpy arrays to solve it on the host")
+            raise HostOnly
+        self.mx_dtype = _arrays.mx_dtype(self.dtype)
+        self.stream = mx.cpu if (self.mx_dtype == mx.float64 or not _kernels.gpu_default()) \
+            else mx.default_device()
+        self.A = A
+        self.N = N
+        with mx.stream(self.stream):
+            self.b = self.vector(b)
+            self.M = self._preconditioner(A_in, A, M)
+            self.x0 = None
+            if isinstance(x0, str):
+                if x0 == "Mb":
+                    self.x0 = self.psolve(self.b)
+            elif x0 is not None:
+                shape = tuple(x0.shape) if hasattr(x0, "shape") else np.shape(x0)
+                if shape not in ((N, 1), (N,)):
+                    raise ValueError(f"shapes of A {A.shape} and x0 {shape} are incompatible")
+                self.x0 = self.vector(x0)
+        self.matvec = self._applier(A, "matvec")
+        self._rmatvec = None
+
+    # -- vectors
+    def vector(self, v):
+        """v as a flat MLX vector of the solve's dtype, on the solve's stream."""
+        if isinstance(v, mx.array):
+            v = v.reshape(-1)
+            return v if v.dtype == self.mx_dtype else v.astype(self.mx_dtype)
+        return _arrays.to_mx(np.asarray(v, dtype=self.dtype).reshape(-1))
+
+    def answer(self, x):
+        """x in the caller's kind: numpy of scipy's dtype, or MLX."""
+        if self.mlx:
+            return x
+        return np.array(_arrays.to_np(x), dtype=self.dtype)
+
+    def for_callback(self, x):
+        return x if self.mlx else np.array(_arrays.to_np(x), dtype=self.dtype)
+
+    # -- operators
+    def _applier(self, op, method):
+        fn = getattr(op, method)
+        if self.mlx or _is_explicit(op):
+            return lambda v: self.vector(fn(v))
+        # a host-side operator given by numpy code: numpy in, numpy out
+        return lambda v: self.vector(fn(np.array(_arrays.to_np(v))))
+
+    @property
+    def rmatvec(self):
+        if self._rmatvec is None:
+            self._rmatvec = self._applier(self.A, "rmatvec")
+        return self._rmatvec
+
+    def _preconditioner(self, A_in, A, M):
+        if M is None:
+            ps, rps = getattr(A_in, "psolve", None), getattr(A_in, "rpsolve", None)
+            if ps is None and rps is None:
+                self.psolve = self.rpsolve = None
+                return None
+            ident = lambda v: v     # noqa: E731
+            M = LinearOperator(A.shape, matvec=ps or ident, rmatvec=rps or ident, dtype=A.dtype)
+        else:
+            M = aslinearoperator(M)
+            if A.shape != M.shape:
+                raise ValueError("matrix and preconditioner have different shapes")
+        self.psolve = self._applier(M, "matvec")
+        rp = self._applier(M, "rmatvec")
+        self.rpsolve = rp
+        return M
+
+    def apply_M(self, v):
+        return v if self.psolve is None else self.psolve(v)
+
+    def apply_MH(self, v):
+        return v if self.rpsolve is None else self.rpsolve(v)
+
+    # -- reductions, through the operator (the distributed layer overrides vdot)
+    def vdot(self, x, y):
+        return self.A.vdot(x, y)
+
+    def norm(self, x):
+        v = self.A.vdot(x, x)
+        return mx.sqrt(mx.real(v) if mx.issubdtype(v.dtype, mx.complexfloating) else v)
+
+    def start(self):
+        """x0 (zeros when not given) and r0 = b - A x0."""
+        if self.x0 is None:
+            return mx.zeros(self.b.shape, dtype=self.mx_dtype), self.b
+        return self.x0, self.b - self.matvec(self.x0)
+
+
+def as_float(v):
+    return float(v.item()) if isinstance(v, mx.array) else float(v)
+
+
+def as_scalar(v):
+    """A 0-d MLX value as a Python number (complex stays complex)."""
+    v = v.item() if isinstance(v, mx.array) else v
+    return v
+
+
+def default_maxiter(sysm, maxiter, factor=10):
+    return sysm.N * factor if maxiter is None else int(maxiter)
+
+
+def iterate(step, state, maxiter, callback, sysm, every=8):
+    """Run ``step`` up to ``maxiter`` times, looking at the stop codes only
+    every ``every`` iterations (each iteration when there is a callback,
+    which sees each iterate as scipy's do).
+
+    ``step(state, it) -> (state, code, pick)``: ``code`` a lazy 0-d int32
+    (-1: go on; otherwise the reason to stop this iteration, as scipy's
+    early returns would), ``pick(code) -> (x, info)`` the answer for it.
+    The codes of a batch are read in one sync; the first stop wins, so the
+    answer is the iterate scipy would return, never one past it.
+    Returns (x, info) with info = maxiter when no stop came.
+    """
+    pending = []
+    for it in range(maxiter):
+        state, code, pick = step(state, it)
+        pending.append((code, pick))
+        if callback is not None or len(pending) >= every or it == maxiter - 1:
+            codes = mx.stack([c for c, _ in pending])
+            mx.eval(codes, *state.values())
+            for c, (_, p) in zip(np.array(codes).tolist(), pending):
+                if c != -1:
+                    return p(c)
+            pending = []
+            if callback is not None:
+                callback(sysm.for_callback(state["x"]))
+    return state["x"], maxiter
+
+
+def first(*pairs, default=-1):
+    """A lazy int32 code: the code of the first true condition in ``pairs``
+    ((condition, code), ...) or ``default``."""
+    code = mx.array(default, dtype=mx.int32)
+    for cond, c in reversed(pairs):
+        code = mx.where(cond, mx.array(c, dtype=mx.int32), code)
+    return code
+
+
+def absval(v):
+    return mx.abs(v)
+
+
+def eps2(dtype):
+    """scipy's breakdown tolerance: eps of the working dtype, squared."""
+    return float(np.finfo(np.dtype(dtype).char).eps) ** 2
