@@ -32,3 +32,4 @@ from ._construct import __dict__ as _cd  # noqa: E402
 globals().update({n: _cd[n] for n in _FROM_SCIPY if n in _cd})
 del _cd, _fmt
 from . import linalg  # noqa: E402,F401  (scipy.sparse.linalg on our arrays)
+from . import csgraph  # noqa: E402,F401  (scipy.sparse.csgraph on our arrays)
