@@ -18,7 +18,9 @@ import numpy as np
 import mlx.core as mx
 
 from .. import _arrays, _formats
-from ._interface import IdentityOperator, LinearOperator, MatrixLinearOperator, aslinearoperator
+
+__all__ = []    # nothing public: the solvers call solve()
+from ._interface import is_ours, IdentityOperator, LinearOperator, MatrixLinearOperator, aslinearoperator
 
 
 def _compile_refusal(name):
@@ -44,10 +46,10 @@ class _Parts:
         inner = A.A if isinstance(A, MatrixLinearOperator) and type(A) is MatrixLinearOperator else A
         if isinstance(inner, mx.array):
             self.kind, self.values, self.inner = "dense", inner, inner
-        elif _formats.issparse(inner) and inner.format in ("csr", "csc", "coo") \
+        elif is_ours(inner) and inner.format in ("csr", "csc", "coo") \
                 and isinstance(inner.data, mx.array):
             self.kind, self.values, self.inner = "sparse", inner.data, inner
-        elif isinstance(inner, (np.ndarray,)) or _formats.issparse(inner) or \
+        elif isinstance(inner, (np.ndarray,)) or is_ours(inner) or \
                 (hasattr(inner, "format") and hasattr(inner, "tocsr")):
             self.kind, self.inner = "constant", inner
 
@@ -79,7 +81,7 @@ def adjoint_of(A):
     """A^H in a form the solvers take (our sparse array / MLX dense / operator)."""
     if isinstance(A, mx.array):
         return mx.conj(A).T if mx.issubdtype(A.dtype, mx.complexfloating) else A.T
-    if _formats.issparse(A):
+    if is_ours(A):
         return A.T.conj()
     return aslinearoperator(A).H
 

@@ -36,6 +36,11 @@ def _issparse(x):
     return _formats.issparse(x) or _ss.issparse(x)
 
 
+def is_ours(x):
+    """One of our sparse arrays (our issparse also answers True for scipy's)."""
+    return _formats.issparse(x) and not _ss.issparse(x)
+
+
 def _isshape(shape):
     if len(shape) != 2:
         return False
@@ -566,7 +571,7 @@ class MatrixLinearOperator(LinearOperator):
         self.A = A
         self.args = (A,)
         self._adj = None
-        self._for_mx = A if (_is_mx(A) or _formats.issparse(A)) else None
+        self._for_mx = A if (_is_mx(A) or is_ours(A)) else None
         self._for_np = None if _is_mx(A) else A
 
     def _mx_matrix(self):

@@ -12,7 +12,7 @@ import scipy.sparse as _ss
 import scipy.sparse.linalg as _sl
 
 from ... import _arrays, _formats
-from .._interface import LinearOperator, MatrixLinearOperator, aslinearoperator
+from .._interface import is_ours, LinearOperator, MatrixLinearOperator, aslinearoperator
 
 
 def host_operator(A):
@@ -21,7 +21,7 @@ def host_operator(A):
         return A
     if isinstance(A, mx.array):
         return _arrays.to_np(A)
-    if _formats.issparse(A):
+    if is_ours(A):
         return A.to_scipy()
     if isinstance(A, MatrixLinearOperator) and type(A) is MatrixLinearOperator:
         return host_operator(A.A)
