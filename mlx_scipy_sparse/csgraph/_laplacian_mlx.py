@@ -61,7 +61,7 @@ def sparse_laplacian(A, normed, out_degree, copy, form, dtype, symmetrized):
         lap_vals = mx.concatenate([_kernels.gather(entries, keep).astype(w.dtype),
                                    new_diag.astype(w.dtype)])
         mo = _arrays.mx_dtype(out)
-        L_vals, d = lap_vals.astype(mo), w.astype(mo)
+        L_vals, d = _laplacian_ops.cast(lap_vals, mo), _laplacian_ops.cast(w, mo)
     cls = _inputs.coo_class(A)
     L = cls((L_vals, (lap_row, lap_col)), shape=(n, n))
     if not copy and not symmetrized and graph is A:

@@ -1,5 +1,7 @@
 """Pieces of the MLX Laplacian: the dense form, the matrix-free forms
 ('function' and 'lo'), and the dtype rules they share with the sparse form."""
+import warnings
+
 import numpy as np
 import mlx.core as mx
 from scipy.sparse.linalg import LinearOperator
@@ -15,6 +17,15 @@ def sum_dtype(dtype):
     if dtype in (mx.float16, mx.bfloat16):
         return mx.float32
     return dtype
+
+
+def cast(x, out):
+    """x.astype(out), with numpy's warning when a complex value loses its
+    imaginary part (scipy's astype warns)."""
+    if mx.issubdtype(x.dtype, mx.complexfloating) and not mx.issubdtype(out, mx.complexfloating):
+        warnings.warn("Casting complex values to real discards the imaginary part",
+                      np.exceptions.ComplexWarning, stacklevel=4)
+    return x.astype(out)
 
 
 def diag_out(d, state):
@@ -50,7 +61,7 @@ def dense_laplacian(g, normed, out_degree, copy, form, dtype, symmetrized):
             m = mx.where(eye, mx.logical_not(iso).astype(m.dtype)[None, :], m)
         else:
             m = mx.where(eye, w[None, :].astype(m.dtype), -m)
-        return m.astype(out), w.astype(out)
+        return cast(m, out), cast(w, out)
 
 
 def _conj(x):
@@ -66,7 +77,7 @@ def _dense_operator(g, normed, axis, form, out, symmetrized):
             gsum = gsum + mx.sum(wide, axis=1 - axis)
         diag = gsum - gdiag - (gdiag if symmetrized else 0)
         fn, d = _forms(g, gsum, diag, normed, symmetrized)
-    return _shaped(fn, d, g.shape, form, out), d.astype(out)
+    return _shaped(fn, d, g.shape, form, out), cast(d, out)
 
 
 def operator(graph, coo, n, normed, out_degree, form, out, symmetrized, state):
@@ -83,7 +94,7 @@ def operator(graph, coo, n, normed, out_degree, form, out, symmetrized, state):
             gsum = gsum + _kernels.scatter_sum(wide, other, n)
         diag = gsum - gdiag - (gdiag if symmetrized else 0)
         fn, d = _forms(graph, gsum, diag, normed, symmetrized)
-    return _shaped(fn, d, graph.shape, form, out), diag_out(d.astype(_arrays.mx_dtype(out)),
+    return _shaped(fn, d, graph.shape, form, out), diag_out(cast(d, _arrays.mx_dtype(out)),
                                                             state)
 
 
@@ -111,8 +122,8 @@ def _apply_mx(m, gsum, nd, symmetrized, v):
                                        else v.dtype)):
         x = v * nd[:, None] if nd is not None else v
         y = x * gsum[:, None] - m @ x
-        if symmetrized:
-            y = y - _conj(_conj(x).T @ m).T
+        if symmetrized:         # (x^H m)^H = conj(m^T conj(x)); MLX's @ refuses ours on the right
+            y = y - _conj(m.T @ _conj(x))
         return y * nd[:, None] if nd is not None else y
 
 
