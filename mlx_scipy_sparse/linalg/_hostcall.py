@@ -30,10 +30,16 @@ def is_mx(x):
 
 
 def _our_operator(x):
-    """One of our LinearOperators (anything operator-like that is not scipy's)."""
+    """One of our LinearOperators (scipy cannot call its products itself)."""
+    try:
+        from ._interface import LinearOperator
+        if isinstance(x, LinearOperator):
+            return True
+    except ImportError:
+        pass
     return (not isinstance(x, (_sl.LinearOperator, np.ndarray, _ss.sparray, _ss.spmatrix))
             and not is_ours(x) and hasattr(x, "shape") and hasattr(x, "matvec")
-            and hasattr(x, "dtype") and type(x).__module__.startswith("mlx_scipy_sparse"))
+            and type(x).__module__.startswith("mlx_scipy_sparse"))
 
 
 def _np_out(y):
@@ -45,7 +51,7 @@ def scipy_operator(op):
     if getattr(op, "local_shape", op.shape) != op.shape:
         raise NotImplementedError("a distributed operator cannot be handed to scipy's "
                                   "host routines (it holds only part of each vector)")
-    kw = dict(matvec=lambda x: _np_out(op.matvec(x)), dtype=op.dtype)
+    kw = dict(matvec=lambda x: _np_out(op.matvec(x)), dtype=getattr(op, "dtype", None))
     for name in ("rmatvec", "matmat", "rmatmat"):
         if hasattr(op, name):
             kw[name] = (lambda f: lambda x: _np_out(f(x)))(getattr(op, name))
