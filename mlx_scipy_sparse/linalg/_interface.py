@@ -144,6 +144,7 @@ class LinearOperator:
     ``_matvec`` or ``_matmat`` (and optionally ``_rmatvec``/``_adjoint``).
     """
     ndim = 2
+    __array_ufunc__ = None      # numpy defers to us: x @ A, 2 * A come here
 
     def __new__(cls, *args, **kwargs):
         if cls is LinearOperator:       # called with functions: the custom operator

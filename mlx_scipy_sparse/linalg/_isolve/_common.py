@@ -14,7 +14,7 @@ import mlx.core as mx
 import scipy.sparse as _ss
 
 from ... import _arrays, _formats, _kernels
-from .._interface import (IdentityOperator, LinearOperator, MatrixLinearOperator,
+from .._interface import (IdentityOperator, is_ours, LinearOperator, MatrixLinearOperator,
                           aslinearoperator)
 
 # scipy's coercion of the operator's and b's dtypes (chars f, d, F, D)
@@ -71,8 +71,8 @@ class System:
                                 "pass numpy arrays to solve it on the host")
             raise HostOnly
         self.mx_dtype = _arrays.mx_dtype(self.dtype)
-        self.stream = mx.cpu if (self.mx_dtype == mx.float64 or not _kernels.gpu_default()) \
-            else mx.default_device()
+        self.on_cpu = self.mx_dtype == mx.float64 or not _kernels.gpu_default()
+        self.stream = mx.cpu if self.on_cpu else mx.default_device()
         self.A = A
         self.N = N
         with mx.stream(self.stream):
@@ -81,7 +81,7 @@ class System:
             self.x0 = None
             if isinstance(x0, str):
                 if x0 == "Mb":
-                    self.x0 = self.psolve(self.b)
+                    self.x0 = self.apply_M(self.b)
             elif x0 is not None:
                 shape = tuple(x0.shape) if hasattr(x0, "shape") else np.shape(x0)
                 if shape not in ((N, 1), (N,)):
@@ -159,6 +159,25 @@ class System:
         return self.x0, self.b - self.matvec(self.x0)
 
 
+def fast_matvec(sysm, X):
+    """For a solve bare on the CPU over our CSR/CSC array: fn(X2) = A @ X2
+    through the kernel table's prepared product (no per-call decisions),
+    for vectors of X's shape and dtype; otherwise the operator's matvec."""
+    op = sysm.A
+    S = getattr(op, "A", None)
+    if type(op) is MatrixLinearOperator and is_ours(S) and S.format in ("csr", "csc") \
+            and isinstance(S.data, mx.array) and S.data.dtype == X.dtype:
+        m, n = S.shape
+        shape, flip = ((m, n), False) if S.format == "csr" else ((n, m), True)
+        fn = _kernels.fast_product(S.data, S.indices, S.indptr, shape, X, transpose=flip)
+        if fn is not None:
+            def product(X2):
+                Y = fn(X2)
+                return sysm.matvec(X2) if Y is None else Y
+            return product
+    return sysm.matvec
+
+
 def as_float(v):
     return float(v.item()) if isinstance(v, mx.array) else float(v)
 
@@ -171,6 +190,10 @@ def as_scalar(v):
 
 def default_maxiter(sysm, maxiter, factor=10):
     return sysm.N * factor if maxiter is None else int(maxiter)
+
+
+# iterations the last chunked solve made (scipy's count: updates of x); for benchmarks
+stats = {"iterations": 0}
 
 
 def iterate(step, state, maxiter, callback, sysm, every=8):
@@ -186,14 +209,17 @@ def iterate(step, state, maxiter, callback, sysm, every=8):
     Returns (x, info) with info = maxiter when no stop came.
     """
     pending = []
+    stats["iterations"] = 0
     for it in range(maxiter):
+        stats["iterations"] = it + 1
         state, code, pick = step(state, it)
         pending.append((code, pick))
         if callback is not None or len(pending) >= every or it == maxiter - 1:
             codes = mx.stack([c for c, _ in pending])
             mx.eval(codes, *state.values())
-            for c, (_, p) in zip(np.array(codes).tolist(), pending):
+            for k, (c, (_, p)) in enumerate(zip(np.array(codes).tolist(), pending)):
                 if c != -1:
+                    stats["iterations"] = it + 1 - len(pending) + k
                     return p(c)
             pending = []
             if callback is not None:
