@@ -8,6 +8,7 @@ from ._formats import (  # noqa: F401
     csr_matrix, dia_array, dia_matrix, dok_array, dok_matrix, issparse, isspmatrix,
     lil_array, lil_matrix, sparray, spmatrix,
 )
+from . import _mlx_operators  # noqa: F401  (mx.array @ sparse: see there)
 from ._construct import *  # noqa: F401,F403
 from ._construct import _FROM_SCIPY, fromdense  # noqa: F401
 from ._kernels import gpu_available, reuse_host_memory, use_cpu, use_gpu  # noqa: F401

@@ -71,13 +71,36 @@ class BinaryOps:
         return self._on_union(other, "minimum", mx.minimum)
 
     def __add__(self, other):
-        return self._on_union(other, "__add__", mx.add)
+        r = self._with_dense(other, mx.add)
+        return self._on_union(other, "__add__", mx.add) if r is None else r
 
     def __radd__(self, other):          # ours + ours comes to __add__ first
-        return _bridge.call(self, "__radd__", (other,), {})
+        r = self._with_dense(other, lambda a, x: mx.add(x, a))
+        return _bridge.call(self, "__radd__", (other,), {}) if r is None else r
 
     def __sub__(self, other):
-        return self._on_union(other, "__sub__", mx.subtract)
+        r = self._with_dense(other, mx.subtract)
+        return self._on_union(other, "__sub__", mx.subtract) if r is None else r
+
+    def __rsub__(self, other):
+        r = self._with_dense(other, lambda a, x: mx.subtract(x, a))
+        return _bridge.call(self, "__rsub__", (other,), {}) if r is None else r
+
+    def _with_dense(self, other, fn):
+        """fn(A densified, other) for an MLX dense operand (scipy's sparse
+        +/- dense is dense): MLX in, MLX out, differentiable with respect to
+        both.  None for every other operand."""
+        if not _arrays.is_mx(other) or self.ndim != 2 or self._on_host() or other.ndim > 2 \
+                or self.dtype == np.bool_ or other.dtype == mx.bool_:
+            return None
+        if np.broadcast_shapes(self.shape, tuple(other.shape)) != self.shape:
+            raise ValueError(f"inconsistent shapes {self.shape} and {tuple(other.shape)}")
+        dense = self._densified()
+        if dense is None:
+            return None
+        out = _arrays.mx_dtype(np.result_type(self.dtype, _arrays.np_dtype(other.dtype)))
+        with mx.stream(_kernels.stream_for(out)):
+            return fn(dense.astype(out), other.astype(out))
 
     def _sample(self, other):
         """self * a dense operand (same shape, a row or a column, as scipy
@@ -105,6 +128,23 @@ class BinaryOps:
                 row.astype(mx.int64) * n + col.astype(mx.int64)
             picked = _kernels.gather(flat.astype(out), at)
             return C._with_values(C._values().astype(out) * picked)
+
+    def __rmul__(self, other):
+        r = self._sample(other) if _arrays.is_mx(other) else None
+        return super().__rmul__(other) if r is None else r
+
+    def __truediv__(self, other):
+        """A / MLX dense: A times the reciprocal at A's entries (scipy's
+        rule: implicit zeros stay zero)."""
+        if _arrays.is_mx(other) and other.ndim > 0 and other.dtype != mx.bool_:
+            # numpy's 1 / other: floats keep their dtype, integers go to float64
+            inexact = mx.issubdtype(other.dtype, mx.inexact)
+            recip = other.dtype if inexact else mx.float64
+            with mx.stream(_kernels.stream_for(recip)):
+                r = self._sample(mx.reciprocal(other.astype(recip)))
+            if r is not None:
+                return r
+        return super().__truediv__(other)
 
     def multiply(self, other):
         r = self._sample(other) if not _bridge.is_sparse(other) else None
@@ -193,7 +233,12 @@ class BinaryOps:
         return super().todense(order=order, out=out) if dense is None else dense
 
     def _dense_mx(self):
-        if self.ndim != 2 or self._on_host() or not _transformed(self):
+        return self._densified() if _transformed(self) else None
+
+    def _densified(self):
+        """The dense MLX array (duplicates added), None where it cannot be
+        made in MLX."""
+        if self.ndim != 2 or self._on_host():
             return None
         rows, cols = self._axis_slots(1), self._axis_slots(0)
         if rows is None or cols is None:
