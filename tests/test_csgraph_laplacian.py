@@ -82,16 +82,21 @@ def test_every_option_against_scipy(kind):
                                    rtol=1e-13, atol=1e-14, err_msg=str(kw))
 
 
-def test_sparse_entries_in_scipys_order():
-    """The COO result has scipy's entries in scipy's order (off-diagonal
-    entries in the input's order, then the diagonal)."""
-    G = _graph()
+@pytest.mark.parametrize("dtype", [np.float64, np.float32, np.int32])
+def test_sparse_entries_in_scipys_order(dtype):
+    """The COO result has scipy's entries in scipy's order: the input's
+    off-diagonal entries in its order, then the diagonal; sorted where
+    scipy's final astype sums duplicates (the diagonal widened the values:
+    int32 degrees, float32 normalised), and the same bits."""
+    G = (_graph() * 4).astype(dtype)
     for normed in (False, True):
-        L = csgraph.laplacian(sp.csr_array(G), normed=normed)
-        R = cg.laplacian(ss.csr_array(G), normed=normed)
-        np.testing.assert_array_equal(np.asarray(L.row), R.row)
-        np.testing.assert_array_equal(np.asarray(L.col), R.col)
-        np.testing.assert_allclose(np.asarray(L.data), R.data, rtol=1e-15, atol=0)
+        for fmt in ("csr", "coo"):
+            L = csgraph.laplacian(sp.csr_array(G).asformat(fmt), normed=normed)
+            R = cg.laplacian(ss.csr_array(G).asformat(fmt), normed=normed)
+            np.testing.assert_array_equal(np.asarray(L.row), R.row)
+            np.testing.assert_array_equal(np.asarray(L.col), R.col)
+            assert np.asarray(L.data).dtype == R.data.dtype
+            np.testing.assert_array_equal(np.asarray(L.data), R.data)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.complex64, np.int32, np.int64])
@@ -257,3 +262,18 @@ def test_same_call_same_bits():
     a = csgraph.laplacian(A, normed=True, symmetrized=True)
     b = csgraph.laplacian(A, normed=True, symmetrized=True)
     assert np.asarray(a.data).tobytes() == np.asarray(b.data).tobytes()
+
+
+@pytest.mark.parametrize("normed", [False, True])
+def test_duplicate_coo_entries(normed):
+    """A COO graph with repeated entries: degrees count every copy; where
+    scipy's result is sorted, the copies are summed in its order."""
+    r = np.array([0, 1, 0, 2, 1, 0, 3, 3])
+    c = np.array([1, 0, 1, 1, 2, 1, 3, 0])
+    v = np.array([1.5, 2.0, 0.25, 1.0, 3.0, 0.5, 2.0, 1.0], dtype=np.float32)
+    for dtype in (np.float32, np.float64):
+        L = csgraph.laplacian(sp.coo_array((v.astype(dtype), (r, c)), shape=(4, 4)), normed=normed)
+        R = cg.laplacian(ss.coo_array((v.astype(dtype), (r, c)), shape=(4, 4)), normed=normed)
+        np.testing.assert_array_equal(np.asarray(L.row), R.row)
+        np.testing.assert_array_equal(np.asarray(L.col), R.col)
+        np.testing.assert_allclose(np.asarray(L.data), R.data, rtol=1e-6)

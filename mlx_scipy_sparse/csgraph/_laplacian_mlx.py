@@ -63,19 +63,49 @@ def sparse_laplacian(A, normed, out_degree, copy, form, dtype, symmetrized):
         mo = _arrays.mx_dtype(out)
         L_vals, d = _laplacian_ops.cast(lap_vals, mo), _laplacian_ops.cast(w, mo)
     cls = _inputs.coo_class(A)
-    L = cls((L_vals, (lap_row, lap_col)), shape=(n, n))
+    if _sorted_by_scipy(graph.dtype, normed, out):
+        L = _sorted(cls, L_vals, lap_row, lap_col, n)
+    else:
+        L = cls((L_vals, (lap_row, lap_col)), shape=(n, n))
     if not copy and not symmetrized and graph is A:
-        _in_place(A, entries, lap_vals, lap_row, lap_col)
+        _in_place(A, entries, L)
     return L, _laplacian_ops.diag_out(d, state)
 
 
-def _in_place(A, entries, lap_vals, lap_row, lap_col):
+def _sorted(cls, vals, row, col, n):
+    """The COO of these entries in scipy's canonical order: a permutation
+    kept per pattern (a gather of the values, scipy's bits), unless entries
+    repeat (a COO input with duplicates), whose sums follow scipy's order."""
+    def compute():
+        r, c = _arrays.to_np(row), _arrays.to_np(col)
+        perm = np.lexsort((c, r))
+        key = r[perm].astype(np.int64) * n + c[perm]
+        repeats = bool(np.any(key[1:] == key[:-1]))
+        idx = np.int32 if perm.size < 2 ** 31 else np.int64
+        return (mx.array(perm.astype(idx)), mx.array(r[perm]), mx.array(c[perm]), repeats)
+    perm, r, c, repeats = _kernels.memo("csgraph-sorted", (row, col, n), compute)
+    if repeats:
+        return _pattern.canonical(cls((vals, (row, col)), shape=(n, n)))
+    return cls((_kernels.gather(vals, perm), (r, c)), shape=(n, n), canonical=True)
+
+
+def _sorted_by_scipy(dtype, normed, out):
+    """scipy appends the diagonal (degrees of the sum dtype; 1 - isolated as
+    int64 when normed), which may widen the values, and its final astype to
+    ``out`` then sums duplicates, leaving the COO sorted (canonical); when
+    nothing widens, the entries stay in the order setdiag left."""
+    wide = np.result_type(dtype, np.int64 if normed else
+                          _arrays.np_dtype(_laplacian_ops.sum_dtype(_arrays.mx_dtype(dtype))))
+    return wide != out
+
+
+def _in_place(A, entries, L):
     """copy=False, as scipy: a COO input becomes the Laplacian; a CSR/CSC
     input keeps its pattern with its values negated (normalised)."""
     mo = _arrays.mx_dtype(A.dtype)
     if A.format == "coo":
-        A.coords = (lap_row, lap_col)
-        A.data = lap_vals.astype(mo)
+        A.coords = _pattern.coords(L)
+        A.data = L.data.astype(mo)
     else:
         A.data = entries.astype(mo)
 

@@ -40,6 +40,19 @@ def coo_arrays(A):
     return row, col, C._data
 
 
+def coords(C):
+    """A COO array's own coordinate arrays (no copy)."""
+    C._ensure_valid()
+    return C._coords
+
+
+def canonical(C):
+    """A COO array with its coordinates sorted and duplicates summed, as
+    scipy's sum_duplicates leaves them (differentiable in the values)."""
+    r = C._canonical_form()
+    return r if r is not None else C.tocsr().tocoo()
+
+
 def csr_pattern(A, directed=True):
     """(indptr, indices) of the CSR graph scipy's traversals read: the
     undirected view of a CSC array is its transpose (scipy's validation

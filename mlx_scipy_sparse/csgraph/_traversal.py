@@ -2,6 +2,7 @@
 host, or the MLX frontier versions (`_frontier`) for a large graph of ours
 while the default device is a GPU."""
 import inspect
+import operator
 
 import scipy.sparse.csgraph as _cg
 
@@ -53,9 +54,11 @@ def breadth_first_order(csgraph, i_start, directed=True, return_predecessors=Tru
 
 
 def _valid_start(i, n):
+    """A start scipy would accept; anything else goes to scipy, which
+    answers it in its own way."""
     try:
-        i = int(i)
-    except (TypeError, ValueError):
+        i = operator.index(i)
+    except TypeError:
         return False
     return 0 <= i < n
 
