@@ -30,6 +30,7 @@ __all__ = ["eigsh", "eigs", "svds", "lobpcg", "ArpackError", "ArpackNoConvergenc
 
 OURS_FROM = 1000            # smaller problems: scipy's ARPACK
 _WHICH = ("LM", "SM", "LA", "SA", "BE")
+_DGKS = 0.7071           # 1/sqrt(2): the classical choice for a second pass
 _SEED = 0x5eed              # the default start vector: same call, same bits
 
 
@@ -50,7 +51,7 @@ class _HostSpace:
         return np.asarray(self.matvec(x), dtype=self.dtype).ravel()
 
     def dots(self, V, j, w):
-        return V[:j].conj() @ w
+        return V[:j] @ w if V.dtype.kind == "f" else V[:j].conj() @ w   # conj() copies
 
     def norm(self, w):
         return float(np.sqrt(np.real(np.vdot(w, w))))
@@ -164,16 +165,29 @@ def lanczos(space, k, which, v0, ncv, maxiter, tol, eps):
     for it in range(maxiter):
         for j in range(p, m):
             w = space.apply(V[j])
+            alpha = 0.0
+            if j > p:
+                # the three-term recurrence first (cheap), so that the full pass
+                # below only removes rounding and rarely needs a second one
+                alpha = space.dots(V[j:j + 1], 1, w)[0].real
+                w = space.subtract(V[j - 1:j + 1], 2, w, np.array([T[j - 1, j], alpha]))
+            before = space.norm(w)
             h = space.dots(V, j + 1, w)
             w = space.subtract(V, j + 1, w, h)
-            h2 = space.dots(V, j + 1, w)        # twice is enough (Kahan/Parlett)
-            w = space.subtract(V, j + 1, w, h2)
+            alpha += h[j].real
+            beta = space.norm(w)
+            if beta < _DGKS * before:
+                # a second pass where the first cancelled much (Daniel, Gragg,
+                # Kaufman, Stewart): twice is enough
+                h2 = space.dots(V, j + 1, w)
+                w = space.subtract(V, j + 1, w, h2)
+                alpha += h2[j].real
+                beta = space.norm(w)
             # only the diagonal is taken from h: the other entries are known
             # exactly (beta, and the restart's arrowhead), while their computed
             # values carry rounding of order eps*|A| that would keep converged
             # Ritz pairs' residual estimates from falling below it
-            T[j, j] = (h[j] + h2[j]).real
-            beta = space.norm(w)
+            T[j, j] = alpha
             if beta <= eps * max(1.0, np.abs(T[:j + 1, :j + 1]).max()) * np.sqrt(n):
                 # an invariant subspace: go on with a random direction orthogonal
                 # to it (the coupling is zero)

@@ -120,6 +120,11 @@ def from_host(r, mlx_out):
     return r
 
 
+def values_state(*operands):
+    """"free" / "grad" / "traced": the state of the MLX values among operands."""
+    return _bridge.values_state(*operands)
+
+
 def state(name, *operands):
     """FREE / GRAD; under mx.compile / mx.vmap the host cannot run: refused."""
     return _bridge.transformed(name, *operands)
