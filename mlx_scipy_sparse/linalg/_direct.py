@@ -75,7 +75,7 @@ def _linear_solve(name, data, S, b, solve, out_dtype, keep=None):
             gd = gd.real
         if not mx.issubdtype(rhs.dtype, mx.complexfloating):
             lam = lam.real
-        return mx.array(gd).astype(d.dtype), mx.array(lam).astype(rhs.dtype)
+        return mx.array(gd, dtype=d.dtype), mx.array(lam, dtype=rhs.dtype)
 
     with mx.stream(mx.cpu):     # float64 lives on the CPU stream
         x = f(data, b2.astype(out) if b2.dtype != out else b2)
@@ -99,7 +99,7 @@ def _differentiable(name, A, b, fallback):
         return None
     if _ss.issparse(b) or _h.is_ours(b):
         return None                     # sparse b: host, refused if values are traced
-    b = b if _h.is_mx(b) else mx.array(np.asarray(b))
+    b = b if _h.is_mx(b) else _h.to_mx(np.asarray(b))
     data, S = _traced_pattern(A, name)
     if S.shape[0] != S.shape[1]:
         raise ValueError(f"matrix must be square (has shape {S.shape})")
@@ -210,7 +210,7 @@ class SuperLU:
             g = adjoint(np.asarray(cot, dtype=out_dtype))
             if not mx.issubdtype(b.dtype, mx.complexfloating):
                 g = g.real
-            return mx.array(g).astype(b.dtype)
+            return mx.array(g, dtype=b.dtype)
 
         with mx.stream(mx.cpu):
             return f(rhs)

@@ -88,12 +88,12 @@ class _MlxSpace:
         return mx.zeros((m + 1, self.n), dtype=self.dtype, stream=self.stream)
 
     def asvec(self, v):
-        v = v if isinstance(v, mx.array) else mx.array(np.asarray(v))
+        v = v if isinstance(v, mx.array) else _h.to_mx(np.asarray(v))
         return v.reshape(-1).astype(self.dtype)
 
     def apply(self, x):
         y = self.op(x)
-        return (y if isinstance(y, mx.array) else mx.array(np.asarray(y))).reshape(-1).astype(
+        return (y if isinstance(y, mx.array) else _h.to_mx(np.asarray(y))).reshape(-1).astype(
             self.dtype)
 
     def dots(self, V, j, w):

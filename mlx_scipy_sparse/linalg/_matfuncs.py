@@ -27,7 +27,7 @@ def _mlx_norm(A, ord):
         mag2 = mx.real(d * mx.conj(d)) if mx.issubdtype(d.dtype, mx.complexfloating) else d * d
         return mx.sqrt(mx.sum(mag2))
     sums = abs(A).sum(axis=0 if ord in (1, -1) else 1)
-    sums = sums if isinstance(sums, mx.array) else mx.array(np.asarray(sums))
+    sums = sums if isinstance(sums, mx.array) else _h.to_mx(np.asarray(sums))
     return mx.max(sums) if ord in (1, np.inf) else mx.min(sums)
 
 
