@@ -261,8 +261,9 @@ def eigsh(A, k=6, M=None, sigma=None, which="LM", v0=None, ncv=None, maxiter=Non
             rng=rng), "eigsh")
     name = "eigsh"
     st = _h.state(name, A, v0)
-    mlx_out = _mlx_valued(A) or _h.is_mx(v0)
-    if st == "grad" and mlx_out:
+    # our sparse arrays answer numpy as scipy's do; MLX comes back for MLX given
+    mlx_out = _h.is_mx(A) or _h.is_mx(v0)
+    if st == "grad":
         raise NotImplementedError(
             "eigsh is not differentiable: its Lanczos iteration is not traced, so MLX "
             "results under mx.grad would be cut off from A (a zero gradient)")
@@ -282,7 +283,7 @@ def eigsh(A, k=6, M=None, sigma=None, which="LM", v0=None, ncv=None, maxiter=Non
     elif np.shape(v0) != (n,) and np.shape(v0) != (n, 1):
         raise ValueError(f"v0 must have shape ({n},), got {np.shape(v0)}")
     from .._kernels import gpu_default
-    if _distributed(A) or (gpu_default() and mlx_out):
+    if _distributed(A) or (gpu_default() and _mlx_valued(A)):
         vdot = A.vdot if _distributed(A) else None
         dtype = np.float32 if gpu_default() else np.float64
         space = _MlxSpace(_matvec_of(A), n, dtype, vdot)
@@ -304,6 +305,8 @@ def eigsh(A, k=6, M=None, sigma=None, which="LM", v0=None, ncv=None, maxiter=Non
     if mlx_out:
         w = _h.to_mx(w)
         X = None if X is None else (X if isinstance(X, mx.array) else _h.to_mx(X))
+    elif isinstance(X, mx.array):
+        X = space.to_np(X).astype(out_dt)
     return (w, X) if return_eigenvectors else w
 
 
