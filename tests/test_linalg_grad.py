@@ -200,3 +200,19 @@ def test_least_squares_refuse_gradients():
     A = sp.csr_array(matrix("gmres"))
     with pytest.raises(NotImplementedError, match="not differentiable"):
         mx.grad(lambda bb: mx.sum(iso.lsqr(A, bb)[0]))(mx.ones(N, dtype=mx.float64))
+
+
+def test_poisson_inverse_example_small(tmp_path):
+    import importlib.util
+    from pathlib import Path
+    path = Path(__file__).resolve().parents[1] / "examples" / "poisson_inverse.py"
+    spec = importlib.util.spec_from_file_location("poisson_inverse", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    out = tmp_path / "inverse.png"
+    with mx.stream(mx.cpu):
+        res = mod.run(n=10, steps=60, out=str(out), log=lambda *a: None)
+    assert res["fd_err"] < 1e-6                      # adjoint gradient = finite differences
+    assert res["history"][-1] < 1e-2 * res["history"][0]
+    assert res["err"] < 0.5 * res["err0"]
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -42,6 +42,7 @@ class _Parts:
     def __init__(self, A):
         self.A = A
         self.values = None            # the traced-or-not MLX value array
+        self._pattern = None
         self.kind = "other"
         inner = A.A if isinstance(A, MatrixLinearOperator) and type(A) is MatrixLinearOperator else A
         if isinstance(inner, mx.array):
@@ -54,14 +55,20 @@ class _Parts:
             self.kind, self.inner = "constant", inner
 
     def rebuild(self, values):
-        """A with these (concrete) values in place of its own."""
+        """A with these (concrete) values in place of its own.  Its index
+        arrays are made concrete too: a pattern computed under mx.grad (e.g.
+        by tocsr of traced values) is a lazy node of the traced graph, which
+        would keep every product off the kernel table's bare path."""
         if self.kind == "dense":
             return values
         if self.kind == "sparse":
-            S = self.inner
-            if S.format == "coo":
-                return type(S)((values, tuple(S.coords)), shape=S.shape)
-            return type(S)((values, S.indices, S.indptr), shape=S.shape)
+            if self._pattern is None:
+                S = self.inner
+                if S.format == "coo":
+                    self._pattern = (tuple(_concrete(c) for c in S.coords),)
+                else:
+                    self._pattern = (_concrete(S.indices), _concrete(S.indptr))
+            return type(self.inner)((values, *self._pattern), shape=self.inner.shape)
         return self.A
 
     def entries(self):

@@ -4,9 +4,14 @@ Each iteration builds its MLX work lazily; the stopping test (scipy's
 ``|r| < atol`` at the top of the iteration) is read every few iterations.
 Without a preconditioner rho = <r, r>, so the residual norm costs nothing.
 """
-import mlx.core as mx
+import math
 
-from ._common import first, iterate
+import mlx.core as mx
+import numpy as np
+
+from ... import _arrays
+from ._common import first, host_matvec, iterate, stats
+from ._hostvec import HostVectors
 
 
 @mx.compile
@@ -24,6 +29,8 @@ def _real(v):
 
 
 def run(s, atol, maxiter, callback):
+    if s.on_cpu:
+        return run_host(s, atol, maxiter, callback)
     x, r = s.start()
     z = s.apply_M(r)
     rho = s.vdot(r, z)
@@ -41,3 +48,44 @@ def run(s, atol, maxiter, callback):
         new = dict(x=x2, r=r2, z=z2, rho=s.vdot(r2, z2), rho_prev=rho, p=p)
         return new, code, lambda c: (x, 0)
     return iterate(step, state, maxiter, callback, s)
+
+
+def run_host(s, atol, maxiter, callback):
+    """The same iteration bare on the CPU: vectors in host memory updated in
+    place by BLAS (see _hostvec), products through our operator on an MLX
+    vector that shares p's buffer, every iteration's test read at once
+    (nothing is pending on the host)."""
+    hv = HostVectors(s.dtype)
+    x0, r0 = s.start()
+    x, r = hv.own(x0), hv.own(r0)
+    p_mx = mx.zeros((s.N,), dtype=s.mx_dtype)        # p lives in this MLX buffer
+    mx.eval(p_mx)
+    p = _arrays.to_np(p_mx, writeable=True)
+    product = host_matvec(s, p_mx)
+
+    def precond(v):
+        if s.psolve is None:
+            return v
+        return np.array(_arrays.to_np(s.psolve(_arrays.to_mx(v))), dtype=hv.dtype)
+    stats["iterations"] = 0
+    rho_prev = None
+    for it in range(maxiter):
+        rr = hv.dot(r, r)                            # scipy's test comes before M is applied
+        if math.sqrt(abs(rr)) < atol:
+            return _arrays.to_mx(x), 0
+        z = precond(r)
+        rho = rr if s.psolve is None else hv.dot(r, z)
+        stats["iterations"] = it + 1
+        if it == 0:
+            p[...] = z
+        else:
+            p *= rho / rho_prev
+            p += z
+        qn = product(p_mx, p)                        # done before p is rewritten below
+        alpha = rho / hv.dot(p, qn)
+        hv.axpy(alpha, p, x)
+        hv.axpy(-alpha, qn, r)
+        rho_prev = rho
+        if callback is not None:
+            callback(s.for_callback(_arrays.to_mx(x)) if s.mlx else np.array(x))
+    return _arrays.to_mx(x), maxiter

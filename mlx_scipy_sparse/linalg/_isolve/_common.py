@@ -159,10 +159,13 @@ class System:
         return self.x0, self.b - self.matvec(self.x0)
 
 
-def fast_matvec(sysm, X):
-    """For a solve bare on the CPU over our CSR/CSC array: fn(X2) = A @ X2
-    through the kernel table's prepared product (no per-call decisions),
-    for vectors of X's shape and dtype; otherwise the operator's matvec."""
+def host_matvec(sysm, X):
+    """For a solve bare on the CPU: fn(X2, x2) = A @ X2 as a numpy array,
+    for an MLX vector X2 of X's shape and dtype and x2, a numpy view of the
+    same buffer.  Over our CSR/CSC array the kernel table's prepared
+    product (no per-call decisions); where it refuses (inside a VJP every
+    new array reads as traced) our array's numpy product, the same CPU
+    kernel; otherwise the operator's matvec."""
     op = sysm.A
     S = getattr(op, "A", None)
     if type(op) is MatrixLinearOperator and is_ours(S) and S.format in ("csr", "csc") \
@@ -170,12 +173,20 @@ def fast_matvec(sysm, X):
         m, n = S.shape
         shape, flip = ((m, n), False) if S.format == "csr" else ((n, m), True)
         fn = _kernels.fast_product(S.data, S.indices, S.indptr, shape, X, transpose=flip)
-        if fn is not None:
-            def product(X2):
-                Y = fn(X2)
-                return sysm.matvec(X2) if Y is None else Y
-            return product
-    return sysm.matvec
+
+        def product(X2, x2):
+            Y = fn(X2) if fn is not None else None
+            if Y is None:
+                return np.asarray(S @ x2)
+            mx.eval(Y)
+            return _arrays.to_np(Y)
+        return product
+
+    def generic(X2, x2):
+        Y = sysm.matvec(X2)
+        mx.eval(Y)
+        return _arrays.to_np(Y)
+    return generic
 
 
 def as_float(v):
