@@ -90,7 +90,7 @@ def test_sparse_entries_in_scipys_order(dtype):
     int32 degrees, float32 normalised), and the same bits."""
     G = (_graph() * 4).astype(dtype)
     for normed in (False, True):
-        for fmt in ("csr", "coo"):
+        for fmt in ("csr", "coo", "csc"):
             L = csgraph.laplacian(sp.csr_array(G).asformat(fmt), normed=normed)
             R = cg.laplacian(ss.csr_array(G).asformat(fmt), normed=normed)
             np.testing.assert_array_equal(np.asarray(L.row), R.row)

@@ -41,7 +41,8 @@ def laplacian(csgraph, normed=False, return_diag=False, use_out_degree=False, *,
     if form not in _FORMS:
         raise ValueError(f"Invalid form: {form!r}")
     route = _laplacian_mlx.route(csgraph)
-    if route is None:
+    if route is None or (dtype is not None and not _arrays.supported_dtype(dtype)):
+        # an output dtype MLX cannot hold (complex128, longdouble): scipy's
         return _on_scipy(csgraph, normed, return_diag, use_out_degree, copy, form, dtype,
                          symmetrized)
     if csgraph.ndim != 2 or csgraph.shape[0] != csgraph.shape[1]:

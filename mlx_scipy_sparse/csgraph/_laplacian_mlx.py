@@ -78,8 +78,11 @@ def _sorted(cls, vals, row, col, n):
     repeat (a COO input with duplicates), whose sums follow scipy's order."""
     def compute():
         r, c = _arrays.to_np(row), _arrays.to_np(col)
-        perm = np.lexsort((c, r))
-        key = r[perm].astype(np.int64) * n + c[perm]
+        key = r.astype(np.int64) * n + c
+        perm = _merge_diagonal(key, n)
+        if perm is None:                        # off-diagonal entries out of order
+            perm = np.argsort(key, kind="stable")
+        key = key[perm]
         repeats = bool(np.any(key[1:] == key[:-1]))
         idx = np.int32 if perm.size < 2 ** 31 else np.int64
         return (mx.array(perm.astype(idx)), mx.array(r[perm]), mx.array(c[perm]), repeats)
@@ -87,6 +90,23 @@ def _sorted(cls, vals, row, col, n):
     if repeats:
         return _pattern.canonical(cls((vals, (row, col)), shape=(n, n)))
     return cls((_kernels.gather(vals, perm), (r, c)), shape=(n, n), canonical=True)
+
+
+def _merge_diagonal(key, n):
+    """The sorting permutation when the off-diagonal entries (all but the
+    last n, the diagonal) are sorted already, as from a canonical CSR
+    input: the diagonal is merged in (no sort), or None."""
+    m = key.size - n
+    off = key[:m]
+    if m and not np.all(off[1:] > off[:-1]):
+        return None
+    at = np.searchsorted(off, key[m:]) + np.arange(n)     # the diagonal's places
+    perm = np.empty(key.size, dtype=np.int64)
+    perm[at] = np.arange(m, key.size)
+    rest = np.ones(key.size, dtype=bool)
+    rest[at] = False
+    perm[rest] = np.arange(m)
+    return perm
 
 
 def _sorted_by_scipy(dtype, normed, out):
