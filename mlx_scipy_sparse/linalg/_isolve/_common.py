@@ -167,8 +167,8 @@ def host_matvec(sysm, X):
     new array reads as traced) our array's numpy product, the same CPU
     kernel; otherwise the operator's matvec."""
     op = sysm.A
-    S = getattr(op, "A", None)
-    if type(op) is MatrixLinearOperator and is_ours(S) and S.format in ("csr", "csc") \
+    S = op._mx_matrix() if type(op) is MatrixLinearOperator else None    # scipy's: our copy
+    if is_ours(S) and S.format in ("csr", "csc") \
             and isinstance(S.data, mx.array) and S.data.dtype == X.dtype:
         m, n = S.shape
         shape, flip = ((m, n), False) if S.format == "csr" else ((n, m), True)

@@ -1,0 +1,211 @@
+"""CG on the 2-D Poisson matrix of an N x N grid (N^2 unknowns), to rtol 1e-6,
+ours against the peers, side by side in one process.
+
+    python -m benchmarks.solvers                    # CPU: ours float64/float32 vs scipy's cg
+    python -m benchmarks.solvers --n 300            # a quicker CPU run
+    python -m benchmarks.solvers --gpu              # GPU machine: ours float32 vs JAX / torch / CuPy
+
+b = ones.  Columns: iterations (updates of x; ours and scipy's by their own
+count, torch's loop by its own, JAX's and CuPy's by a second run with a
+counting callback where one exists), the final true residual |b - A x| / |b|
+computed in float64 on the host, the time of one solve (the best of
+--repeats, after one untimed warm-up call on the GPU), and ratio = the
+reference peer's time / ours (above 1: ours faster).  CPU reference: scipy's
+cg in float64; GPU reference: the fastest peer.
+BLAS threads are pinned to one (env vars set before numpy loads).
+"""
+import os
+
+for _v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_v, "1")
+
+import argparse             # noqa: E402
+import time                 # noqa: E402
+
+import numpy as np          # noqa: E402
+import scipy.sparse as ss   # noqa: E402
+import scipy.sparse.linalg as sl  # noqa: E402
+import mlx.core as mx       # noqa: E402
+
+import mlx_scipy_sparse as sp                       # noqa: E402
+from mlx_scipy_sparse.linalg._isolve import cg       # noqa: E402
+from mlx_scipy_sparse.linalg._isolve import _common  # noqa: E402
+
+RTOL = 1e-6
+
+
+def poisson(n):
+    T = ss.diags_array([-1.0, 2.0, -1.0], offsets=[-1, 0, 1], shape=(n, n))
+    return (ss.kron(T, ss.eye_array(n)) + ss.kron(ss.eye_array(n), T)).tocsr()
+
+
+def true_residual(S, x, b):
+    x = np.asarray(x, dtype=np.float64)
+    return float(np.linalg.norm(b - S @ x) / np.linalg.norm(b))
+
+
+def best(fn, repeats):
+    """(best seconds, last result) over `repeats` calls of fn()."""
+    times, out = [], None
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - t0)
+    return min(times), out
+
+
+# ---------------------------------------------------------------- CPU
+def cpu_rows(S, b, repeats):
+    rows = []
+    for dt in (np.float64, np.float32):
+        Sd, bd = S.astype(dt), b.astype(dt)
+        count = [0]
+
+        def run_scipy():
+            count[0] = 0
+            return sl.cg(Sd, bd, rtol=RTOL, callback=lambda xk: count.__setitem__(0, count[0] + 1))
+        t, (x, info) = best(run_scipy, repeats)
+        rows.append((f"scipy cg {np.dtype(dt).name}", count[0], true_residual(S, x, b), t, info))
+    with mx.stream(mx.cpu):
+        for dt, mdt in ((np.float64, mx.float64), (np.float32, mx.float32)):
+            A = sp.csr_array(S.astype(dt))
+            bm = mx.array(b.astype(dt), dtype=mdt)
+            mx.eval(bm)
+
+            def run_ours():
+                x, info = cg(A, bm, rtol=RTOL)
+                mx.eval(x)
+                return x, info
+            t, (x, info) = best(run_ours, repeats)
+            rows.append((f"ours cg {np.dtype(dt).name} (MLX in/out)", _common.stats["iterations"],
+                         true_residual(S, np.array(x), b), t, info))
+        t, (x, info) = best(lambda: cg(S, b, rtol=RTOL), repeats)
+        rows.append(("ours cg float64 (numpy/scipy in/out)", _common.stats["iterations"],
+                     true_residual(S, x, b), t, info))
+    return rows, rows[0][3]
+
+
+# ---------------------------------------------------------------- GPU
+def gpu_rows(S, b, repeats):
+    rows = []
+    S32, b32 = S.astype(np.float32), b.astype(np.float32)
+    atol = RTOL * float(np.linalg.norm(b32))
+    n = S.shape[0]
+
+    # ours: MLX on its default device (a GPU), float32
+    mx.set_default_device(mx.gpu)
+    A = sp.csr_array(S32)
+    bm = mx.array(b32)
+    mx.eval(bm)
+
+    def run_ours():
+        x, info = cg(A, bm, rtol=RTOL)
+        mx.eval(x)
+        return x, info
+    run_ours()
+    t, (x, info) = best(run_ours, repeats)
+    rows.append(("ours cg float32 (MLX, GPU)", _common.stats["iterations"], true_residual(S, np.array(x), b), t, info))
+
+    try:    # JAX: jitted cg over a BCOO product
+        import jax
+        import jax.numpy as jnp
+        from jax.experimental import sparse as jsparse
+        Aj = jsparse.BCOO.from_scipy_sparse(S32)
+        bj = jnp.asarray(b32)
+        solve = jax.jit(lambda bb: jax.scipy.sparse.linalg.cg(lambda v: Aj @ v, bb, tol=RTOL, maxiter=10 * n)[0])
+        solve(bj).block_until_ready()
+        t, xj = best(lambda: solve(bj).block_until_ready(), repeats)
+        rows.append(("JAX cg float32 (jit, BCOO)", None, true_residual(S, np.asarray(xj), b), t, 0))
+    except Exception as e:      # noqa: BLE001 (a peer that cannot run is reported, not fatal)
+        rows.append((f"JAX: {type(e).__name__}: {e}"[:70], None, None, None, None))
+
+    try:    # torch: a CG loop over a sparse CSR tensor, the test read each iteration
+        import torch
+        dev = torch.device("cuda")
+        At = torch.sparse_csr_tensor(torch.from_numpy(S32.indptr.astype(np.int64)),
+                                     torch.from_numpy(S32.indices.astype(np.int64)),
+                                     torch.from_numpy(S32.data), size=S32.shape, device=dev)
+        bt = torch.from_numpy(b32).to(dev)
+
+        def torch_cg():
+            x = torch.zeros_like(bt)
+            r = bt.clone()
+            p = r.clone()
+            rs = torch.dot(r, r)
+            it = 0
+            while it < 10 * n:
+                if rs.sqrt().item() < atol:
+                    break
+                q = At @ p
+                alpha = rs / torch.dot(p, q)
+                x += alpha * p
+                r -= alpha * q
+                rs_new = torch.dot(r, r)
+                p = r + (rs_new / rs) * p
+                rs = rs_new
+                it += 1
+            torch.cuda.synchronize()
+            return x, it
+        torch_cg()
+        t, (xt, it) = best(torch_cg, repeats)
+        rows.append(("torch CG loop float32 (sparse CSR)", it, true_residual(S, xt.cpu().numpy(), b), t, 0))
+    except Exception as e:      # noqa: BLE001
+        rows.append((f"torch: {type(e).__name__}: {e}"[:70], None, None, None, None))
+
+    try:    # CuPy: cupyx.scipy.sparse.linalg.cg
+        import cupy
+        import cupyx.scipy.sparse as cs
+        import cupyx.scipy.sparse.linalg as csl
+        Ac = cs.csr_matrix(S32)
+        bc = cupy.asarray(b32)
+
+        def cupy_cg(callback=None):
+            try:
+                x, info = csl.cg(Ac, bc, tol=RTOL, maxiter=10 * n, callback=callback)
+            except TypeError:
+                x, info = csl.cg(Ac, bc, rtol=RTOL, maxiter=10 * n, callback=callback)
+            cupy.cuda.Device().synchronize()
+            return x, info
+        cupy_cg()
+        t, (xc, info) = best(cupy_cg, repeats)
+        count = [0]
+        cupy_cg(lambda xk: count.__setitem__(0, count[0] + 1))
+        rows.append(("CuPy cg float32", count[0], true_residual(S, cupy.asnumpy(xc), b), t, info))
+    except Exception as e:      # noqa: BLE001
+        rows.append((f"CuPy: {type(e).__name__}: {e}"[:70], None, None, None, None))
+    peers = [r[3] for r in rows[1:] if r[3] is not None]
+    return rows, (min(peers) if peers else None)
+
+
+def table(title, rows, ref, ref_name):
+    print(f"\n{title}")
+    print(f"{'solver':44s} {'iters':>6s} {'true resid':>11s} {'time s':>9s} {'ratio':>7s} {'info':>5s}")
+    for name, it, res, t, info in rows:
+        if t is None:
+            print(f"{name:44s}   (not run)")
+            continue
+        ratio = f"{ref / t:7.2f}" if ref else "      -"
+        print(f"{name:44s} {it if it is not None else '-':>6} {res:11.2e} {t:9.3f} {ratio} {info:>5}")
+    print(f"ratio = {ref_name} time / this time")
+
+
+def main():
+    ap = argparse.ArgumentParser(description="CG on the 2-D Poisson matrix: ours against peers")
+    ap.add_argument("--n", type=int, default=1000, help="grid side (N^2 unknowns); default 1000")
+    ap.add_argument("--repeats", type=int, default=1)
+    ap.add_argument("--gpu", action="store_true", help="ours float32 on the GPU against JAX, torch, CuPy")
+    a = ap.parse_args()
+    S = poisson(a.n)
+    b = np.ones(S.shape[0])
+    print(f"2-D Poisson {a.n} x {a.n}: {S.shape[0]} unknowns, {S.nnz} stored entries, rtol {RTOL}, "
+          f"BLAS threads {os.environ.get('OPENBLAS_NUM_THREADS')}")
+    if a.gpu:
+        rows, ref = gpu_rows(S, b, a.repeats)
+        table("GPU (float32)", rows, ref, "fastest peer")
+    else:
+        rows, ref = cpu_rows(S, b, a.repeats)
+        table("CPU", rows, ref, "scipy float64")
+
+
+if __name__ == "__main__":
+    main()
