@@ -196,7 +196,12 @@ def test_chunked_run_returns_the_converging_iterate():
     with mx.stream(mx.cpu):
         atol = 1e-8 * np.linalg.norm(b)
         for every in (1, 8):
-            x, info = _common.iterate(*_chunk_args(_cg, s, atol), callback=None, sysm=s, every=every)
+            args = _chunk_args(_cg, s, atol)
+            s.on_cpu = False            # as on a GPU: codes read every `every` iterations
+            try:
+                x, info = _common.iterate(*args, callback=None, sysm=s, every=every)
+            finally:
+                s.on_cpu = True
             n_it = _common.stats["iterations"]
             xs_it = []
             xs, _ = sl.cg(A, b, atol=atol, rtol=0, callback=lambda xk: xs_it.append(1))
@@ -208,7 +213,7 @@ def _chunk_args(mod, s, atol):
     # the MLX (GPU) step of _cg.run, run here on the CPU stream
     captured = {}
 
-    def fake_iterate(step, state, maxiter, callback, sysm, every=8):
+    def fake_iterate(step, state, maxiter, callback, sysm, every=8, top=None):
         captured.update(step=step, state=state)
         return None, None
     orig, mod.iterate = mod.iterate, fake_iterate
@@ -316,6 +321,27 @@ def test_errors_like_scipy():
     assert info == 0 and not x.any()
     with pytest.raises(TypeError, match="complex128"):
         iso.cg(sp.csr_array(A.astype(np.complex128)), mx.array(b).astype(mx.complex64))
+
+
+def test_precond_inverse_costs_no_extra_products():
+    """scipy's test_precond_inverse: with M = A^{-1} a solve is nearly instant."""
+    n = 10
+    A = np.diag(np.arange(1.0, n + 1)) + 0.1
+    b = np.ones(n)
+    for name in ("cg", "bicg", "bicgstab", "cgs", "gmres", "minres"):
+        count = [0]
+
+        def mv(v):
+            count[0] += 1
+            return A @ v
+
+        def rmv(v):
+            count[0] += 1
+            return A.T @ v
+        L = LinearOperator((n, n), mv, rmatvec=rmv)
+        P = LinearOperator((n, n), lambda v: np.linalg.solve(A, v), rmatvec=lambda v: np.linalg.solve(A.T, v))
+        x, info = getattr(iso, name)(L, b, M=P, x0=0 * b, rtol=1e-8)
+        assert info == 0 and count[0] <= 3, name
 
 
 def test_breakdown_codes_like_scipy():

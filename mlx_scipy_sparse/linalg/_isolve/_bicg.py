@@ -33,7 +33,7 @@ def bicg(s, atol, maxiter, callback):
         alpha = rho / rv
         new = dict(x=x + alpha * p, r=r - alpha * q, rt=rt - _conj(alpha) * qt, rho=rho, p=p, pt=pt)
         return new, code, lambda c: (x, c)
-    return iterate(step, state, maxiter, callback, s)
+    return iterate(step, state, maxiter, callback, s, top=lambda st: s.norm(st["r"]) < atol)
 
 
 def bicgstab(s, atol, maxiter, callback):
@@ -66,7 +66,7 @@ def bicgstab(s, atol, maxiter, callback):
         omega = s.vdot(t, r) / s.vdot(t, t)
         new = dict(x=xh + omega * shat, r=r - omega * t, rho=rho, alpha=alpha, omega=omega, p=p, v=v)
         return new, first(*conds), lambda c: (xh, 0) if c == 1 else (x, c)
-    return iterate(step, state, maxiter, callback, s)
+    return iterate(step, state, maxiter, callback, s, top=lambda st: s.norm(st["r"]) < atol)
 
 
 def cgs(s, atol, maxiter, callback):
@@ -96,4 +96,4 @@ def cgs(s, atol, maxiter, callback):
         # the true residual, as scipy (the recurrence drifts)
         new = dict(x=x2, r=s.b - s.matvec(x2), rho=rho, p=p, q=q)
         return new, code, lambda c: (x, c)
-    return iterate(step, state, maxiter, callback, s)
+    return iterate(step, state, maxiter, callback, s, top=lambda st: s.norm(st["r"]) < atol)

@@ -47,7 +47,7 @@ def run(s, atol, maxiter, callback):
         z2 = s.apply_M(r2)
         new = dict(x=x2, r=r2, z=z2, rho=s.vdot(r2, z2), rho_prev=rho, p=p)
         return new, code, lambda c: (x, 0)
-    return iterate(step, state, maxiter, callback, s)
+    return iterate(step, state, maxiter, callback, s, top=lambda st: s.norm(st["r"]) < atol)
 
 
 def run_host(s, atol, maxiter, callback):

@@ -156,6 +156,8 @@ class System:
         """x0 (zeros when not given) and r0 = b - A x0."""
         if self.x0 is None:
             return mx.zeros(self.b.shape, dtype=self.mx_dtype), self.b
+        if not mx.any(self.x0).item():      # scipy skips the product for a zero x0
+            return self.x0, self.b
         return self.x0, self.b - self.matvec(self.x0)
 
 
@@ -207,7 +209,7 @@ def default_maxiter(sysm, maxiter, factor=10):
 stats = {"iterations": 0}
 
 
-def iterate(step, state, maxiter, callback, sysm, every=8):
+def iterate(step, state, maxiter, callback, sysm, every=8, top=None):
     """Run ``step`` up to ``maxiter`` times, looking at the stop codes only
     every ``every`` iterations (each iteration when there is a callback,
     which sees each iterate as scipy's do).
@@ -218,10 +220,17 @@ def iterate(step, state, maxiter, callback, sysm, every=8):
     The codes of a batch are read in one sync; the first stop wins, so the
     answer is the iterate scipy would return, never one past it.
     Returns (x, info) with info = maxiter when no stop came.
+    ``top(state)``: scipy's test at the top of an iteration (a lazy bool);
+    on the CPU it is read before each step, so no product is made past
+    the last one scipy makes.
     """
+    if sysm.on_cpu:
+        every = 1       # nothing to overlap on the CPU
     pending = []
     stats["iterations"] = 0
     for it in range(maxiter):
+        if every == 1 and top is not None and top(state).item():
+            return state["x"], 0
         stats["iterations"] = it + 1
         state, code, pick = step(state, it)
         pending.append((code, pick))

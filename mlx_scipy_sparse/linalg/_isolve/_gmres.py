@@ -64,7 +64,7 @@ def run(s, atol, maxiter, callback, restart, callback_type, bnrm2):
             h[col, col], h[col, col + 1] = mag, 0
             tmp = -np.conj(sn) * S[col]
             S[col], S[col + 1] = c * S[col], tmp
-            presid = float(np.abs(tmp))
+            presid = np.abs(tmp)              # a numpy scalar, as scipy hands its callback
             inner_iter += 1
             if callback_type in ("legacy", "pr_norm"):
                 callback(presid / bnrm2)

@@ -47,8 +47,10 @@ def mlx_callback(callback, mlx):
 
 def run_square(fn, A, b, x0, M, mlx, callback, kwargs, precond=("M",)):
     """fn(A, b, x0=..., M=..., callback=..., **kwargs) on the host."""
+    def as_op(v):        # qmr calls M1.matvec itself: hand it an operator
+        return None if v is None else _sl.aslinearoperator(host_operator(v))
     if isinstance(M, dict):
-        pre = {k: host_operator(v) for k, v in M.items()}
+        pre = {k: as_op(v) for k, v in M.items()}
     else:
         pre = {} if (M is None and len(precond) > 1) else {precond[0]: host_operator(M)}
     x, info = fn(host_operator(A), host_vector(b), x0=host_vector(x0), callback=mlx_callback(callback, mlx),
