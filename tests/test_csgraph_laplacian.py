@@ -277,3 +277,14 @@ def test_duplicate_coo_entries(normed):
         np.testing.assert_array_equal(np.asarray(L.row), R.row)
         np.testing.assert_array_equal(np.asarray(L.col), R.col)
         np.testing.assert_allclose(np.asarray(L.data), R.data, rtol=1e-6)
+
+
+def test_output_dtype_mlx_cannot_hold():
+    """dtype=complex128 (MLX has none): scipy's function, our host-held COO."""
+    G = _graph()
+    L, d = csgraph.laplacian(sp.csr_array(G), normed=True, dtype=np.complex128,
+                             return_diag=True)
+    R, dr = cg.laplacian(ss.csr_array(G), normed=True, dtype=np.complex128, return_diag=True)
+    assert L.dtype == np.complex128 and d.dtype == np.complex128 and sp.issparse(L)
+    np.testing.assert_allclose(L.toarray(), R.toarray(), rtol=1e-14)
+    np.testing.assert_allclose(d, dr, rtol=1e-14)
