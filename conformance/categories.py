@@ -104,3 +104,9 @@ KNOWN_DIFFERENCES = [
                "is refused as scipy refuses it. bool/int8/uint8 values @ a float16 dense "
                "operand give float32, as scipy's sparsetools (numpy would say float16)."},
 ]
+
+
+# scipy.sparse.linalg's and scipy.sparse.csgraph's test files (`--suite linalg|csgraph`)
+LINALG_CATEGORIES = []
+CSGRAPH_CATEGORIES = []
+BY_SUITE = {"sparse": CATEGORIES, "linalg": LINALG_CATEGORIES, "csgraph": CSGRAPH_CATEGORIES}

@@ -9,6 +9,7 @@ tests is changed beyond the imports.
     python -m conformance --check         # exit 1 if a file passes fewer than baseline.json
     python -m conformance --update        # record baseline.json and deviations.md
     python -m conformance --reference     # the same files on scipy itself
+    python -m conformance --suite linalg  # only scipy.sparse.linalg's test files (or csgraph, sparse)
 """
 import argparse
 import concurrent.futures
@@ -30,6 +31,24 @@ PKG = "scipy_sparse_tests"
 
 FILES = ["test_base.py", "test_construct.py", "test_csr.py", "test_csc.py", "test_coo.py",
          "test_common1d.py", "test_arithmetic1d.py", "test_indexing1d.py", "test_minmax1d.py"]
+# the subpackages' test files, named by their path under scipy/sparse
+LINALG = ["linalg/tests/test_interface.py", "linalg/tests/test_matfuncs.py",
+          "linalg/tests/test_norm.py", "linalg/tests/test_onenormest.py",
+          "linalg/tests/test_expm_multiply.py", "linalg/tests/test_funm_multiply_krylov.py",
+          "linalg/tests/test_propack.py", "linalg/tests/test_special_sparse_arrays.py",
+          "linalg/tests/test_pydata_sparse.py",
+          "linalg/_isolve/tests/test_iterative.py", "linalg/_isolve/tests/test_gcrotmk.py",
+          "linalg/_isolve/tests/test_lgmres.py", "linalg/_isolve/tests/test_lsmr.py",
+          "linalg/_isolve/tests/test_lsqr.py", "linalg/_isolve/tests/test_minres.py",
+          "linalg/_isolve/tests/test_utils.py", "linalg/_dsolve/tests/test_linsolve.py",
+          "linalg/_eigen/tests/test_svds.py", "linalg/_eigen/arpack/tests/test_arpack.py",
+          "linalg/_eigen/lobpcg/tests/test_lobpcg.py"]
+CSGRAPH = ["csgraph/tests/test_connected_components.py", "csgraph/tests/test_conversions.py",
+           "csgraph/tests/test_flow.py", "csgraph/tests/test_graph_laplacian.py",
+           "csgraph/tests/test_matching.py", "csgraph/tests/test_pydata_sparse.py",
+           "csgraph/tests/test_reordering.py", "csgraph/tests/test_shortest_path.py",
+           "csgraph/tests/test_spanning_tree.py", "csgraph/tests/test_traversal.py"]
+SUITES = {"sparse": FILES, "linalg": LINALG, "csgraph": CSGRAPH}
 CORE = ("TestCSR", "TestCSC", "TestCOO")
 ALL_CSX = re.compile(r"^Test(CSR|CSC|COO)(NonCanonical)?(Matrix)?$")
 
@@ -43,7 +62,9 @@ def _private_import(module, spec):
     """`from scipy.sparse._x import ...`: names that are scipy's public objects
     (re-exported by scipy.sparse) come from the swap, private helpers stay."""
     import importlib
-    import scipy.sparse as ss
+    sub = module.split(".")[2]                  # scipy.sparse.<sub>...
+    space = f"scipy.sparse.{sub}" if sub in SUBPACKAGES else "scipy.sparse"
+    ss = importlib.import_module(space)
     mod = importlib.import_module(module)
     keep, swap = [], []
     for item in _names(spec):
@@ -54,48 +75,88 @@ def _private_import(module, spec):
     if keep:
         lines.append(f"from {module} import {', '.join(keep)}")
     if swap:
-        lines.append(f"from {PKG}._swap import {', '.join(swap)}")
+        lines.append(f"from {PKG}.{_swap_module(space)} import {', '.join(swap)}")
     return "; ".join(lines)
 
 
-def rewrite(src):
-    src = re.sub(r"^(\s*)from \.\.(_\w+) import", r"\1from scipy.sparse.\2 import", src,
+SUBPACKAGES = ("linalg", "csgraph")
+
+
+def _swap_module(space):
+    """`scipy.sparse` -> `_swap`, `scipy.sparse.linalg` -> `_swap_linalg`."""
+    return "_swap" + space[len("scipy.sparse"):].replace(".", "_")
+
+
+def rewrite(src, package="scipy.sparse"):
+    """`package`: the package above the file's tests folder (for `from .._x import`)."""
+    src = re.sub(r"^(\s*)from \.\.(_\w+) import", rf"\1from {package}.\2 import", src,
                  flags=re.M)
-    src = re.sub(r"^(\s*)from scipy\.sparse import (\([^)]*\)|[^\n]*)",
-                 lambda m: f"{m[1]}from {PKG}._swap import {m[2]}", src, flags=re.M)
-    src = re.sub(r"^(\s*)from (scipy\.sparse\._\w+) import (\([^)]*\)|[^\n]*)",
+    for space in ("scipy.sparse", "scipy.sparse.linalg", "scipy.sparse.csgraph"):
+        esc, swap = re.escape(space), _swap_module(space)
+        src = re.sub(rf"^(\s*)from {esc} import (\([^)]*\)|[^\n]*)",
+                     lambda m: f"{m[1]}from {PKG}.{swap} import {m[2]}", src, flags=re.M)
+        src = re.sub(rf"^(\s*)import {esc} as (\w+)", rf"\1from {PKG} import {swap} as \2",
+                     src, flags=re.M)
+    src = re.sub(r"^(\s*)from (scipy\.sparse(?:\.\w+)*\._\w+(?:\.\w+)*) import (\([^)]*\)|[^\n]*)",
                  lambda m: m[1] + _private_import(m[2], m[3]), src, flags=re.M)
-    src = re.sub(r"^(\s*)import scipy\.sparse as (\w+)", rf"\1from {PKG} import _swap as \2",
-                 src, flags=re.M)
     src = re.sub(r"^(\s*)from scipy import sparse\b", rf"\1from {PKG} import _swap as sparse",
                  src, flags=re.M)
-    # attribute uses of public names: scipy.sparse.csr_array -> _swap.csr_array
-    src = re.sub(r"\bscipy\.sparse\.([a-zA-Z]\w*)\b(?!\s*import)",
-                 lambda m: m[0] if m[1] in ("linalg", "csgraph") else f"_mlx_swap.{m[1]}", src)
-    if "_mlx_swap." in src:
-        first = re.search(r"^(import|from) (?!__future__)", src, flags=re.M)
-        src = (src[:first.start()] + f"from {PKG} import _swap as _mlx_swap\n"
-               + src[first.start():])
+    # attribute uses of public names: scipy.sparse.csr_array -> _mlx_swap.csr_array,
+    # scipy.sparse.linalg.cg -> _mlx_swap_linalg.cg (import lines untouched)
+    def attr(m):
+        if m[1] not in SUBPACKAGES:
+            return f"_mlx_swap.{m[1]}{m[2] or ''}"
+        return f"_mlx_swap_{m[1]}{m[2]}" if m[2] else m[0]
+    src = re.sub(r"(?<!import )(?<!from )(?<!::)\bscipy\.sparse\.([a-zA-Z]\w*)(\.[a-zA-Z]\w*)?\b"
+                 r"(?!\s*import)", attr, src)
+    first = re.search(r"^(import|from) (?!__future__)", src, flags=re.M)
+    for swap in ("_swap", "_swap_linalg", "_swap_csgraph"):
+        if f"_mlx{swap}." in src:
+            src = (src[:first.start()] + f"from {PKG} import {swap} as _mlx{swap}\n"
+                   + src[first.start():])
     return src
 
 
-def prepare(root):
+def source_of(name):
+    """Where scipy keeps a test file: sparse's own are named bare (`test_base.py`)."""
     import scipy.sparse
-    tests = Path(scipy.sparse.__file__).parent / "tests"
+    root = Path(scipy.sparse.__file__).parent
+    return root / name if "/" in name else root / "tests" / name
+
+
+def prepare(root, files):
     pkg = root / PKG
     pkg.mkdir()
     (pkg / "__init__.py").write_text("")
-    shutil.copy(HERE / "_swap.py", pkg / "_swap.py")
+    for swap in ("_swap.py", "_swap_linalg.py", "_swap_csgraph.py"):
+        shutil.copy(HERE / swap, pkg / swap)
     shutil.copy(HERE / "_plugin.py", root / "_conformance_plugin.py")
-    if (tests / "data").is_dir():
-        shutil.copytree(tests / "data", pkg / "data")
-    for name in FILES:
-        (pkg / name).write_text(rewrite((tests / name).read_text()))
+    for name in files:
+        src, dst = source_of(name), pkg / name
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        # packages all the way down, so equal file names in two folders do not clash
+        d = dst.parent
+        while d != pkg:
+            (d / "__init__.py").touch()
+            d = d.parent
+        if not (dst.parent / ".data_copied").exists():   # data files next to the tests
+            for extra in src.parent.iterdir():
+                if extra.is_dir() and extra.name == "data":
+                    shutil.copytree(extra, dst.parent / "data", dirs_exist_ok=True)
+                elif extra.is_file() and extra.suffix not in (".py", ".pyc"):
+                    shutil.copy(extra, dst.parent / extra.name)
+            (dst.parent / ".data_copied").touch()
+        above = ".".join(["scipy.sparse", *Path(name).parts[:-2]])
+        dst.write_text(rewrite(src.read_text(), above))
 
 
 # -- running -------------------------------------------------------------------
+def _stem(name):
+    return name.replace("/", "__")
+
+
 def run_file(root, name, reference, extra, timeout):
-    out = root / (name + ".jsonl")
+    out = root / (_stem(name) + ".jsonl")
     # the checkout's package first: a venv's editable install may point at another tree
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(root), str(HERE.parent)]),
                PYTHONHASHSEED="0",
@@ -105,7 +166,7 @@ def run_file(root, name, reference, extra, timeout):
            "_conformance_plugin", "-q", "--tb=short", "-o", "addopts=", "--rootdir", str(root),
            str(root / PKG / name), *extra]
     t0 = time.time()
-    with open(root / (name + ".log"), "w") as log:
+    with open(root / (_stem(name) + ".log"), "w") as log:
         try:
             subprocess.run(cmd, cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT,
                            timeout=timeout)
@@ -120,7 +181,7 @@ def run_all(files, reference=False, extra=(), jobs=2, timeout=900, keep=None):
     if keep and root.exists():
         shutil.rmtree(root)
     root.mkdir(parents=True, exist_ok=True)
-    prepare(root)
+    prepare(root, files)
     results, times = {}, {}
     # the longest file first, the others alongside it
     with concurrent.futures.ThreadPoolExecutor(jobs) as ex:
@@ -138,7 +199,7 @@ def run_all(files, reference=False, extra=(), jobs=2, timeout=900, keep=None):
 
 def load_dir(root, files):
     """Results of an earlier run kept with --keep."""
-    results = {f: [json.loads(x) for x in (root / (f + ".jsonl")).read_text().splitlines()]
+    results = {f: [json.loads(x) for x in (root / (_stem(f) + ".jsonl")).read_text().splitlines()]
                for f in files}
     tf = root / "times.json"
     times = json.loads(tf.read_text()) if tf.exists() else {f: 0.0 for f in files}
@@ -170,7 +231,9 @@ def summarize(results):
         per = tally(recs)
         classes[name] = {k: dict(v) for k, v in sorted(per.items())}
         files[name] = dict(sum(per.values(), Counter()))
-    base = classes.get("test_base.py", {})
+    if "test_base.py" not in classes:
+        return {"files": files, "classes": classes, "groups": {}}
+    base = classes["test_base.py"]
     groups = {
         "TestCSR+TestCSC+TestCOO": dict(sum((Counter(base.get(c, {})) for c in CORE), Counter())),
         "all CSR/CSC/COO classes": dict(sum((Counter(v) for k, v in base.items()
@@ -179,7 +242,10 @@ def summarize(results):
     return {"files": files, "classes": classes, "groups": groups}
 
 
-def _row(label, c, ref=None, width=34):
+WIDTH = 48
+
+
+def _row(label, c, ref=None, width=WIDTH):
     cells = "".join(f"{c.get(o, 0):>8}" for o in OUTCOMES)
     pct = ""
     if ref is not None:
@@ -189,7 +255,7 @@ def _row(label, c, ref=None, width=34):
 
 def print_tables(summary, reference=None, times=None):
     ref = reference or {}
-    head = f"{'':<34}" + "".join(f"{o:>8}" for o in OUTCOMES) + \
+    head = f"{'':<{WIDTH}}" + "".join(f"{o:>8}" for o in OUTCOMES) + \
         (f"{'scipy':>8}  {'ratio':>7}" if reference else "")
     for name, per in summary["classes"].items():
         print(f"\n== {name}" + (f"  ({times[name]:.0f} s)" if times else ""))
@@ -203,8 +269,10 @@ def print_tables(summary, reference=None, times=None):
     for name, c in summary["files"].items():
         total.update(c)
         print(_row(name, c, ref.get("files", {}).get(name, {}).get("passed") if reference else None))
-    rt = sum(v.get("passed", 0) for v in ref.get("files", {}).values())
+    rt = sum(ref.get("files", {}).get(f, {}).get("passed", 0) for f in summary["files"])
     print(_row("TOTAL", total, rt if reference else None))
+    if not summary["groups"]:
+        return
     print("\n== test_base.py subtotals")
     print(head)
     for g, c in summary["groups"].items():
@@ -212,8 +280,9 @@ def print_tables(summary, reference=None, times=None):
 
 
 # -- failure categories -------------------------------------------------------------
-def categorize(results):
-    from .categories import CATEGORIES, KNOWN_DIFFERENCES
+def categorize(results, suite="sparse"):
+    from .categories import BY_SUITE
+    CATEGORIES = BY_SUITE[suite]
     cats = defaultdict(list)
     for name, recs in results.items():
         for r in recs:
@@ -229,22 +298,30 @@ def categorize(results):
     return cats
 
 
-def write_deviations(results, summary, fallbacks, seconds, ref):
-    from .categories import CATEGORIES, KNOWN_DIFFERENCES
+def deviations_path(suite):
+    return DEVIATIONS if suite == "sparse" else HERE / f"deviations_{suite}.md"
+
+
+def write_deviations(results, summary, fallbacks, seconds, ref, suite="sparse"):
+    from .categories import BY_SUITE, KNOWN_DIFFERENCES
+    CATEGORIES = BY_SUITE[suite]
     reference = {f: c.get("passed", 0) for f, c in ref.get("files", {}).items()}
     reference.update({g: c.get("passed", 0) for g, c in ref.get("groups", {}).items()})
-    cats = categorize(results)
+    cats = categorize(results, suite)
     reasons = {c["name"]: c["reason"] for c in CATEGORIES}
-    lines = ["# Deviations from scipy.sparse under scipy's own tests", "",
-             "Generated by `python -m conformance --update` from a real run"
+    space = "scipy.sparse" + ("" if suite == "sparse" else "." + suite)
+    lines = [f"# Deviations from {space} under scipy's own tests", "",
+             f"Generated by `python -m conformance --suite {suite} --update` from a real run"
              + (f" ({seconds:.0f} s wall on this machine)" if seconds else "")
              + "; do not edit by hand: edit `conformance/categories.py`.",
              "Every failing or erroring test falls in exactly one category below (first "
              "pattern that matches its node id and error message wins).", "",
              "Choices that shape these numbers:", "",
              "- The swap: `scipy.sparse` public names (and `scipy.sparse._construct`, which the "
-             "tests use as a namespace of public functions) come from mlx_scipy_sparse; names "
-             "it lacks and scipy's private modules (`_sputils`, `_base`, ...) stay scipy's.",
+             "tests use as a namespace of public functions) come from mlx_scipy_sparse, and "
+             "those of `scipy.sparse.linalg` and `scipy.sparse.csgraph` from "
+             "`mlx_scipy_sparse.linalg` and `mlx_scipy_sparse.csgraph`; names "
+             "we lack and scipy's private modules (`_sputils`, `_base`, ...) stay scipy's.",
              "- Dtypes MLX cannot hold (complex128, longdouble, clongdouble) are kept exactly as "
              "a numpy `.data` on the host and scipy does the work, so the tests' every-dtype "
              "loops run; as MLX input they are refused with a TypeError.",
@@ -269,11 +346,19 @@ def write_deviations(results, summary, fallbacks, seconds, ref):
             ex = next(r["nodeid"].split("/")[-1] for r in cats[n] if r["message"][:160] == m)
             lines.append(f"- {k} x `{m}` (e.g. `{ex}`)")
         lines.append("")
-    lines += ["## Differences scipy's tests do not reach", "",
-              *(f"- **{d['name']}**: {d['reason']}" for d in KNOWN_DIFFERENCES), ""]
-    lines += ["## Names taken from scipy.sparse (mlx_scipy_sparse lacks them)", "",
+    if suite == "sparse":
+        lines += ["## Differences scipy's tests do not reach", "",
+                  *(f"- **{d['name']}**: {d['reason']}" for d in KNOWN_DIFFERENCES), ""]
+    lines += [f"## Names taken from {space} (mlx_scipy_sparse lacks them)", "",
               ", ".join(f"`{n}`" for n in fallbacks) or "none", ""]
-    DEVIATIONS.write_text("\n".join(lines))
+    deviations_path(suite).write_text("\n".join(lines))
+
+
+def suite_fallbacks(fallbacks, suite):
+    """Fallback names are logged as `name` (scipy.sparse) or `linalg.name`."""
+    if suite == "sparse":
+        return [n for n in fallbacks if n.split(".")[0] not in SUBPACKAGES]
+    return [n.split(".", 1)[1] for n in fallbacks if n.startswith(suite + ".")]
 
 
 # -- main ---------------------------------------------------------------------------------
@@ -289,9 +374,12 @@ def main(argv=None):
     p.add_argument("--categories", action="store_true", help="print failure categories")
     p.add_argument("--from-dir", default=None,
                    help="report on the results kept by an earlier --keep run (no rerun)")
+    p.add_argument("--suite", choices=[*SUITES, "all"], default="all",
+                   help="scipy.sparse's own tests, linalg's, csgraph's, or all (default)")
     p.add_argument("pytest_args", nargs="*", help="extra pytest arguments (after --)")
     a = p.parse_args(argv)
-    files = a.files or FILES
+    suites = list(SUITES) if a.suite == "all" else [a.suite]
+    files = a.files or [f for s in suites for f in SUITES[s]]
     t0 = time.time()
     if a.from_dir:
         results, times, fallbacks = load_dir(Path(a.from_dir), files)
@@ -299,35 +387,56 @@ def main(argv=None):
         results, times, fallbacks = run_all(files, a.reference, a.pytest_args, a.jobs,
                                             keep=a.keep)
     seconds = time.time() - t0 if not a.from_dir else times.pop("_wall", 0.0)
-    summary = summarize(results)
     base = json.loads(BASELINE.read_text()) if BASELINE.exists() else {}
-    print_tables(summary, None if a.reference else base.get("reference"), times)
+    bad = []
+    for suite in suites:
+        mine = [f for f in files if f in SUITES[suite]]
+        if not mine:
+            continue
+        summary = summarize({f: results[f] for f in mine})
+        print(f"\n######## suite: {suite}")
+        print_tables(summary, None if a.reference else base.get("reference"), times)
+        names = suite_fallbacks(fallbacks, suite)
+        if names and not a.reference:
+            print(f"names taken from scipy ({suite}):", " ".join(names))
+        if a.categories and not a.reference:
+            for n, recs in sorted(categorize({f: results[f] for f in mine}, suite).items(),
+                                  key=lambda kv: -len(kv[1])):
+                print(f"{len(recs):6}  {n}")
+        if a.update:
+            _update(base, suite, mine, summary, results, names, seconds, a.reference)
+        bad += [f"{f}: {summary['files'].get(f, {}).get('passed', 0)} passed < baseline {n}"
+                for f, n in base.get("files", {}).items()
+                if f in mine and summary["files"].get(f, {}).get("passed", 0) < n]
     print(f"\nwall time {seconds:.0f} s")
-    if fallbacks and not a.reference:
-        print("names taken from scipy.sparse:", " ".join(fallbacks))
-    if a.categories and not a.reference:
-        for n, recs in sorted(categorize(results).items(), key=lambda kv: -len(kv[1])):
-            print(f"{len(recs):6}  {n}")
     if a.update:
-        if a.reference:
-            base["reference"] = summary
-        else:
-            if files != FILES:
-                sys.exit("--update needs the full set of files")
-            base["files"] = {f: c.get("passed", 0) for f, c in summary["files"].items()}
-            base["groups"] = {g: c.get("passed", 0) for g, c in summary["groups"].items()}
-            if seconds:
-                base["wall_s"] = round(seconds)
-            write_deviations(results, summary, fallbacks, seconds, base.get("reference", {}))
         BASELINE.write_text(json.dumps(base, indent=1, sort_keys=True) + "\n")
     if a.check:
-        bad = [f"{f}: {summary['files'].get(f, {}).get('passed', 0)} passed < baseline {n}"
-               for f, n in base.get("files", {}).items()
-               if f in files and summary["files"].get(f, {}).get("passed", 0) < n]
         for b in bad:
             print("REGRESSION", b)
         return 1 if bad else 0
     return 0
+
+
+def _update(base, suite, files, summary, results, fallbacks, seconds, reference):
+    """Merge one suite's counts into baseline.json (the other suites' stay)."""
+    if reference:
+        ref = base.setdefault("reference", {})
+        for k in ("files", "classes"):
+            ref.setdefault(k, {}).update(summary[k])
+        if summary["groups"]:
+            ref["groups"] = summary["groups"]
+        return
+    if sorted(files) != sorted(SUITES[suite]):
+        sys.exit("--update needs the suite's full set of files")
+    base.setdefault("files", {}).update(
+        {f: c.get("passed", 0) for f, c in summary["files"].items()})
+    if summary["groups"]:
+        base["groups"] = {g: c.get("passed", 0) for g, c in summary["groups"].items()}
+    if seconds:
+        base.setdefault("wall_s_by_suite", {})[suite] = round(seconds)
+    write_deviations({f: results[f] for f in files}, summary, fallbacks, seconds,
+                     base.get("reference", {}), suite)
 
 
 if __name__ == "__main__":          # `python conformance/run.py`: run as the package
