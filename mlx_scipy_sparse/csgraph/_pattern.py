@@ -20,7 +20,9 @@ def _int32(a):
 
 
 def fits(A):
-    return max(A.shape[0], A.nnz) < _I32
+    """Sizes the int32 traversals can index: an undirected search reads
+    every edge twice (a row and its transpose)."""
+    return max(A.shape[0] + 1, 2 * A.nnz) < _I32
 
 
 def edges(A):
