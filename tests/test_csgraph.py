@@ -48,7 +48,8 @@ CALLS = {
                                                  not isinstance(G, mx.array) else ss.csr_array(G),
                                                  perm_type="column"),
     "min_weight_full_bipartite_matching": lambda f, G: f(G),
-    "csgraph_to_dense": lambda f, G: f(G, null_value=-1) if not isinstance(G, (np.ndarray, mx.array))
+    "csgraph_to_dense": lambda f, G: f(G, null_value=-1)
+    if not isinstance(G, (np.ndarray, mx.array))
     else f(ss.csr_array(np.asarray(G))),
 }
 
