@@ -24,10 +24,15 @@ def _random(rng, n, fmt):
     return S.asformat(fmt)
 
 
+# the CPU stream everywhere; on a machine with a GPU, the GPU too
+DEVICES = [mx.cpu] + ([mx.gpu] if mx.is_available(mx.gpu) else [])
+
+
+@pytest.mark.parametrize("device", DEVICES, ids=str)
 @pytest.mark.parametrize("fmt", ["csr", "csc", "coo", "noncanonical"])
-def test_frontier_matches_scipy(fmt):
+def test_frontier_matches_scipy(fmt, device):
     rng = np.random.default_rng(7)
-    with mx.stream(mx.cpu):
+    with mx.stream(device):
         for n in [1, 2, 5, 17, 60, 200]:
             for _ in range(4):
                 S = _random(rng, n, fmt)
@@ -48,14 +53,15 @@ def test_frontier_matches_scipy(fmt):
                     np.testing.assert_array_equal(alone, o_ref)
 
 
-def test_long_path_and_explicit_zeros():
+@pytest.mark.parametrize("device", DEVICES, ids=str)
+def test_long_path_and_explicit_zeros(device):
     """A path (many levels, many hooking rounds) whose weights are explicit
     zeros: scipy's traversals read the pattern, so must ours."""
     n = 300
     rows = np.arange(n - 1)
     S = ss.csr_array((np.zeros(n - 1), (rows, rows + 1)), shape=(n, n))
     A = sp.from_scipy(S)
-    with mx.stream(mx.cpu):
+    with mx.stream(device):
         assert _frontier.weak_components(A)[0] == 1
         for directed in (True, False):
             o, p = _frontier.breadth_first_order(A, 150, directed)
