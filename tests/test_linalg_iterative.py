@@ -390,3 +390,33 @@ def test_psolve_attribute_used_as_preconditioner():
             return v / 3.0
     x, info = iso.cg(WithPsolve(), b)
     assert info == 0 and calls and rel_res(A, x, b) < 1e-5
+
+
+@pytest.mark.parametrize("name", ["cg", "bicg", "bicgstab", "cgs"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_device_iteration_path(name, dtype, monkeypatch):
+    """The lazily built iteration a GPU runs (stop codes read every 8 steps),
+    forced here on the CPU: scipy's answer, scipy's iteration count."""
+    orig = _common.System.__init__
+
+    def init(self, *a, **k):
+        orig(self, *a, **k)
+        self.on_cpu = False
+    monkeypatch.setattr(_common.System, "__init__", init)
+    A, b = system_for(name, n=80, seed=2)
+    A, b = A.astype(dtype), b.astype(dtype)
+    x, info = getattr(iso, name)(sp.csr_array(A), mx.array(b))
+    n_ours = _common.stats["iterations"]
+    count = []
+    xs, infos = getattr(sl, name)(A, b, callback=lambda xk: count.append(1))
+    assert info == infos == 0 and isinstance(x, mx.array)
+    if dtype == np.float64:
+        assert n_ours == len(count)
+        np.testing.assert_allclose(np.array(x), xs, rtol=1e-6, atol=1e-8)   # rounding, amplified
+    else:       # float32 rounding differs (our inner products are summed in float64)
+        assert abs(n_ours - len(count)) <= 2
+    assert rel_res(A, np.array(x), b) < 2e-5
+    # a callback sees each iterate, as scipy's
+    seen = []
+    getattr(iso, name)(sp.csr_array(A), mx.array(b), callback=lambda xk: seen.append(xk))
+    assert len(seen) == n_ours and isinstance(seen[-1], mx.array)
