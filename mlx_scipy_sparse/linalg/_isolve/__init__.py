@@ -9,6 +9,7 @@ b and A's MLX values by the adjoint solve (linalg/_implicit.py).
 import warnings
 
 import mlx.core as mx
+import numpy as np
 import scipy.sparse.linalg as _sl
 
 from .. import _implicit
@@ -106,7 +107,10 @@ def minres(A, b, x0=None, *, rtol=1e-5, shift=0.0, maxiter=None, M=None, callbac
                               maxiter=maxiter, M=host_operator(M_), callback=cb, show=show, check=check)
         with mx.stream(s.stream):
             x, info = _minres.run(s, rtol, default_maxiter(s, maxiter, 5), cb, shift, check, show)
-            return s.answer(x), int(info)
+            x = s.answer(x)
+            if not s.mlx:       # scipy's minres answers in double precision (its scalars are)
+                x = x.astype(np.result_type(x.dtype, np.float64), copy=False)
+            return x, int(info)
     # A - shift*I is Hermitian when A is: the adjoint solve is the same solve
     return _implicit.solve("minres", run, A, b, x0, M, hermitian=True)
 

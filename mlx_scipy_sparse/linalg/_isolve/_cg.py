@@ -29,7 +29,7 @@ def _real(v):
 
 
 def run(s, atol, maxiter, callback):
-    if s.on_cpu:
+    if s.on_cpu and s.local_reductions:
         return run_host(s, atol, maxiter, callback)
     x, r = s.start()
     z = s.apply_M(r)

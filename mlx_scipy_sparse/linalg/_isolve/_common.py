@@ -75,6 +75,9 @@ class System:
         self.stream = mx.cpu if self.on_cpu else mx.default_device()
         self.A = A
         self.N = N
+        # a distributed operator brings its own reductions: the host BLAS path
+        # (which sums locally) is only for the default one
+        self.local_reductions = type(A).vdot is LinearOperator.vdot
         with mx.stream(self.stream):
             self.b = self.vector(b)
             self.M = self._preconditioner(A_in, A, M)
