@@ -196,10 +196,11 @@ def test_chunked_run_returns_the_converging_iterate():
     with mx.stream(mx.cpu):
         atol = 1e-8 * np.linalg.norm(b)
         for every in (1, 8):
-            args = _chunk_args(_cg, s, atol)
+            step, state, maxiter, stops = _chunk_args(_cg, s, atol)
             s.on_cpu = False            # as on a GPU: codes read every `every` iterations
             try:
-                x, info = _common.iterate(*args, callback=None, sysm=s, every=every)
+                x, info = _common.iterate(step, state, maxiter, callback=None, sysm=s, every=every,
+                                          stops=stops)
             finally:
                 s.on_cpu = True
             n_it = _common.stats["iterations"]
@@ -213,8 +214,8 @@ def _chunk_args(mod, s, atol):
     # the MLX (GPU) step of _cg.run, run here on the CPU stream
     captured = {}
 
-    def fake_iterate(step, state, maxiter, callback, sysm, every=8, top=None):
-        captured.update(step=step, state=state)
+    def fake_iterate(step, state, maxiter, callback, sysm, every=8, top=None, stops=None):
+        captured.update(step=step, state=state, stops=stops)
         return None, None
     orig, mod.iterate = mod.iterate, fake_iterate
     on_cpu, s.on_cpu = s.on_cpu, False
@@ -222,7 +223,7 @@ def _chunk_args(mod, s, atol):
         mod.run(s, atol, 2000, None)
     finally:
         mod.iterate, s.on_cpu = orig, on_cpu
-    return captured["step"], captured["state"], 2000
+    return captured["step"], captured["state"], 2000, captured["stops"]
 
 
 @pytest.mark.parametrize("fmt", ["csr", "csc", "coo", "dense_mx", "dense_np", "operator"])

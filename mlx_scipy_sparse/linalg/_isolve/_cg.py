@@ -10,7 +10,7 @@ import mlx.core as mx
 import numpy as np
 
 from ... import _arrays
-from ._common import first, host_matvec, iterate, stats
+from ._common import host_matvec, iterate, stats
 from ._hostvec import HostVectors
 
 
@@ -38,16 +38,16 @@ def run(s, atol, maxiter, callback):
 
     def step(st, it):
         x, r, z, rho = st["x"], st["r"], st["z"], st["rho"]
-        rnorm = mx.sqrt(_real(rho)) if s.psolve is None else s.norm(r)
-        code = first((rnorm < atol, 0))
+        rr = _real(rho) if s.psolve is None else _real(s.vdot(r, r))     # |r|^2, tested on the host
         p = z if it == 0 else _direction(z, st["p"], rho / st["rho_prev"])
         q = s.matvec(p)
         alpha = rho / s.vdot(p, q)
         x2, r2 = _update(x, r, p, q, alpha.astype(x.dtype))
         z2 = s.apply_M(r2)
         new = dict(x=x2, r=r2, z=z2, rho=s.vdot(r2, z2), rho_prev=rho, p=p)
-        return new, code, lambda c: (x, 0)
-    return iterate(step, state, maxiter, callback, s, top=lambda st: s.norm(st["r"]) < atol)
+        return new, rr, lambda c: (x, 0)
+    return iterate(step, state, maxiter, callback, s, top=lambda st: s.norm(st["r"]) < atol,
+                   stops=lambda rr: np.sqrt(np.abs(rr)) < atol)
 
 
 def run_host(s, atol, maxiter, callback):

@@ -212,7 +212,7 @@ def default_maxiter(sysm, maxiter, factor=10):
 stats = {"iterations": 0}
 
 
-def iterate(step, state, maxiter, callback, sysm, every=8, top=None):
+def iterate(step, state, maxiter, callback, sysm, every=8, top=None, stops=None):
     """Run ``step`` up to ``maxiter`` times, looking at the stop codes only
     every ``every`` iterations (each iteration when there is a callback,
     which sees each iterate as scipy's do).
@@ -223,6 +223,9 @@ def iterate(step, state, maxiter, callback, sysm, every=8, top=None):
     The codes of a batch are read in one sync; the first stop wins, so the
     answer is the iterate scipy would return, never one past it.
     Returns (x, info) with info = maxiter when no stop came.
+    ``stops(values)``: which read codes stop (default: those != -1); a
+    step may then hand back any 0-d value (cg: |r|^2) and the test is made
+    on the host, which saves the device a few tiny ops an iteration.
     ``top(state)``: scipy's test at the top of an iteration (a lazy bool);
     on the CPU it is read before each step, so no product is made past
     the last one scipy makes.
@@ -240,8 +243,10 @@ def iterate(step, state, maxiter, callback, sysm, every=8, top=None):
         if callback is not None or len(pending) >= every or it == maxiter - 1:
             codes = mx.stack([c for c, _ in pending])
             mx.eval(codes, *state.values())
-            for k, (c, (_, p)) in enumerate(zip(np.array(codes).tolist(), pending)):
-                if c != -1:
+            values = np.array(codes)
+            stop = values != -1 if stops is None else stops(values)
+            for k, (c, (_, p)) in enumerate(zip(values.tolist(), pending)):
+                if stop[k]:
                     stats["iterations"] = it + 1 - len(pending) + k
                     return p(c)
             pending = []
