@@ -97,7 +97,7 @@ class Operands:
             xp = self.xp
             self.x, self.Dm, self.X = (xp.asarray(a) for a in (self.xn, Dk, Xn))
             self.Dn, self.rowv, self.colv = (xp.asarray(a) for a in (Dk, self.rowv, self.colv))
-            self.xn = self.x
+            self.xn, self.rowm = self.x, self.rowv
         self._ref = ref_A
         self._cache = {}
 
