@@ -137,7 +137,12 @@ def test_vdot_is_accurate_in_float32():
     assert abs(v.item() - ref) / ref < 1e-6           # mx.sum(x * y) is off by ~1e-4 here
     vn = vdot(x, y)
     assert isinstance(vn, np.ndarray) and vn.ndim == 0 and abs(float(vn) - ref) / ref < 1e-6
+    from mlx_scipy_sparse.linalg._interface import _device_dot    # the GPU's form, run here
+    np.testing.assert_allclose(_device_dot(mx.array(x[:1000]), mx.array(y[:1000])).item(),
+                               np.dot(x[:1000].astype(np.float64), y[:1000]), rtol=1e-5)
     c = (x[:1000] + 1j * y[:1000]).astype(np.complex64)
+    np.testing.assert_allclose(_device_dot(mx.array(c), mx.array(c[::-1].copy())).item(),
+                               np.vdot(c.astype(np.complex128), c[::-1]), rtol=1e-5)
     np.testing.assert_allclose(vdot(mx.array(c), mx.array(c[::-1].copy())).item(),
                                np.vdot(c.astype(np.complex128), c[::-1].astype(np.complex128)), rtol=1e-6)
 

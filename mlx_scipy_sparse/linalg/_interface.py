@@ -116,12 +116,20 @@ def vdot(x, y):
     return np.asarray(np.vdot(x, y))
 
 
+@mx.compile
+def _device_dot(x, y):
+    """sum(conj(x) * y) as one compiled function (MLX may fuse the product in)."""
+    if mx.issubdtype(x.dtype, mx.complexfloating):
+        x = mx.conj(x)
+    return mx.sum(x * y)
+
+
 def _mx_vdot(x, y):
     dt = _kernels._result_dtype(x.dtype, y.dtype)
     if not mx.issubdtype(dt, mx.inexact):
         return mx.sum(x * y)
     if _kernels.gpu_default() and dt != mx.float64:
-        return mx.sum(_conj(x) * y)          # tree reduction on the device: accurate enough
+        return _device_dot(x, y)             # tree reduction on the device: accurate enough
     with mx.stream(mx.cpu):
         if dt == mx.float64:
             return mx.sum(x * y)

@@ -14,14 +14,16 @@ from ._common import host_matvec, iterate, stats
 from ._hostvec import HostVectors
 
 
+# the vector updates with their scalar divisions, each one fused kernel on a GPU
 @mx.compile
-def _update(x, r, p, q, alpha):
+def _update(x, r, p, q, rho, pq):
+    alpha = (rho / pq).astype(x.dtype)
     return x + alpha * p, r - alpha * q
 
 
 @mx.compile
-def _direction(z, p, beta):
-    return z + beta * p
+def _direction(z, p, rho, rho_prev):
+    return z + (rho / rho_prev).astype(z.dtype) * p
 
 
 def _real(v):
@@ -39,10 +41,9 @@ def run(s, atol, maxiter, callback):
     def step(st, it):
         x, r, z, rho = st["x"], st["r"], st["z"], st["rho"]
         rr = _real(rho) if s.psolve is None else _real(s.vdot(r, r))     # |r|^2, tested on the host
-        p = z if it == 0 else _direction(z, st["p"], rho / st["rho_prev"])
+        p = z if it == 0 else _direction(z, st["p"], rho, st["rho_prev"])
         q = s.matvec(p)
-        alpha = rho / s.vdot(p, q)
-        x2, r2 = _update(x, r, p, q, alpha.astype(x.dtype))
+        x2, r2 = _update(x, r, p, q, rho, s.vdot(p, q))
         z2 = s.apply_M(r2)
         new = dict(x=x2, r=r2, z=z2, rho=s.vdot(r2, z2), rho_prev=rho, p=p)
         return new, rr, lambda c: (x, 0)
