@@ -1,9 +1,9 @@
 """Iterative solvers with scipy.sparse.linalg's signatures and answers.
 
 MLX iterations: cg, bicg, bicgstab, cgs (stop codes read every few
-iterations), gmres, minres (a sync per iteration for their small host
-problems).  scipy's own code on host data: qmr, tfqmr, lgmres, gcrotmk,
-lsqr, lsmr (see _host).  Square solvers are differentiable with respect to
+iterations on a GPU), gmres, minres, tfqmr (a sync or two per iteration for
+their small host problems).  scipy's own code on host data: qmr, lgmres,
+gcrotmk, lsqr, lsmr (see _host).  Square solvers are differentiable with respect to
 b and A's MLX values by the adjoint solve (linalg/_implicit.py).
 """
 import warnings
@@ -13,7 +13,7 @@ import numpy as np
 import scipy.sparse.linalg as _sl
 
 from .. import _implicit
-from . import _bicg, _cg, _gmres, _minres
+from . import _bicg, _cg, _gmres, _minres, _tfqmr
 from ._common import HostOnly, System, as_float, default_maxiter, tolerance
 from ._host import host_operator, host_vector, mlx_callback, run_square
 
@@ -135,7 +135,22 @@ def _delegated(name, precond=("M",)):
 
 lgmres = _delegated("lgmres")
 gcrotmk = _delegated("gcrotmk")
-tfqmr = _delegated("tfqmr")
+def tfqmr(A, b, x0=None, *, rtol=1e-5, atol=0., maxiter=None, M=None, callback=None, show=False):
+    """Transpose-Free Quasi-Minimal Residual: (x, info)."""
+    def run(A_, b_, x0_, M_, adjoint=False):
+        cb = None if adjoint else callback
+        try:
+            s = System("tfqmr", A_, b_, x0_, M_)
+        except HostOnly:
+            return _sl.tfqmr(host_operator(A_), host_vector(b_), x0=host_vector(x0_), rtol=rtol, atol=atol,
+                             maxiter=maxiter, M=host_operator(M_), callback=cb, show=show)
+        with mx.stream(s.stream):
+            if as_float(s.norm(s.b)) == 0:
+                return s.answer(s.b), 0
+            n_max = min(10000, s.N * 10) if maxiter is None else int(maxiter)
+            x, info = _tfqmr.run(s, rtol, atol, n_max, cb, show)
+            return s.answer(x), int(info)
+    return _implicit.solve("tfqmr", run, A, b, x0, M)
 qmr = _delegated("qmr", precond=("M1", "M2"))
 
 
