@@ -17,10 +17,11 @@ run (its stopping test reads values): that raises.
 import numpy as np
 import mlx.core as mx
 
-from .. import _arrays, _formats
+from .. import _arrays
 
 __all__ = []    # nothing public: the solvers call solve()
-from ._interface import is_ours, IdentityOperator, LinearOperator, MatrixLinearOperator, aslinearoperator
+from ._interface import (IdentityOperator, LinearOperator, MatrixLinearOperator, aslinearoperator,
+                         is_ours)
 
 
 def _compile_refusal(name):
@@ -96,7 +97,7 @@ def adjoint_of(A):
 def _closure_traced(A, n, dtype):
     """Whether a user operator's product carries values traced by a transformation."""
     op = aslinearoperator(A)
-    if isinstance(op, (MatrixLinearOperator, IdentityOperator)) and type(op) is MatrixLinearOperator:
+    if type(op) in (MatrixLinearOperator, IdentityOperator):
         return False
     if isinstance(A, LinearOperator) or hasattr(A, "matvec"):
         try:

@@ -14,7 +14,7 @@ import mlx.core as mx
 import scipy.sparse as _ss
 import scipy.sparse.linalg as _sl
 
-from .. import _arrays, _formats
+from .. import _arrays
 from ._interface import is_ours, LinearOperator
 
 __all__ = []      # extensions, not scipy names: import them from this module

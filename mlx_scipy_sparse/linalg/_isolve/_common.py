@@ -1,6 +1,6 @@
 """What every Krylov solver shares: the system, its tolerances, the answer.
 
-``prepare`` is scipy's make_system for both kinds of caller.  The solver
+``System`` is scipy's make_system for both kinds of caller.  The solver
 always iterates on MLX vectors (float64 and complex64/float32 work is placed
 on the CPU stream or the default device by ``System.stream``); the caller's
 kind decides what comes back: numpy/scipy in -> numpy out in scipy's dtype,
@@ -11,17 +11,13 @@ numpy (scipy's tests write such operators), MLX vectors otherwise.
 """
 import numpy as np
 import mlx.core as mx
-import scipy.sparse as _ss
 
-from ... import _arrays, _formats, _kernels
+from ... import _arrays, _kernels
 from .._interface import (IdentityOperator, is_ours, LinearOperator, MatrixLinearOperator,
                           aslinearoperator)
 
-# scipy's coercion of the operator's and b's dtypes (chars f, d, F, D)
-_COERCE = {"f": np.float32, "d": np.float64, "F": np.complex64, "D": np.complex128}
-
-
 def coerce(a, b):
+    """scipy's answer dtype: the operator's and b's, non-float ones read as float64."""
     a = np.dtype(a) if np.dtype(a).char in "fdFD" else np.dtype(np.float64)
     b = np.dtype(b) if np.dtype(b).char in "fdFD" else np.dtype(np.float64)
     return np.result_type(a, b)
@@ -46,7 +42,7 @@ def _is_explicit(op):
 class System:
     """A, M, b, x0 of one solve as the solver sees them (MLX vectors)."""
 
-    def __init__(self, name, A, b, x0, M, *, rpsolve=True):
+    def __init__(self, name, A, b, x0, M):
         self.name = name
         self.mlx = isinstance(b, mx.array)
         A_in = A
@@ -262,10 +258,6 @@ def first(*pairs, default=-1):
     for cond, c in reversed(pairs):
         code = mx.where(cond, mx.array(c, dtype=mx.int32), code)
     return code
-
-
-def absval(v):
-    return mx.abs(v)
 
 
 def eps2(dtype):

@@ -11,8 +11,8 @@ import mlx.core as mx
 import scipy.sparse as _ss
 import scipy.sparse.linalg as _sl
 
-from ... import _arrays, _formats
-from .._interface import is_ours, LinearOperator, MatrixLinearOperator, aslinearoperator
+from ... import _arrays
+from .._interface import is_ours, MatrixLinearOperator, aslinearoperator
 
 
 def host_operator(A):

@@ -8,7 +8,7 @@ import math
 import numpy as np
 import mlx.core as mx
 
-from ._common import as_scalar
+from ._common import as_scalar, tolerance
 
 
 def run(s, rtol, atol, maxiter, callback, show=False):
@@ -26,7 +26,6 @@ def run(s, rtol, atol, maxiter, callback, show=False):
     tau = r0norm
     if r0norm == 0:
         return x, 0
-    from ._common import tolerance
     atol = tolerance("tfqmr", r0norm, atol, rtol)
     alpha = u_next = None
     for it in range(maxiter):
