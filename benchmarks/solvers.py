@@ -177,16 +177,22 @@ def gpu_rows(S, b, repeats):
     return rows, (min(peers) if peers else None)
 
 
-def table(title, rows, ref, ref_name):
+def table(title, rows, ref, ref_name, same=None):
+    """same: {dtype name: scipy's time in that dtype} for a second ratio column."""
     print(f"\n{title}")
-    print(f"{'solver':44s} {'iters':>6s} {'true resid':>11s} {'time s':>9s} {'ratio':>7s} {'info':>5s}")
+    extra = f" {'vs same dtype':>13s}" if same else ""
+    print(f"{'solver':44s} {'iters':>6s} {'true resid':>11s} {'time s':>9s} {'ratio':>7s}{extra} {'info':>5s}")
     for name, it, res, t, info in rows:
         if t is None:
             print(f"{name:44s}   (not run)")
             continue
         ratio = f"{ref / t:7.2f}" if ref else "      -"
+        if same:
+            dt = next((d for d in same if d in name), None)
+            ratio += f" {same[dt] / t:13.2f}" if dt else " " * 14
         print(f"{name:44s} {it if it is not None else '-':>6} {res:11.2e} {t:9.3f} {ratio} {info:>5}")
-    print(f"ratio = {ref_name} time / this time")
+    print(f"ratio = {ref_name} time / this time" + ("; vs same dtype = scipy's time in the row's dtype / this time"
+                                                     if same else ""))
 
 
 def main():
@@ -204,7 +210,7 @@ def main():
         table("GPU (float32)", rows, ref, "fastest peer")
     else:
         rows, ref = cpu_rows(S, b, a.repeats)
-        table("CPU", rows, ref, "scipy float64")
+        table("CPU", rows, ref, "scipy float64", same={"float64": rows[0][3], "float32": rows[1][3]})
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ theta.  ``mx.value_and_grad`` differentiates through ``cg`` by the adjoint
 solve (mlx_scipy_sparse/linalg/_implicit.py): each step costs one forward and
 one adjoint solve per source, whatever the number of CG iterations.
 
-Run: python examples/poisson_inverse.py [--n 24] [--steps 120] [--out poisson_inverse.png]
+Run: python examples/poisson_inverse.py [--n 24] [--steps 120] [--out examples/poisson_inverse.png]
 Checks its gradient against central finite differences, prints the loss and
 the error in kappa, and writes a PNG (true / first guess / recovered kappa;
 written with zlib when matplotlib is absent).
@@ -175,7 +175,7 @@ def save_plot(path, n, panels, titles, history):
     fig.savefig(path, dpi=100)
 
 
-def run(n=24, steps=120, alpha=1e-3, out="poisson_inverse.png", log=print):
+def run(n=24, steps=120, alpha=1e-3, out=None, log=print):
     t0 = time.perf_counter()
     prob = Problem(n)
     th_true = mx.array(true_theta(n), dtype=F64)
@@ -203,7 +203,7 @@ if __name__ == "__main__":
     ap.add_argument("--n", type=int, default=24)
     ap.add_argument("--steps", type=int, default=120)
     ap.add_argument("--alpha", type=float, default=1e-3)
-    ap.add_argument("--out", default="poisson_inverse.png")
+    ap.add_argument("--out", default=str(Path(__file__).with_suffix(".png")))
     a = ap.parse_args()
     with mx.stream(mx.cpu):
         run(a.n, a.steps, a.alpha, a.out)
