@@ -27,6 +27,10 @@ _log = open(os.path.join(out_dir, f"rank{rank}.log"), "w", buffering=1)
 
 
 def record(name, fn):
+    """Run one check and save every verdict so far.  A check that raises
+    ends this rank at once: the others are, or will be, inside collectives
+    this rank will never join, and its closed connections make theirs fail
+    instead of hang."""
     _log.write(f"{time.perf_counter() - started:8.2f} {name}\n")
     try:
         ok, detail = fn()
@@ -35,6 +39,9 @@ def record(name, fn):
     results[name] = [bool(ok), str(detail)]
     with open(os.path.join(out_dir, f"rank{rank}.json"), "w") as f:
         json.dump(results, f)
+    if detail.startswith("Traceback"):
+        _log.write(detail)
+        os._exit(3)
 
 
 def close(a, b, rtol):
