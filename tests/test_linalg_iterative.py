@@ -449,3 +449,21 @@ def test_distributed_style_operator_reductions_are_used():
         x, info = getattr(iso, name)(Counting(), mx.array(b, dtype=mx.float64))
         assert info == 0 and len(calls) > 5, name
         assert rel_res(A, np.array(x), b) < TOL.get(name, 1e-5)
+
+
+def test_qmr_split_preconditioners_like_scipy():
+    A, b = nonsym(50, 3)
+    M1 = sl.aslinearoperator(ss.diags_array(1 / A.diagonal()))
+    for m1, m2 in ((None, None), (M1, None), (M1, sl.aslinearoperator(ss.eye_array(50))),
+                   (pre.jacobi(A), pre.jacobi(A))):
+        ours, theirs = [], []
+        x, info = iso.qmr(A, b, M1=m1, M2=m2, callback=ours.append)
+        s1 = m1 if m1 is None or isinstance(m1, sl.LinearOperator) else sl.aslinearoperator(
+            ss.diags_array(1 / A.diagonal()))
+        s2 = m2 if m2 is None or isinstance(m2, sl.LinearOperator) else s1
+        xs, infos = sl.qmr(A, b, M1=s1, M2=s2 if (s1 is None) == (s2 is None) or s2 is not None
+                           else sl.aslinearoperator(ss.eye_array(50)), callback=theirs.append)
+        assert info == infos == 0 and len(ours) == len(theirs)
+        np.testing.assert_allclose(x, xs, rtol=1e-8, atol=1e-10)
+    xm, info = iso.qmr(sp.csr_array(A), mx.array(b, dtype=mx.float64), M1=pre.jacobi(A))
+    assert isinstance(xm, mx.array) and info == 0 and rel_res(A, np.array(xm), b) < 1e-5

@@ -85,6 +85,10 @@ class _Parts:
         return mx.array(minor), mx.array(major)
 
 
+def _adj_or_none(M):
+    return None if M is None else aslinearoperator(M).H
+
+
 def adjoint_of(A):
     """A^H in a form the solvers take (our sparse array / MLX dense / operator)."""
     if isinstance(A, mx.array):
@@ -147,8 +151,11 @@ def solve(name, run, A, b, x0=None, M=None, hermitian=False):
         MH = M
         if M is not None and not hermitian:
             try:
-                MH = aslinearoperator(M).H
-            except Exception:
+                if isinstance(M, dict):     # qmr's split M1 (left), M2 (right): swapped for A^H
+                    MH = {"M1": _adj_or_none(M.get("M2")), "M2": _adj_or_none(M.get("M1"))}
+                else:
+                    MH = aslinearoperator(M).H
+            except Exception:       # an M without rmatvec: the adjoint solve goes unpreconditioned
                 MH = None
         g = _concrete(cotangent)
         lam, _ = run(AH, g, None, MH, adjoint=True)

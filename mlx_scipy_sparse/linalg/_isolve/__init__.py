@@ -1,9 +1,9 @@
 """Iterative solvers with scipy.sparse.linalg's signatures and answers.
 
 MLX iterations: cg, bicg, bicgstab, cgs (stop codes read every few
-iterations on a GPU), gmres, minres, tfqmr (a sync or two per iteration for
-their small host problems).  scipy's own code on host data: qmr, lgmres,
-gcrotmk, lsqr, lsmr (see _host).  Square solvers are differentiable with respect to
+iterations on a GPU), gmres, minres, tfqmr, qmr (a sync or two per
+iteration for their small host problems).  scipy's own code on host data:
+lgmres, gcrotmk, lsqr, lsmr (see _host).  Square solvers are differentiable with respect to
 b and A's MLX values by the adjoint solve (linalg/_implicit.py).
 """
 import warnings
@@ -13,7 +13,7 @@ import numpy as np
 import scipy.sparse.linalg as _sl
 
 from .. import _implicit
-from . import _bicg, _cg, _gmres, _minres, _tfqmr
+from . import _bicg, _cg, _gmres, _minres, _qmr, _tfqmr
 from ._common import HostOnly, System, as_float, default_maxiter, tolerance
 from ._host import host_operator, host_vector, mlx_callback, run_square
 
@@ -151,7 +151,31 @@ def tfqmr(A, b, x0=None, *, rtol=1e-5, atol=0., maxiter=None, M=None, callback=N
             x, info = _tfqmr.run(s, rtol, atol, n_max, cb, show)
             return s.answer(x), int(info)
     return _implicit.solve("tfqmr", run, A, b, x0, M)
-qmr = _delegated("qmr", precond=("M1", "M2"))
+def qmr(A, b, x0=None, *, rtol=1e-5, atol=0., maxiter=None, M1=None, M2=None, callback=None):
+    """Quasi-Minimal Residual with left / right preconditioners M1, M2: (x, info)."""
+    def run(A_, b_, x0_, M_, adjoint=False):
+        cb = None if adjoint else callback
+        m1, m2 = (M_ or {}).get("M1"), (M_ or {}).get("M2")
+        try:
+            s = System("qmr", A_, b_, x0_, None)
+        except HostOnly:
+            return _sl.qmr(host_operator(A_), host_vector(b_), x0=host_vector(x0_), rtol=rtol, atol=atol,
+                           maxiter=maxiter, M1=_host_op(m1), M2=_host_op(m2), callback=cb)
+        with mx.stream(s.stream):
+            bnrm = as_float(s.norm(s.b))
+            atol_ = tolerance("qmr", bnrm, atol, rtol)
+            if bnrm == 0:
+                return s.answer(s.b), 0
+            pre = _qmr.preconditioners(s, A_, m1, m2)
+            x, info = _qmr.run(s, atol_, default_maxiter(s, maxiter), cb, *pre)
+            return s.answer(x), int(info)
+    # the adjoint solve (A^H) takes M2^H on the left and M1^H on the right
+    M = None if M1 is None and M2 is None else {"M1": M1, "M2": M2}
+    return _implicit.solve("qmr", run, A, b, x0, M)
+
+
+def _host_op(M):
+    return None if M is None else _sl.aslinearoperator(host_operator(M))
 
 
 def _least_squares(name):
