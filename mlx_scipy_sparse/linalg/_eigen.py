@@ -61,10 +61,20 @@ class _HostSpace:
         return w
 
     def rotate(self, V, m, S):
-        """Rows S.T @ V[:m] (the kept Ritz vectors), written into V[:p]."""
+        """A basis whose rows [:p] are S.T @ V[:m] (the kept Ritz vectors),
+        written straight into a second buffer that then swaps with V (no
+        temporary of p vectors, no copy back)."""
         p = S.shape[1]
-        V[:p] = S.T @ V[:m]
-        return V
+        spare = getattr(self, "_spare", None)
+        if spare is None or spare.shape != V.shape:
+            spare = np.empty_like(V)
+        np.matmul(np.ascontiguousarray(S.T), V[:m], out=spare[:p])
+        self._spare = V
+        return spare
+
+    def scaled_into(self, V, i, w, s):
+        np.multiply(w, s, out=V[i])
+        return V[i]
 
     def ritz(self, V, m, S):
         return V[:m].T @ S
@@ -128,6 +138,11 @@ class _MlxSpace:
 
     def to_np(self, x):
         return np.array(x.astype(mx.float64, stream=mx.cpu))
+
+    def scaled_into(self, V, i, w, s):
+        w = w * s
+        V[i] = w
+        return w
 
 
 # -- the Lanczos iteration ---------------------------------------------------------
@@ -196,10 +211,9 @@ def lanczos(space, k, which, v0, ncv, maxiter, tol, eps):
                                 else rng.standard_normal(n).astype(np.float32))
                 for _ in range(2):
                     w = space.subtract(V, j + 1, w, space.dots(V, j + 1, w))
-                w = w / space.norm(w)
+                w = space.scaled_into(V, j + 1, w, 1.0 / space.norm(w))
             else:
-                w = w / beta
-            V[j + 1] = w
+                w = space.scaled_into(V, j + 1, w, 1.0 / beta)
             if j + 1 < m:
                 T[j + 1, j] = T[j, j + 1] = beta
         theta, S = np.linalg.eigh(T)
@@ -211,8 +225,9 @@ def lanczos(space, k, which, v0, ncv, maxiter, tol, eps):
         # keep the wanted Ritz vectors and half the rest, most wanted first
         p = min(m - 1, k + (m - k) // 2)
         keep = _wanted(theta, p, which)
+        V_last = V[m]
         V = space.rotate(V, m, S[:, keep])
-        V[p] = w
+        V[p] = V_last
         T = np.zeros((m, m))
         T[:p, :p] = np.diag(theta[keep])
         T[p, :p] = T[:p, p] = beta * S[m - 1, keep]
