@@ -45,8 +45,9 @@ def from_local_rows(block, cols=None, group=None, exchange="auto"):
     cols: how x is split (a RowPartition, per-rank counts or offsets);
     default: like the rows for a square array, even blocks otherwise.
     exchange: "auto" (point-to-point between neighbour ranks where the
-    pattern allows and the backend has send/recv, all_gather otherwise),
-    "neighbour" or "all_gather" to insist on one."""
+    pattern allows, the backend has send/recv and the halo is large enough
+    to repay ring's send/recv latency, all_gather otherwise), "neighbour" or
+    "all_gather" to insist on one."""
     group = _comm.world(group)
     block = _as_csr(block)
     rows = _partition.from_local_count(block.shape[0], group)

@@ -227,30 +227,45 @@ hows = ["global", "local", "scatter"]
 quick = len(sys.argv) > 2 and sys.argv[2] == "quick"
 if quick:       # the default test run: one stencil and one random layout, an empty rank
     A_st, A_rs, A_rg = poisson2d(6, 7), random_spd(40), random_general(40)
-    checks_for("stencil", A_st, A_st, None, "global", "auto")
+    checks_for("stencil", A_st, A_st, None, "global", "neighbour")
     checks_for("random", A_rs, A_rg, [0] + [40 // (size - 1)] * (size - 2)
                + [40 - 40 // (size - 1) * (size - 2)], "local",
-               "all_gather" if size == 2 else "auto")
+               "all_gather")
 i = 0
 for pname, counts in ([] if quick else partitions(A_st.shape[0], size).items()):
-    checks_for("stencil", A_st, A_st, counts, hows[i % 3], "auto")
+    # the stencil with point-to-point messages where the layout allows it
+    # (an empty middle rank puts halo owners two ranks apart: all_gather)
+    checks_for("stencil", A_st, A_st, counts, hows[i % 3],
+               "neighbour" if size == 2 or pname == "even" else "auto")
     i += 1
 for pname, counts in ([] if quick else partitions(A_rs.shape[0], size).items()):
-    # two ranks are always neighbours: all_gather is asked for by name there
-    checks_for("random", A_rs, A_rg, counts, hows[i % 3], "all_gather" if size == 2 else "auto")
+    checks_for("random", A_rs, A_rg, counts, hows[i % 3], "auto")
     i += 1
 
 # the route each pattern takes
 dS = D.from_global(sp.csr_array(A_st))
 dR = D.from_global(sp.csr_array(A_rg))
-record("exchange route stencil", lambda: (dS.plan.mode == "neighbour", dS.plan.mode))
-record("exchange route random", lambda: (dR.plan.mode == ("neighbour" if size == 2 else "all_gather"),
-                                         dR.plan.mode))
+# small halos: all_gather (ring's send/recv latency, see _plan.NEIGHBOUR_FROM)
+record("exchange route stencil", lambda: (dS.plan.mode == "all_gather", dS.plan.mode))
+record("exchange route random", lambda: (dR.plan.mode == "all_gather", dR.plan.mode))
+dN = D.from_global(sp.csr_array(A_st), exchange="neighbour")
+record("exchange route neighbour asked for", lambda: (dN.plan.mode == "neighbour", dN.plan.mode))
+big = poisson2d(1 << 16, 2 * size)          # a halo of 65536 entries a side
+dB = D.from_global(sp.csr_array(big))
+record("exchange route large halo", lambda: (dB.plan.mode == "neighbour", dB.plan.mode))
 dF = D.from_global(sp.csr_array(A_st), exchange="all_gather")
 record("exchange route asked for", lambda: (dF.plan.mode == "all_gather", dF.plan.mode))
 if size >= 3:
     dE = D.from_global(sp.csr_array(A_st), rows=partitions(A_st.shape[0], size)["empty"])
     record("exchange route across an empty rank", lambda: (dE.plan.mode == "all_gather", dE.plan.mode))
+
+    def refused():
+        try:
+            D.from_global(sp.csr_array(A_rg), exchange="neighbour")
+        except ValueError as e:
+            return "r - 1 and r + 1" in str(e), str(e)
+        return False, "no error"
+    record("exchange route neighbour refused for a random pattern", refused)
 
 # complex values: MLX complex64 and numpy complex128
 nz = A_rg.shape[0]
