@@ -181,7 +181,8 @@ def run_all(files, reference=False, extra=(), jobs=2, timeout=900, keep=None):
     if keep and root.exists():
         shutil.rmtree(root)
     root.mkdir(parents=True, exist_ok=True)
-    prepare(root, files)
+    # every file of the suites asked for is copied: tests import their siblings
+    prepare(root, [f for suite in SUITES.values() if set(suite) & set(files) for f in suite])
     results, times = {}, {}
     # the longest file first, the others alongside it
     with concurrent.futures.ThreadPoolExecutor(jobs) as ex:

@@ -22,6 +22,34 @@ def _transformed(*operands):
     return _bridge.values_state(*operands) != _arrays.FREE
 
 
+def _settle(C, state):
+    """Free values get scipy's answer, which stores no zero an op produced
+    (a cancellation, max(-1, 0)): one scalar check on the device, and the
+    rare array that has such zeros drops them (traced values keep the
+    structural pattern: it cannot depend on them)."""
+    if state != _arrays.FREE or C.nnz == 0:
+        return C
+    vals = C._values()
+    with mx.stream(_kernels.stream_for(vals.dtype)):
+        keep = vals != 0
+        n = int(mx.sum(keep).item())
+        if n == C.nnz:
+            return C
+        # compacted in MLX: each kept entry's new place is the count kept before it
+        pos = mx.where(keep, mx.cumsum(keep.astype(mx.int32)) - 1, n)
+        src = mx.zeros((n + 1,), dtype=mx.int32).at[pos].add(
+            mx.arange(C.nnz, dtype=mx.int32))[:n]
+        per_major = _kernels.scatter_sum(keep.astype(mx.int32),
+                                         _kernels.entry_rows(C._indptr, C.nnz),
+                                         C._indptr.size - 1)
+        ptr = mx.concatenate([mx.zeros((1,), dtype=C._indptr.dtype),
+                              mx.cumsum(per_major).astype(C._indptr.dtype)])
+        ind = mx.take(C._indices, src)
+        mx.eval(ptr, ind)
+    return type(C)._built(C.shape, mx.take(vals, src), ind, ptr, sorted_indices=True,
+                          canonical=True)
+
+
 def _canonical(X, fmt):
     """X as a canonical `fmt` (CSR/CSC) array, built in MLX; None if it cannot be."""
     if X.format == fmt and X._pattern_ready() and X.has_canonical_format:
@@ -39,7 +67,7 @@ class BinaryOps:
         if not (_bridge.is_ours(other) and hasattr(other, "_data")) or self.ndim != 2 \
                 or other.ndim != 2 or self.shape != other.shape or self._on_host() \
                 or other._on_host() or self.dtype == np.bool_ or other.dtype == np.bool_ \
-                or state == _arrays.FREE:
+                or (state == _arrays.FREE and not _kernels.keep_in_mlx()):
             return None
         fmt = "csc" if self.format == "csc" else "csr"
         A, B = _canonical(self, fmt), _canonical(other, fmt)
@@ -61,8 +89,8 @@ class BinaryOps:
         out = _arrays.mx_dtype(np.result_type(A.dtype, B.dtype))
         a = _kernels.scatter_sum(A._values().astype(out), ia, n)
         b = _kernels.scatter_sum(B._values().astype(out), ib, n)
-        return cls._built(A.shape, combine(a, b), ind, ptr, sorted_indices=True,
-                          canonical=True)
+        return _settle(cls._built(A.shape, combine(a, b), ind, ptr, sorted_indices=True,
+                                  canonical=True), state)
 
     def maximum(self, other):
         return self._on_union(other, "maximum", mx.maximum)
@@ -160,7 +188,8 @@ class BinaryOps:
         out = _arrays.mx_dtype(np.result_type(A.dtype, B.dtype))
         data = _kernels.gather(A._values().astype(out), ia) * \
             _kernels.gather(B._values().astype(out), ib)
-        return cls._built(A.shape, data, ind, ptr, sorted_indices=True, canonical=True)
+        return _settle(cls._built(A.shape, data, ind, ptr, sorted_indices=True, canonical=True),
+                       state)
 
     def __mul__(self, other):          # arrays: `*` is elementwise (matrices: spmatrix's)
         if _bridge.is_ours(other):     # elementwise, as scipy's sparray `*`

@@ -24,6 +24,7 @@ import mlx.core as mx
 import scipy.sparse as _ss
 
 from .. import _arrays
+from .._kernels._device import keep_in_mlx
 
 # format name -> (array class, matrix class), filled in by each format module
 CLASSES = {}
@@ -35,9 +36,14 @@ MUTATING = frozenset({
 })
 
 
+_SPBASE = []    # our base class, filled on first use (_base imports this module)
+
+
 def is_ours(x):
-    from ._base import _spbase
-    return isinstance(x, _spbase)
+    if not _SPBASE:
+        from ._base import _spbase
+        _SPBASE.append(_spbase)
+    return isinstance(x, _SPBASE[0])
 
 
 def is_sparse(x):
@@ -223,7 +229,7 @@ def call(obj, name, args, kwargs, state=None):
     values_state of the operands, where the caller has it already."""
     if state is None:
         state = values_state(obj, *args, *kwargs.values())
-    if state != _arrays.FREE:               # traced values: moved in MLX where it can be
+    if state != _arrays.FREE or keep_in_mlx():  # values moved in MLX where they can be
         from ._moves import moved
         r = moved(name, lambda a, k: getattr(a[0], name)(*a[1:], **k), (obj, *args), kwargs)
         if r is not None:

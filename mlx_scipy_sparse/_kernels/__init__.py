@@ -25,7 +25,7 @@ from ._values import (  # noqa: F401
     transpose_pattern, union_pattern)
 from ._host_memory import reuse_host_memory  # noqa: F401
 from ._device import (  # noqa: F401
-    cpu_stream, gpu_available, gpu_default, on_gpu, stream_for, use_cpu, use_gpu)
+    cpu_stream, gpu_available, gpu_default, keep_in_mlx, on_gpu, stream_for, use_cpu, use_gpu)
 
 try:  # the GPU backend is optional: absent on CPU-only builds
     from . import _gpu

@@ -1,4 +1,5 @@
 """Device selection: which MLX device runs the products."""
+import os
 import warnings
 
 import mlx.core as mx
@@ -43,6 +44,18 @@ _GPU = mx.DeviceType.gpu
 
 def gpu_default():
     return mx.default_device().type == _GPU
+
+
+# None: follow the default device; True (tests, or MSS_KEEP_IN_MLX=1) runs the
+# device rule on a CPU
+KEEP_IN_MLX = {"1": True, "0": False}.get(os.environ.get("MSS_KEEP_IN_MLX", ""))
+
+
+def keep_in_mlx():
+    """Whether free values (no transformation sees them) stay in MLX for ops
+    that scipy would otherwise do on the host: on a GPU they live on the
+    device, and a host round trip of the values costs more than the op."""
+    return gpu_default() if KEEP_IN_MLX is None else KEEP_IN_MLX
 
 
 def cpu_stream():

@@ -39,7 +39,10 @@ def memo(kind, arrays, compute):
     value = compute()
 
     def gone(_ref, key=key):
-        with _arrays.STATE_LOCK:
+        lock = getattr(_arrays, "STATE_LOCK", None)
+        if lock is None:        # interpreter exit: module globals already cleared
+            return
+        with lock:
             entry = _MEMO.get(key)
             if entry is not None and any(_ref is r for r in entry[0]):
                 del _MEMO[key]

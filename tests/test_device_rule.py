@@ -1,0 +1,107 @@
+"""On a GPU, free values stay in MLX for the ops scipy would otherwise do on
+the host (`_kernels.keep_in_mlx`).  Forced on here (CPU), the answers must
+still be scipy's exactly: the same entries (zeros an op produced dropped),
+values and types, and no scipy object made of the operands for the ops that
+have an MLX path."""
+import mlx.core as mx
+import numpy as np
+import pytest
+import scipy.sparse as ss
+
+import mlx_scipy_sparse as sp
+from mlx_scipy_sparse._formats import _compressed
+from mlx_scipy_sparse._kernels import _device
+
+
+@pytest.fixture(autouse=True)
+def device_rule():
+    _device.KEEP_IN_MLX = True
+    yield
+    _device.KEEP_IN_MLX = None
+
+
+def _pair(dtype=np.float64):
+    rng = np.random.default_rng(7)
+    SA = ss.random_array((40, 30), density=0.2, format="csr", dtype=dtype, rng=rng)
+    SB = ss.random_array((40, 30), density=0.2, format="csr", dtype=dtype, rng=rng)
+    SA.data -= 0.5
+    SB.data -= 0.5
+    # entries of B that cancel A's, so A + B holds zeros scipy drops
+    mask = ss.random_array((40, 30), density=0.3, format="csr", rng=rng)
+    SB = (SB + (-SA).multiply(mask.astype(bool))).tocsr()
+    return SA, SB
+
+
+def _same(ours, ref):
+    assert type(ours).__name__ == type(ref).__name__
+    assert ours.shape == ref.shape and ours.nnz == ref.nnz
+    assert ours.dtype == ref.dtype
+    np.testing.assert_array_equal(ours.toarray(), ref.toarray())
+
+
+OPS = {"A + B": lambda A, B: A + B, "A - B": lambda A, B: A - B,
+       "A - A": lambda A, B: A - A, "maximum": lambda A, B: A.maximum(B),
+       "minimum": lambda A, B: A.minimum(B), "multiply": lambda A, B: A.multiply(B),
+       "A[3:17]": lambda A, B: A[3:17], "A[:, [1, 4, 4]]": lambda A, B: A[:, [1, 4, 4]],
+       "A[5]": lambda A, B: A[5], "A[[2, 3], [4, 5]]": lambda A, B: A[[2, 3], [4, 5]],
+       "diagonal": lambda A, B: A.diagonal()}
+
+
+@pytest.mark.parametrize("fmt", ["csr", "csc"])
+@pytest.mark.parametrize("name", OPS)
+def test_scipy_answers_in_mlx(fmt, name):
+    SA, SB = _pair()
+    SA, SB = SA.asformat(fmt), SB.asformat(fmt)
+    ref = OPS[name](SA, SB)
+    A, B = sp.csr_array(SA).asformat(fmt), sp.csr_array(SB).asformat(fmt)
+    ours = OPS[name](A, B)
+    if ss.issparse(ref):
+        _same(ours, ref)
+    else:
+        np.testing.assert_array_equal(np.asarray(ours), ref)
+
+
+@pytest.mark.parametrize("name", [n for n in OPS if n not in ("A - A", "diagonal")])
+def test_no_host_hand_off_once_the_pattern_is_known(name):
+    """With no zero produced, a second call on the same patterns makes no
+    scipy object of the operands (the pattern work is kept)."""
+    rng = np.random.default_rng(3)
+    SA, SB = (ss.random_array((40, 30), density=0.2, format="csr", rng=rng) for _ in range(2))
+    SA.data += 0.5
+    SB.data += 0.5
+    A, B = sp.csr_array(SA), sp.csr_array(SB)
+    OPS[name](A, B)
+    calls = []
+    real = _compressed._compressed_base._to_sp
+
+    def counting(self, copy=False):
+        calls.append(1)
+        return real(self, copy)
+    _compressed._compressed_base._to_sp = counting
+    try:
+        OPS[name](A, B)
+    finally:
+        _compressed._compressed_base._to_sp = real
+    assert not calls, "handed to scipy"
+
+
+def test_cancellation_drops_zeros_like_scipy():
+    S = ss.csr_array(np.array([[1.0, -2.0, 0.0], [0.0, 3.0, -1.0]]))
+    T = ss.csr_array(np.array([[-1.0, 2.0, 5.0], [0.0, 0.0, 1.0]]))
+    A, B = sp.csr_array(S), sp.csr_array(T)
+    _same(A + B, S + T)
+    _same(A.maximum(-B), S.maximum(-T))
+
+
+def test_traced_values_keep_structural_pattern():
+    S = ss.csr_array(np.array([[1.0, -2.0], [0.0, 3.0]]))
+    A = sp.csr_array(S)
+
+    def loss(v):
+        X = sp.csr_array((v, A.indices, A.indptr), shape=A.shape)
+        Y = X - X
+        assert Y.nnz == 3              # cancelled entries stay stored under a transformation
+        return mx.sum((Y + X).data ** 2)
+    with mx.stream(mx.cpu):
+        g = mx.grad(loss)(mx.array(S.data, dtype=mx.float64))
+    np.testing.assert_allclose(np.array(g), 2 * S.data)
