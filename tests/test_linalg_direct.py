@@ -306,3 +306,11 @@ def test_norm_values_and_gradient(ord):
 def test_norm_axis_goes_to_scipy():
     S, _ = _system()
     np.testing.assert_allclose(sp.linalg.norm(sp.csr_array(S), axis=0), sl.norm(S, axis=0))
+
+
+def test_spsolve_gradient_in_b_with_a_constant_scipy_matrix():
+    S, b = _system(7, seed=13)
+    c = np.arange(7.0)
+    g = mx.grad(lambda v: mx.sum(sp.linalg.spsolve(S.tocsc(), v) * mx.array(c, dtype=mx.float64)))(
+        mx.array(b, dtype=mx.float64))
+    np.testing.assert_allclose(np.array(g), np.linalg.solve(S.toarray().T, c), rtol=1e-10)

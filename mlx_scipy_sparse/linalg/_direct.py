@@ -85,12 +85,20 @@ def _linear_solve(name, data, S, b, solve, out_dtype, keep=None):
 def _traced_pattern(A, name):
     """Ours with MLX values as (values, scipy CSR/CSC view of the same
     pattern): gradients reach A's own values through MLX's format conversion."""
-    if not (_h.is_ours(A) and A.format in ("csr", "csc", "coo")):
-        raise NotImplementedError(
-            f"{name} under mx.grad needs A as one of our CSR/CSC/COO arrays with MLX values")
-    if A.format == "coo":
-        A = A.tocsc()
-    return A.data, _h.to_host(A)
+    if _h.is_ours(A) and A.format in ("csr", "csc", "coo"):
+        if A.format == "coo":
+            A = A.tocsc()
+        return A.data, _h.to_host(A)
+    if _h.values_state(A) != "free":
+        raise NotImplementedError(f"{name} under mx.grad: A's values are traced but A is not "
+                                  f"one of our CSR/CSC/COO arrays")
+    # A constant (scipy's, numpy, one of ours held on the host): gradients for b only
+    S = _h.to_host(A)
+    if not (_ss.issparse(S) and S.format in ("csr", "csc")):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", _ss.SparseEfficiencyWarning)
+            S = _ss.csc_array(S)
+    return _h.to_mx(np.asarray(S.data)), S
 
 
 def _differentiable(name, A, b, fallback):
