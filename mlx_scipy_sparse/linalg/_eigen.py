@@ -60,6 +60,16 @@ class _HostSpace:
         w -= h @ V[:j]
         return w
 
+    def recurrence(self, V, j, w, beta):
+        """w - alpha V[j] - beta V[j-1] with alpha = <V[j], w>."""
+        alpha = float(np.real(np.vdot(V[j], w)))
+        w -= alpha * V[j]
+        w -= beta * V[j - 1]
+        return w, alpha
+
+    def dots_norm(self, V, j, w, alpha):
+        return self.dots(V, j, w), self.norm(w), (alpha or 0.0)
+
     def rotate(self, V, m, S):
         """A basis whose rows [:p] are S.T @ V[:m] (the kept Ritz vectors),
         written straight into a second buffer that then swaps with V (no
@@ -121,9 +131,26 @@ class _MlxSpace:
 
     def subtract(self, V, j, w, h):
         with mx.stream(self.stream):
-            w = w - mx.array(h, dtype=self.dtype) @ V[:j]
-            mx.eval(w)
-            return w
+            return w - mx.array(h, dtype=self.dtype) @ V[:j]     # lazy: norm() evaluates
+
+    def _dot(self, x, y):
+        return self.vdot(x, y) if self.vdot is not None else (x * y).sum()
+
+    def recurrence(self, V, j, w, beta):
+        with mx.stream(self.stream):
+            alpha = self._dot(V[j], w)          # stays on the device
+            return w - alpha.astype(self.dtype) * V[j] - beta * V[j - 1], alpha
+
+    def dots_norm(self, V, j, w, alpha):
+        """dots(V, j, w), |w| and alpha in one evaluation (one sync a step)."""
+        with mx.stream(self.stream):
+            h = mx.stack([self.vdot(V[i], w) for i in range(j)]) if self.vdot is not None \
+                else V[:j] @ w
+            parts = [h, self._dot(w, w)] + ([alpha] if alpha is not None else [])
+            parts = [x.astype(mx.float64, stream=mx.cpu) for x in parts]
+            mx.eval(parts)
+        h, nn = np.array(parts[0]), float(parts[1])
+        return h, float(np.sqrt(max(nn, 0.0))), (float(parts[2]) if alpha is not None else 0.0)
 
     def rotate(self, V, m, S):
         with mx.stream(self.stream):
@@ -180,14 +207,13 @@ def lanczos(space, k, which, v0, ncv, maxiter, tol, eps):
     for it in range(maxiter):
         for j in range(p, m):
             w = space.apply(V[j])
-            alpha = 0.0
+            alpha = None
             if j > p:
                 # the three-term recurrence first (cheap), so that the full pass
                 # below only removes rounding and rarely needs a second one
-                alpha = space.dots(V[j:j + 1], 1, w)[0].real
-                w = space.subtract(V[j - 1:j + 1], 2, w, np.array([T[j - 1, j], alpha]))
-            before = space.norm(w)
-            h = space.dots(V, j + 1, w)
+                w, alpha = space.recurrence(V, j, w, T[j - 1, j])
+            # one trip to the host for the full pass's coefficients, |w| and alpha
+            h, before, alpha = space.dots_norm(V, j + 1, w, alpha)
             w = space.subtract(V, j + 1, w, h)
             alpha += h[j].real
             beta = space.norm(w)
