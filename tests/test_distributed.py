@@ -234,19 +234,28 @@ def launch(script, n, out, *args, timeout=240):
     return got, log.decode(errors="replace")[-4000:]
 
 
-def _verdict(got, log, prefix, n, at_least):
-    """Every rank finished, ran the same checks, and passed those of prefix."""
+def _verdict(got, log, prefix, n, expected):
+    """The checks named prefix ran on every rank, as many as expected, and
+    passed.  When fewer ran, the run stopped early: the message shows the
+    check that stopped it (a rank whose check raises exits, see the rank
+    scripts)."""
     failed = {f"rank {r}: {k}": v[1][-800:] for r in range(n) for k, v in got[r].items()
               if not v[0]}
-    assert all("_meta" in got[r] for r in range(n)), \
-        f"a rank did not finish; failed checks: {failed}\n{log}"
-    names = set(got[0])
-    assert all(set(got[r]) == names for r in range(n)), "ranks ran different checks"
-    mine = sorted(k for k in names if k.startswith(prefix))
-    assert len(mine) >= at_least, f"{len(mine)} checks named {prefix!r}, want >= {at_least}"
-    bad = {f"rank {r}: {k}": got[r][k][1][-800:] for r in range(n) for k in mine
+    mine = {r: sorted(k for k in got[r] if k.startswith(prefix)) for r in range(n)}
+    bad = {f"rank {r}: {k}": got[r][k][1][-800:] for r in range(n) for k in mine[r]
            if not got[r][k][0]}
     assert not bad, "\n".join(f"{k}: {v}" for k, v in bad.items())
+    counts = [len(mine[r]) for r in range(n)]
+    assert counts == [expected] * n, (
+        f"{counts} checks named {prefix!r} ran, {expected} expected on each rank; failed "
+        f"elsewhere: {failed}\n{log}")
+
+
+def _finished(got, log, n):
+    failed = {f"rank {r}: {k}": v[1][-800:] for r in range(n) for k, v in got[r].items()
+              if not v[0]}
+    assert all("_meta" in got[r] for r in range(n)), f"failed: {failed}\n{log}"
+    assert all(set(got[r]) == set(got[0]) for r in range(n)), "ranks ran different checks"
 
 
 @pytest.fixture(scope="module")
@@ -274,46 +283,68 @@ def solvers3(tmp_path_factory):
     return launch("check_solvers.py", 3, tmp_path_factory.mktemp("solvers3"))
 
 
-# (prefix, least number of checks in the quick run and in a full run per
-# layout case); the quick run is the default suite's, the full ones are slow
-_OPS = [("layout", 1), ("gather_global", 1), ("product numpy", 1), ("product mlx", 2),
-        ("product matmat", 1), ("product transposed", 1), ("product vector", 1),
-        ("product mx.compile", 1), ("vdot", 3), ("norm", 1), ("sum", 1),
-        ("vector arithmetic", 1), ("contract cg", 2), ("contract lanczos", 1),
-        ("grad values", 1), ("grad x ", 4), ("exchange route", 5), ("complex", 5)]
+# (prefix, checks per layout case); the quick run has 2 cases, the full runs
+# 6 (2 ranks) and 4 (3 ranks); then the checks made once a run
+_PER_CASE = [("layout", 1), ("gather_global", 1), ("product numpy", 1), ("product mlx", 2),
+             ("product matmat", 1), ("product transposed", 1), ("product vector", 1),
+             ("product mx.compile", 1), ("vdot", 3), ("norm", 1), ("sum", 1),
+             ("vector arithmetic", 1), ("contract cg", 2), ("contract lanczos", 1),
+             ("grad values", 1), ("grad x ", 4)]
 
 
-@pytest.mark.parametrize("prefix,least", _OPS)
-def test_two_ranks_quick(quick2, prefix, least):
-    _verdict(*quick2, prefix, 2, least)
+def _ops(cases, routes):
+    return [(p, k * cases) for p, k in _PER_CASE] + [("exchange route", routes), ("complex", 5)]
+
+
+def test_two_ranks_quick_finished(quick2):
+    _finished(*quick2, 2)
+
+
+@pytest.mark.parametrize("prefix,expected", _ops(2, 5))
+def test_two_ranks_quick(quick2, prefix, expected):
+    _verdict(*quick2, prefix, 2, expected)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("prefix,least", _OPS)
-def test_two_ranks_every_layout(full2, prefix, least):
+def test_two_ranks_every_layout_finished(full2):
+    _finished(*full2, 2)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("prefix,expected", _ops(6, 5))
+def test_two_ranks_every_layout(full2, prefix, expected):
     """Stencil and random pattern; even, uneven and an empty rank; each of
     the three constructors; neighbour and all_gather routes."""
-    _verdict(*full2, prefix, 2, least)
+    _verdict(*full2, prefix, 2, expected)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("prefix,least", _OPS + [("exchange route across an empty rank", 1)])
-def test_three_ranks(full3, prefix, least):
-    """A middle rank (neighbour messages both ways) and an empty middle rank."""
-    _verdict(*full3, prefix, 3, least)
-
-
-_SOLVERS = [("linalg.cg ", 6), ("linalg.minres", 3), ("linalg.gmres", 3),
-            ("linalg.bicgstab", 3), ("linalg.cg same answer", 3), ("linalg.eigsh", 2)]
+def test_three_ranks_finished(full3):
+    _finished(*full3, 3)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("prefix,least", _SOLVERS)
-def test_linalg_solvers_two_ranks(solvers2, prefix, least):
+@pytest.mark.parametrize("prefix,expected", _ops(4, 7))
+def test_three_ranks(full3, prefix, expected):
+    """A middle rank (neighbour messages both ways) and an empty middle rank
+    (halo owners two ranks apart: all_gather)."""
+    _verdict(*full3, prefix, 3, expected)
+
+
+# linalg's solvers: per pattern (2) x layout (3 on 2 ranks, 2 on 3 ranks);
+# eigsh where no rank holds every row (see check_solvers.py)
+_SOLVERS = ["linalg.cg ", "linalg.minres", "linalg.gmres", "linalg.bicgstab",
+            "one-process answer, linalg.cg", "numpy b, linalg.cg"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("prefix,expected", [(p, 6) for p in _SOLVERS] + [("linalg.eigsh", 4)])
+def test_linalg_solvers_two_ranks(solvers2, prefix, expected):
     """mlx_scipy_sparse.linalg's own solvers, unchanged, on the distributed array."""
-    _verdict(*solvers2, prefix, 2, least)
+    _verdict(*solvers2, prefix, 2, expected)
 
 
 @pytest.mark.slow
-def test_linalg_eigsh_three_ranks_empty_middle(solvers3):
-    _verdict(*solvers3, "linalg.eigsh", 3, 4)
+@pytest.mark.parametrize("prefix,expected", [(p, 4) for p in _SOLVERS] + [("linalg.eigsh", 4)])
+def test_linalg_solvers_three_ranks(solvers3, prefix, expected):
+    _verdict(*solvers3, prefix, 3, expected)

@@ -181,7 +181,8 @@ class DistributedCSR(LinearOperator):
             y = A_own.T @ xc
             if p.plan.mode != "none":
                 g = np.ascontiguousarray(A_gh.T @ xc)
-                back = np.array(p.scatter(_dtypes.array(g.view(np.float64).reshape(g.shape[0], -1))))
+                pairs = g.view(np.float64).reshape(g.shape[0], -1)
+                back = np.array(p.scatter(_dtypes.array(pairs)))
                 y = y + back.view(np.complex128).reshape((-1,) + shape1)
             return y
         if p.plan.mode == "none":

@@ -63,7 +63,8 @@ def allgather_host(group, a):
     width = max(int(counts.max()), 1)           # never a zero-sized collective
     padded = np.zeros(width, dtype=a.dtype)
     padded[:a.shape[0]] = a
-    out = np.array(mx.distributed.all_gather(mx.array(padded, dtype=_dt.to_mx(padded.dtype)), group=group, stream=comm_stream()))
+    out = np.array(mx.distributed.all_gather(_dt.array(padded), group=group,
+                                             stream=comm_stream()))
     out = out.reshape(size, width)
     return [out[s, :int(counts[s])] for s in range(size)]
 
@@ -79,7 +80,8 @@ def broadcast_host(group, a, root, shape, dtype):
     if group.rank() == root:
         words.view(np.uint8)[:nbytes] = np.ascontiguousarray(a, dtype=dtype).view(np.uint8).ravel()
     if group.size() > 1:
-        words = np.array(mx.distributed.all_sum(mx.array(words), group=group, stream=comm_stream()))
+        words = np.array(mx.distributed.all_sum(mx.array(words), group=group,
+                                                stream=comm_stream()))
     return words.view(np.uint8)[:nbytes].view(dtype).reshape(shape).copy()
 
 
@@ -87,4 +89,5 @@ def sum_host(group, a):
     """all_sum of small numpy data (counts, flags)."""
     if group.size() == 1:
         return np.asarray(a)
-    return np.array(mx.distributed.all_sum(_dt.array(a), group=group, stream=comm_stream()))
+    return np.array(mx.distributed.all_sum(_dt.array(a), group=group,
+                                           stream=comm_stream()))
