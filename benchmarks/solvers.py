@@ -3,6 +3,7 @@ ours against the peers, side by side in one process.
 
     python -m benchmarks.solvers                    # CPU: ours float64/float32 vs scipy's cg
     python -m benchmarks.solvers --n 300            # a quicker CPU run
+    python -m benchmarks.solvers --parts            # and one iteration's pieces, best of 15
     python -m benchmarks.solvers --gpu              # GPU machine: ours float32 vs JAX / torch / CuPy
 
 b = ones.  Columns: iterations (updates of x; ours and scipy's by their own
@@ -177,6 +178,46 @@ def gpu_rows(S, b, repeats):
     return rows, (min(peers) if peers else None)
 
 
+def parts(S, k=15):
+    """The cost of one CG iteration's pieces (best of k), which a loaded box
+    blurs less than whole solves: the product (scipy's csr @ x against the
+    kernel table's prepared product ours runs) and the vector work (scipy's
+    cg: 2 dots, x += a p, r -= a q, p *= b, p += z; ours: 2 dots, 2 BLAS
+    axpys in place, p *= b, p += z)."""
+    from scipy.linalg import blas
+    from mlx_scipy_sparse import _kernels
+
+    def tmin(f):
+        f()
+        ts = []
+        for _ in range(k):
+            t0 = time.perf_counter()
+            f()
+            ts.append(time.perf_counter() - t0)
+        return min(ts) * 1e3
+    print(f"\nper-iteration pieces, ms (best of {k})")
+    print(f"{'dtype':8s} {'scipy A@x':>10s} {'our A@x':>9s} {'dot':>6s} {'x+=a*p':>7s} {'axpy':>6s} {'p=z+b*p':>8s}"
+          f" {'scipy it':>9s} {'our it':>7s} {'ratio':>6s}")
+    for dt, mdt in ((np.float64, mx.float64), (np.float32, mx.float32)):
+        Sd = S.astype(dt)
+        x = np.random.default_rng(0).random(S.shape[0]).astype(dt)
+        y = x.copy()
+        with mx.stream(mx.cpu):
+            A = sp.csr_array(Sd)
+            X = mx.array(x, dtype=mdt)
+            mx.eval(X)
+            fn = _kernels.fast_product(A.data, A.indices, A.indptr, A.shape, X)
+            t_sp, t_ours = tmin(lambda: Sd @ x), tmin(lambda: mx.eval(fn(X)))
+        axpy = blas.get_blas_funcs("axpy", dtype=dt)
+        t_dot, t_np_axpy = tmin(lambda: np.dot(x, y)), tmin(lambda: np.add(y, 1e-12 * x, out=y))
+        t_axpy = tmin(lambda: axpy(x, y, a=1e-12))
+        t_p = tmin(lambda: (np.multiply(y, 1.0, out=y), np.add(y, x, out=y)))
+        it_sp = t_sp + 2 * t_dot + 2 * t_np_axpy + t_p
+        it_ours = t_ours + 2 * t_dot + 2 * t_axpy + t_p
+        print(f"{np.dtype(dt).name:8s} {t_sp:10.2f} {t_ours:9.2f} {t_dot:6.2f} {t_np_axpy:7.2f} {t_axpy:6.2f} "
+              f"{t_p:8.2f} {it_sp:9.2f} {it_ours:7.2f} {it_sp / it_ours:6.2f}")
+
+
 def table(title, rows, ref, ref_name, same=None):
     """same: {dtype name: scipy's time in that dtype} for a second ratio column."""
     print(f"\n{title}")
@@ -200,6 +241,7 @@ def main():
     ap.add_argument("--n", type=int, default=1000, help="grid side (N^2 unknowns); default 1000")
     ap.add_argument("--repeats", type=int, default=1)
     ap.add_argument("--gpu", action="store_true", help="ours float32 on the GPU against JAX, torch, CuPy")
+    ap.add_argument("--parts", action="store_true", help="CPU: also time one iteration's pieces")
     a = ap.parse_args()
     S = poisson(a.n)
     b = np.ones(S.shape[0])
@@ -211,6 +253,8 @@ def main():
     else:
         rows, ref = cpu_rows(S, b, a.repeats)
         table("CPU", rows, ref, "scipy float64", same={"float64": rows[0][3], "float32": rows[1][3]})
+        if a.parts:
+            parts(S)
 
 
 if __name__ == "__main__":
