@@ -122,9 +122,9 @@ def test_mlx_space_and_vdot_path(lap, dtype, use_vdot, tol, atol):
     space = _eigen._MlxSpace(lambda x: A @ x, L.shape[0], dtype,
                              vdot=op.vdot if use_vdot else None)
     v0 = np.random.default_rng(2).uniform(-1, 1, L.shape[0])
-    theta, S, nconv, V = _eigen.lanczos(space, 4, "LA", v0, 16, 500, tol,
+    theta, S, ok, V = _eigen.lanczos(space, 4, "LA", v0, 16, 500, tol,
                                         float(np.finfo(dtype).eps))
-    assert nconv == 4
+    assert ok.all()
     np.testing.assert_allclose(np.sort(theta), w_all[-4:], atol=atol)
     X = np.array(space.ritz(V, 16, S).astype(mx.float64, stream=mx.cpu))
     np.testing.assert_allclose(np.linalg.norm(L @ X - X * theta, axis=0), 0, atol=atol * 10)

@@ -29,7 +29,6 @@ from . import _hostcall as _h
 __all__ = ["eigsh", "eigs", "svds", "lobpcg", "ArpackError", "ArpackNoConvergence"]
 
 OURS_FROM = 1000            # smaller problems: scipy's ARPACK
-_WHICH = ("LM", "SM", "LA", "SA", "BE")
 _DGKS = 0.7071           # 1/sqrt(2): the classical choice for a second pass
 _SEED = 0x5eed              # the default start vector: same call, same bits
 
@@ -194,8 +193,8 @@ def _wanted(theta, k, which):
 
 
 def lanczos(space, k, which, v0, ncv, maxiter, tol, eps):
-    """Thick-restart Lanczos: (theta, S-in-basis Ritz vectors as (n, k),
-    number of converged) for the k wanted eigenpairs.  ``maxiter`` counts
+    """Thick-restart Lanczos for the k wanted eigenpairs: (Ritz values, their
+    coordinates in the basis (m, k), which converged (bool, k), the basis V).  ``maxiter`` counts
     restarts, as ARPACK's does."""
     m, n = ncv, space.n
     V = space.basis(m)
@@ -247,7 +246,7 @@ def lanczos(space, k, which, v0, ncv, maxiter, tol, eps):
         want = _wanted(theta, k, which)
         ok = resid[want] <= tol * np.maximum(np.abs(theta[want]), eps ** (2 / 3))
         if ok.all() or it == maxiter - 1:
-            return theta[want], S[:, want], int(ok.sum()), V
+            return theta[want], S[:, want], ok, V
         # keep the wanted Ritz vectors and half the rest, most wanted first
         p = min(m - 1, k + (m - k) // 2)
         keep = _wanted(theta, p, which)
@@ -333,17 +332,17 @@ def eigsh(A, k=6, M=None, sigma=None, which="LM", v0=None, ncv=None, maxiter=Non
         space = _MlxSpace(_matvec_of(A), n, dtype, vdot)
     else:
         space = _HostSpace(_matvec_of(A), n, np.float64)
-    theta, S, nconv, V = lanczos(space, k, which, v0, ncv, maxiter, tol, eps)
+    theta, S, ok, V = lanczos(space, k, which, v0, ncv, maxiter, tol, eps)
     order = np.argsort(theta, kind="stable")        # ARPACK: ascending
-    theta, S = theta[order], S[:, order]
+    theta, S, ok = theta[order], S[:, order], ok[order]
+    nconv = int(ok.sum())
     w = theta.astype(out_dt)
     X = space.ritz(V, ncv, S) if return_eigenvectors else None
     if nconv < k:
         Xn = None if X is None else space.to_np(X).astype(out_dt)
-        ok = np.ones(k, bool)       # which ones converged is reported by count, as ARPACK
         raise ArpackNoConvergence(
-            f"ARPACK error -1: No convergence ({maxiter} iterations, {nconv}/{k} "
-            f"eigenvectors converged)", w[ok][:nconv], None if Xn is None else Xn[:, :nconv])
+            f"No convergence ({maxiter} iterations, {nconv}/{k} "
+            f"eigenvectors converged)", w[ok], None if Xn is None else Xn[:, ok])
     if X is not None and isinstance(X, np.ndarray):
         X = X.astype(out_dt)
     if mlx_out:

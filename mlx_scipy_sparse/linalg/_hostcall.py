@@ -159,4 +159,5 @@ def hosted(fn):
     wrapper.__doc__ = (f"scipy.sparse.linalg.{fn.__name__}, run by scipy on the host "
                        f"(not differentiable: refused under mx.grad).\n\n" + (fn.__doc__ or ""))
     wrapper._hosted = True
+    wrapper.__module__ = __name__      # ours (scipy runs it), not scipy's module
     return wrapper
