@@ -314,3 +314,12 @@ def test_spsolve_gradient_in_b_with_a_constant_scipy_matrix():
     g = mx.grad(lambda v: mx.sum(sp.linalg.spsolve(S.tocsc(), v) * mx.array(c, dtype=mx.float64)))(
         mx.array(b, dtype=mx.float64))
     np.testing.assert_allclose(np.array(g), np.linalg.solve(S.toarray().T, c), rtol=1e-10)
+
+
+@pytest.mark.parametrize("ord", [None, 1, np.inf])
+def test_norm_under_compile(ord):
+    S, _ = _system(8, seed=14, dtype=np.float32)
+    A = sp.csr_array(S)
+    f = mx.compile(lambda d: sp.linalg.norm(sp.csr_array((d, A.indices, A.indptr),
+                                                         shape=S.shape), ord))
+    np.testing.assert_allclose(float(f(A.data)), sl.norm(S.astype(np.float64), ord), rtol=1e-6)
