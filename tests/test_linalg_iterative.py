@@ -158,6 +158,7 @@ def test_numpy_in_matches_scipy(name):
     np.testing.assert_allclose(x, xs, rtol=1e-8, atol=1e-10)
 
 
+@pytest.mark.filterwarnings("ignore:Casting complex values:numpy.exceptions.ComplexWarning")  # scipy's minres
 @pytest.mark.parametrize("name", ["cg", "bicg", "bicgstab", "cgs", "gmres", "minres"])
 @pytest.mark.parametrize("dtype", [np.float32, np.complex64, np.complex128])
 def test_numpy_dtypes(name, dtype):
