@@ -130,6 +130,15 @@ def test_partition_owner_skips_empty_blocks():
     assert p.owner(np.array([0, 2, 3, 6])).tolist() == [0, 0, 3, 3]
 
 
+def test_vdots_is_many_vdots(mats):
+    dA = D.from_global(sp.csr_array(mats[0]))
+    rng = np.random.default_rng(6)
+    V, y = rng.standard_normal((5, 72)), rng.standard_normal(72)
+    got = dA.vdots(mx.array(V, dtype=mx.float64), mx.array(y, dtype=mx.float64))
+    assert got.shape == (5,) and _rel(np.array(got), V @ y) < 1e-14
+    assert _rel(dA.vdots(V, y), V @ y) < 1e-15 and dA.distributed
+
+
 def test_vdot_accumulates_float32_accurately():
     rng = np.random.default_rng(4)
     x = rng.uniform(0, 1, 1 << 20).astype(np.float32)
@@ -211,7 +220,7 @@ def _free_ports(n):
     raise RuntimeError("no free ports")
 
 
-def launch(script, n, out, *args, timeout=240):
+def launch(script, n, out, *args, timeout=420):
     """Run script on n ranks (ring, loopback), killing the whole process
     group at the timeout.  Returns {rank: {check: [passed, detail]}}."""
     launcher = Path(sys.executable).parent / "mlx.launch"
@@ -287,7 +296,7 @@ def solvers3(tmp_path_factory):
 # 6 (2 ranks) and 4 (3 ranks); then the checks made once a run
 _PER_CASE = [("layout", 1), ("gather_global", 1), ("product numpy", 1), ("product mlx", 2),
              ("product matmat", 1), ("product transposed", 1), ("product vector", 1),
-             ("product mx.compile", 1), ("vdot", 3), ("norm", 1), ("sum", 1),
+             ("product mx.compile", 1), ("vdot", 4), ("norm", 1), ("sum", 1),
              ("vector arithmetic", 1), ("contract cg", 2), ("contract lanczos", 1),
              ("grad values", 1), ("grad x ", 4)]
 
@@ -332,19 +341,19 @@ def test_three_ranks(full3, prefix, expected):
 
 
 # linalg's solvers: per pattern (2) x layout (3 on 2 ranks, 2 on 3 ranks);
-# eigsh where no rank holds every row (see check_solvers.py)
+# eigsh on the random pattern where no rank holds every row (see check_solvers.py)
 _SOLVERS = ["linalg.cg ", "linalg.minres", "linalg.gmres", "linalg.bicgstab",
             "one-process answer, linalg.cg", "numpy b, linalg.cg"]
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("prefix,expected", [(p, 6) for p in _SOLVERS] + [("linalg.eigsh", 4)])
+@pytest.mark.parametrize("prefix,expected", [(p, 6) for p in _SOLVERS] + [("linalg.eigsh", 2)])
 def test_linalg_solvers_two_ranks(solvers2, prefix, expected):
     """mlx_scipy_sparse.linalg's own solvers, unchanged, on the distributed array."""
     _verdict(*solvers2, prefix, 2, expected)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("prefix,expected", [(p, 4) for p in _SOLVERS] + [("linalg.eigsh", 4)])
+@pytest.mark.parametrize("prefix,expected", [(p, 4) for p in _SOLVERS] + [("linalg.eigsh", 2)])
 def test_linalg_solvers_three_ranks(solvers3, prefix, expected):
     _verdict(*solvers3, prefix, 3, expected)

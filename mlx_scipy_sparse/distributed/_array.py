@@ -75,6 +75,7 @@ class DistributedCSR(LinearOperator):
             self._own = csr_array((mx.take(d, p.own_pos), *p.own_pattern), shape=(n_r, n_c))
         self._ghost = csr_array((mx.take(d, p.ghost_pos) if p.split else d[:0],
                                  *p.ghost_pattern), shape=(n_r, p.plan.n_ghost))
+        _settle(self.local.data, self._own.data, self._ghost.data)
 
     # -- the operator contract -------------------------------------------
     @property
@@ -104,6 +105,14 @@ class DistributedCSR(LinearOperator):
 
     def norm(self, x):
         return _reduce.norm(_unwrap(x), self.group)
+
+    def vdots(self, V, y):
+        """conj(V) @ y for the rows of V (k vectors of this rank's length):
+        k inner products over all ranks in one all_sum, where k calls of
+        vdot would take k (a Lanczos or GMRES orthogonalization step)."""
+        return _reduce.vdots(_unwrap(V), _unwrap(y), self.group)
+
+    distributed = True          # also where local_shape == shape (a rank holding every row)
 
     def with_values(self, data):
         """The same pattern and plan with other local values (e.g. traced by
@@ -308,6 +317,17 @@ class _Conjugated:
             return DistributedVector(_conj((self._A @ _conj(x.local))), self._A.rows,
                                      self._A.group)
         return _conj(self._A @ _conj(x))
+
+
+def _settle(*arrays):
+    """Evaluate values that are lazy results (slices, gathers) once, here:
+    the product's fast path inspects lazy operands on every call (0.8 ms a
+    call measured on a 1000-row block).  Values traced by mx.compile stay
+    as they are."""
+    try:
+        mx.eval(*arrays)
+    except (ValueError, RuntimeError):
+        pass
 
 
 def _conj(x):

@@ -66,6 +66,35 @@ def vdot(x, y, group):
         return s.astype(out)
 
 
+def vdots(V, y, group):
+    """conj(V) @ y over every rank: one all_sum for all rows of V (float64
+    accumulation on the CPU stream for real float inputs)."""
+    if not isinstance(V, mx.array) and not isinstance(y, mx.array):
+        return _all_sum_vec_np(np.conj(np.asarray(V)) @ np.asarray(y), group)
+    V = V if isinstance(V, mx.array) else _dtypes.array(V)
+    y = y if isinstance(y, mx.array) else _dtypes.array(y)
+    out = mx.result_type(V.dtype, y.dtype)
+    if out in _WIDE:
+        with mx.stream(mx.cpu):
+            local = V.astype(mx.float64) @ y.astype(mx.float64)
+        s = _all_sum(local, group)
+        with mx.stream(mx.cpu):
+            return s.astype(out)
+    with mx.stream(mx.cpu):
+        local = (mx.conj(V) if mx.issubdtype(V.dtype, mx.complexfloating) else V) @ y
+    return _all_sum(local, group)
+
+
+def _all_sum_vec_np(local, group):
+    local = np.asarray(local)
+    if group.size() == 1:
+        return local
+    if np.iscomplexobj(local):
+        pair = np.array(_all_sum(_dtypes.array(np.stack([local.real, local.imag])), group))
+        return (pair[0] + 1j * pair[1]).astype(local.dtype)
+    return np.array(_all_sum(_dtypes.array(local), group)).astype(local.dtype)
+
+
 def norm(x, group):
     """2-norm, sqrt(real(vdot(x, x)))."""
     v = vdot(x, x, group)

@@ -158,6 +158,9 @@ def checks_for(pname, A_spd, A_gen, counts, how, exchange):
     u64 = D.like_rows(dA, mx.array(y[lo:hi], dtype=mx.float64))
     record(f"vdot {tag}", lambda: close(np.array(dA.vdot(v64.local, u64.local)), x @ y, 1e-13))
     record(f"vdot numpy {tag}", lambda: close(dA.vdot(x[lo:hi], y[lo:hi]), x @ y, 1e-13))
+    Vm = np.stack([x, y, x - y])
+    record(f"vdots (one all_sum for several) {tag}", lambda: close(
+        np.array(dA.vdots(mx.array(Vm[:, lo:hi], dtype=mx.float64), u64.local)), Vm @ y, 1e-13))
     record(f"norm {tag}", lambda: close(np.array(v64.norm()), np.linalg.norm(x), 1e-14))
     record(f"sum {tag}", lambda: close(np.array(v64.sum()), x.sum(), 1e-12))
     record(f"vector arithmetic {tag}", lambda: close(
