@@ -5,8 +5,10 @@ central finite differences, whether its answer matches scipy's, and its time
 against scipy's on the CPU (and on a GPU against cupyx.scipy.sparse).
 
     python -m benchmarks.surface                               # 2000 x 2000 at 1%
-    python -m benchmarks.surface --n 1000000 --per-row 16 --repeats 3
-    python -m benchmarks.surface --n 1000000 --per-row 16 --repeats 5 --gpu   # GPU machine
+    python -m benchmarks.surface --n 1000000 --per-row 16 --repeats 2
+    # GPU machine: ours on MLX's default device vs CuPy (split for a 10-minute limit)
+    python -m benchmarks.surface --n 1000000 --per-row 16 --repeats 3 --gpu --no-cpu \
+        --no-checks --range 0:55          # then --range 55:110, --range 110:
 
 One process, one table; ratio = peer time / ours (above 1: ours faster).
 Columns:
