@@ -147,10 +147,29 @@ def test_distributed_operator_runs_ours():
             return inner.matvec(x)
 
         def vdot(self, x, y):
+            calls["vdot"] += 1
             return inner.vdot(x, y)
+    calls = {"vdot": 0, "vdots": 0}
     w = sp.linalg.eigsh(Local(), k=3, which="LA", return_eigenvectors=False,
                         v0=mx.array(np.ones(300), dtype=mx.float64))
     np.testing.assert_allclose(np.array(w), np.linalg.eigvalsh(L.toarray())[-3:], atol=1e-9)
+    assert calls["vdot"] > 0
+
+    class Blocked(Local):           # marked distributed, with a block inner product
+        distributed = True
+
+        @property
+        def local_shape(self):
+            return (300, 300)
+
+        def vdots(self, V, y):
+            calls["vdots"] += 1
+            return V @ y
+    calls.update(vdot=0, vdots=0)
+    w = sp.linalg.eigsh(Blocked(), k=3, which="LA", return_eigenvectors=False,
+                        v0=mx.array(np.ones(300), dtype=mx.float64))
+    np.testing.assert_allclose(np.array(w), np.linalg.eigvalsh(L.toarray())[-3:], atol=1e-9)
+    assert calls["vdots"] > 0
 
 
 # -- the ARPACK fallback and the hosted eigensolvers -----------------------------------

@@ -5,8 +5,9 @@ lobpcg through scipy on the host.
 return_eigenvectors, ArpackNoConvergence).  Our Lanczos (thick restart after
 Wu & Simon, full reorthogonalization by classical Gram-Schmidt applied twice)
 runs the standard real symmetric problem for which in LM/LA/SA/BE on large
-operators (n >= OURS_FROM), on distributed operators (local_shape != shape,
-inner products through A.vdot) and on MLX input on a GPU.  What it does not
+operators (n >= OURS_FROM), on distributed operators (a true `distributed`
+marker or local_shape != shape; inner products through A.vdot, and A.vdots
+for a whole block in one reduction where offered) and on MLX input on a GPU.  What it does not
 run goes to scipy's ARPACK on the host: generalized problems (M), shift-invert
 (sigma, OPinv, modes), which='SM' (regular-mode ARPACK is the reference
 there), complex Hermitian input, and small problems (ARPACK is exact enough
@@ -97,8 +98,8 @@ class _MlxSpace:
     through the operator's vdot when it is distributed (each rank holds its
     slice of every vector, and vdot sums over ranks)."""
 
-    def __init__(self, op, n, dtype, vdot=None):
-        self.op, self.n, self.vdot = op, n, vdot
+    def __init__(self, op, n, dtype, vdot=None, vdots=None):
+        self.op, self.n, self.vdot, self.vdots = op, n, vdot, vdots
         self.dtype = {np.dtype(np.float64): mx.float64, np.dtype(np.float32): mx.float32}[
             np.dtype(dtype)]
         self.stream = mx.cpu if self.dtype == mx.float64 else mx.default_device()
@@ -117,11 +118,16 @@ class _MlxSpace:
 
     def dots(self, V, j, w):
         with mx.stream(self.stream):
-            if self.vdot is not None:
-                h = mx.stack([self.vdot(V[i], w) for i in range(j)])
-            else:
-                h = V[:j] @ w
-            return np.array(h.astype(mx.float64, stream=mx.cpu))
+            return np.array(self._block(V, j, w).astype(mx.float64, stream=mx.cpu))
+
+    def _block(self, V, j, w):
+        """conj(V[:j]) @ w: one reduction over the ranks for all j where the
+        operator offers vdots, else j of them (or a local matmul)."""
+        if self.vdots is not None:
+            return self.vdots(V[:j], w)
+        if self.vdot is not None:
+            return mx.stack([self.vdot(V[i], w) for i in range(j)])
+        return V[:j] @ w
 
     def norm(self, w):
         with mx.stream(self.stream):
@@ -143,9 +149,7 @@ class _MlxSpace:
     def dots_norm(self, V, j, w, alpha):
         """dots(V, j, w), |w| and alpha in one evaluation (one sync a step)."""
         with mx.stream(self.stream):
-            h = mx.stack([self.vdot(V[i], w) for i in range(j)]) if self.vdot is not None \
-                else V[:j] @ w
-            parts = [h, self._dot(w, w)] + ([alpha] if alpha is not None else [])
+            parts = [self._block(V, j, w), self._dot(w, w)] + ([alpha] if alpha is not None else [])
             parts = [x.astype(mx.float64, stream=mx.cpu) for x in parts]
             mx.eval(parts)
         h, nn = np.array(parts[0]), float(parts[1])
@@ -260,7 +264,9 @@ def lanczos(space, k, which, v0, ncv, maxiter, tol, eps):
 
 # -- eigsh -------------------------------------------------------------------------
 def _distributed(A):
-    return getattr(A, "local_shape", getattr(A, "shape", None)) != getattr(A, "shape", None)
+    """A distributed operator (its marker, or vectors that are slices of the global ones)."""
+    return getattr(A, "distributed", False) is True or \
+        getattr(A, "local_shape", getattr(A, "shape", None)) != getattr(A, "shape", None)
 
 
 def _mlx_valued(A):
@@ -328,8 +334,9 @@ def eigsh(A, k=6, M=None, sigma=None, which="LM", v0=None, ncv=None, maxiter=Non
     from .._kernels import gpu_default
     if _distributed(A) or (gpu_default() and _mlx_valued(A)):
         vdot = A.vdot if _distributed(A) else None
+        vdots = getattr(A, "vdots", None) if _distributed(A) else None
         dtype = np.float32 if gpu_default() else np.float64
-        space = _MlxSpace(_matvec_of(A), n, dtype, vdot)
+        space = _MlxSpace(_matvec_of(A), n, dtype, vdot, vdots)
     else:
         space = _HostSpace(_matvec_of(A), n, np.float64)
     theta, S, ok, V = lanczos(space, k, which, v0, ncv, maxiter, tol, eps)
