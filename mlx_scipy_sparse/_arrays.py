@@ -241,6 +241,10 @@ class PublicArray(mx.array):
     def __setitem__(self, key, value):
         return mx.array.__setitem__(self, _int_slices(key), value)
 
+    @property
+    def flags(self):
+        return Flags(self)
+
     def __copy__(self):
         return self.copy()
 
@@ -278,9 +282,74 @@ def _drop_writes(key, ref):
         del _WRITES[key]
 
 
+# Public arrays the caller made read-only (`a.flags.writeable = False`, numpy's
+# way, which scipy's tests and joblib-style callers use): id -> weak reference.
+_READ_ONLY = {}
+
+
+def _is_read_only(a):
+    e = _READ_ONLY.get(id(a))
+    return e is not None and e() is a
+
+
+class Flags:
+    """numpy's `.flags` for a public array.  WRITEABLE is real: set to False,
+    every in-place write through that array (`a[i] = v`, `a += 1`) raises
+    numpy's ValueError; copies are writeable.  The layout flags are those of
+    a contiguous buffer the array owns."""
+
+    _ALIASES = {"W": "WRITEABLE", "C": "C_CONTIGUOUS", "F": "F_CONTIGUOUS",
+                "O": "OWNDATA", "A": "ALIGNED", "X": "WRITEBACKIFCOPY"}
+
+    def __init__(self, a):
+        self._a = a
+
+    def _key(self, key):
+        key = str(key).upper()
+        key = self._ALIASES.get(key, key)
+        if key not in self._ALIASES.values():
+            raise KeyError(f"Unknown flag {key}")
+        return key
+
+    def __getitem__(self, key):
+        key = self._key(key)
+        if key == "WRITEABLE":
+            return not _is_read_only(self._a)
+        if key == "F_CONTIGUOUS":
+            return self._a.ndim <= 1
+        return key != "WRITEBACKIFCOPY"
+
+    def __setitem__(self, key, value):
+        if self._key(key) != "WRITEABLE":
+            raise ValueError(f"cannot set {key} flag")
+        k = id(self._a)
+        if value:
+            _READ_ONLY.pop(k, None)
+        else:
+            _READ_ONLY[k] = weakref.ref(self._a, functools.partial(_drop_read_only, k))
+
+    writeable = property(lambda self: self["WRITEABLE"],
+                         lambda self, v: self.__setitem__("WRITEABLE", v))
+    c_contiguous = property(lambda self: self["C_CONTIGUOUS"])
+    f_contiguous = property(lambda self: self["F_CONTIGUOUS"])
+    owndata = property(lambda self: self["OWNDATA"])
+
+    def __repr__(self):
+        return "\n".join(f"  {k} : {self[k]}" for k in
+                         ("C_CONTIGUOUS", "F_CONTIGUOUS", "OWNDATA", "WRITEABLE", "ALIGNED",
+                          "WRITEBACKIFCOPY"))
+
+
+def _drop_read_only(key, ref):
+    if _READ_ONLY.get(key) is ref:
+        del _READ_ONLY[key]
+
+
 def _counts_writes(fn):
     @functools.wraps(fn)
     def method(self, *args, **kwargs):
+        if _READ_ONLY and _is_read_only(self):
+            raise ValueError("assignment destination is read-only")
         r = fn(self, *args, **kwargs)
         k = id(self)
         e = _WRITES.get(k)

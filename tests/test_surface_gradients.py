@@ -25,14 +25,6 @@ from benchmarks.surface_ops import BY_NAME, OPS, UNARY, Operands     # noqa: E40
 
 pytestmark = pytest.mark.filterwarnings("ignore")
 
-# The constructors from one of our arrays keep the pattern but cut the
-# values off the graph: mx.grad gives zeros (a silent wrong gradient).
-CONSTRUCTOR_BUG = ("bug: sp.csr_array(A) / csc_array(A) / coo_array(A) / csr_matrix(A) of our "
-                   "array with traced values return an array whose values are cut off from "
-                   "A's: mx.grad returns zeros (central differences: nonzero)")
-KNOWN_WRONG = {name: CONSTRUCTOR_BUG for name in
-               ("csr_array(A)", "csc_array(A)", "coo_array(A)", "csr_matrix(A)")}
-
 # Ops whose gradient matched central differences when this test was written:
 # they must stay right (a NotImplementedError here is a regression too).
 GRAD_OK_TODAY = (
@@ -68,11 +60,10 @@ IN_MLX_TODAY = (
     "A.sum_duplicates() (canonical)", "A.eliminate_zeros() (none)", "A.has_canonical_format",
     "diags_array([x, x[1:]], csr) (x mx)", "diags([x], [0]) (x mx)", "A.real", "A.imag",
     "A.conj()", "Ac.real (complex64)", "Ac.conj() (complex64)", "A @ x", "A @ X (8 columns)",
-    "A.dot(x)", "A.T @ x", "x @ A", "A @ x (numpy)", "A.tocsc() @ x", "(A / 2) @ x")
+    "A.dot(x)", "A.T @ x", "x @ A", "A @ x (numpy)", "A.tocsc() @ x", "(A / 2) @ x",
+    "csr_array(A)", "csc_array(A)", "coo_array(A)", "csr_matrix(A)")
 
-DIFFERENTIABLE = [pytest.param(op.name, marks=pytest.mark.xfail(strict=True,
-                                                                reason=KNOWN_WRONG[op.name]))
-                  if op.name in KNOWN_WRONG else op.name for op in OPS if op.grad is not None]
+DIFFERENTIABLE = [op.name for op in OPS if op.grad is not None]
 
 
 @pytest.fixture(scope="module")

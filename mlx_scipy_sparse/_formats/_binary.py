@@ -67,7 +67,8 @@ class BinaryOps:
         if not (_bridge.is_ours(other) and hasattr(other, "_data")) or self.ndim != 2 \
                 or other.ndim != 2 or self.shape != other.shape or self._on_host() \
                 or other._on_host() or self.dtype == np.bool_ or other.dtype == np.bool_ \
-                or (state == _arrays.FREE and not _kernels.keep_in_mlx()):
+                or (state == _arrays.FREE and not _kernels.keep_in_mlx()) \
+                or not _arrays.supported_dtype(np.result_type(self.dtype, other.dtype)):
             return None
         fmt = "csc" if self.format == "csc" else "csr"
         A, B = _canonical(self, fmt), _canonical(other, fmt)
@@ -87,9 +88,11 @@ class BinaryOps:
                                                      B._indptr, A._major(A.shape),
                                                      A._minor(A.shape))
         out = _arrays.mx_dtype(np.result_type(A.dtype, B.dtype))
-        a = _kernels.scatter_sum(A._values().astype(out), ia, n)
-        b = _kernels.scatter_sum(B._values().astype(out), ib, n)
-        return _settle(cls._built(A.shape, combine(a, b), ind, ptr, sorted_indices=True,
+        with mx.stream(_kernels.stream_for(out)):       # float64: the CPU stream
+            a = _kernels.scatter_sum(A._values().astype(out), ia, n)
+            b = _kernels.scatter_sum(B._values().astype(out), ib, n)
+            data = combine(a, b)
+        return _settle(cls._built(A.shape, data, ind, ptr, sorted_indices=True,
                                   canonical=True), state)
 
     def maximum(self, other):
@@ -186,8 +189,9 @@ class BinaryOps:
         ia, ib, ind, ptr = _kernels.intersection_pattern(
             A._indices, A._indptr, B._indices, B._indptr, A._major(A.shape), A._minor(A.shape))
         out = _arrays.mx_dtype(np.result_type(A.dtype, B.dtype))
-        data = _kernels.gather(A._values().astype(out), ia) * \
-            _kernels.gather(B._values().astype(out), ib)
+        with mx.stream(_kernels.stream_for(out)):
+            data = _kernels.gather(A._values().astype(out), ia) * \
+                _kernels.gather(B._values().astype(out), ib)
         return _settle(cls._built(A.shape, data, ind, ptr, sorted_indices=True, canonical=True),
                        state)
 

@@ -231,7 +231,8 @@ def call(obj, name, args, kwargs, state=None):
         state = values_state(obj, *args, *kwargs.values())
     if state != _arrays.FREE or keep_in_mlx():  # values moved in MLX where they can be
         from ._moves import moved
-        r = moved(name, lambda a, k: getattr(a[0], name)(*a[1:], **k), (obj, *args), kwargs)
+        r = moved(name, lambda a, k: getattr(a[0], name)(*a[1:], **k), (obj, *args), kwargs,
+                  free=state == _arrays.FREE)
         if r is not None:
             return r
     transformed(name, state=state)

@@ -26,6 +26,11 @@ class _compressed_base(_values.IndexHandles, _values.HeldValues, ElementwiseOps,
                 self.maxprint = maxprint
             self._init_mx(arg1, shape, dtype, sorted_indices, canonical, copy)
             return
+        if _values.takes_ours(arg1, shape, dtype):
+            _values.take_ours(self, arg1.asformat(self._format), dtype, copy)
+            if maxprint is not None:
+                self.maxprint = maxprint
+            return
         _values.check_host_dtypes(arg1, dtype)
         S = self._scipy_cls()(_bridge.unwrap(_values.host_input(arg1)), shape=shape, dtype=dtype,
                               copy=copy, maxprint=maxprint)

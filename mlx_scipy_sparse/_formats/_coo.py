@@ -29,6 +29,11 @@ class _coo_base(_values.IndexHandles, _values.HeldValues, ElementwiseOps, Binary
                 self.maxprint = maxprint
             self._init_mx(arg1, shape, dtype, canonical, copy)
             return
+        if _values.takes_ours(arg1, shape, dtype):
+            _values.take_ours(self, arg1.asformat("coo"), dtype, copy)
+            if maxprint is not None:
+                self.maxprint = maxprint
+            return
         _values.check_host_dtypes(arg1, dtype)
         cls = _ss.coo_array if self._is_array else _ss.coo_matrix
         self._adopt(cls(_bridge.unwrap(_values.host_input(arg1)), shape=shape, dtype=dtype, copy=copy,

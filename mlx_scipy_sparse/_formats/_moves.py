@@ -111,16 +111,22 @@ def kron_moved(f, args, kwargs):
         return None
     shell, ia, ib = kept
     dtype = _arrays.mx_dtype(np.result_type(*[b.dtype for b in bases]))
-    a, b = (x._values().astype(dtype) for x in bases)
-    return shell._with_values(_kernels.gather(a, ia) * _kernels.gather(b, ib))
+    with mx.stream(_kernels.stream_for(dtype)):
+        a, b = (x._values().astype(dtype) for x in bases)
+        return shell._with_values(_kernels.gather(a, ia) * _kernels.gather(b, ib))
 
 
-def moved(name, call_scipy, args, kwargs):
+def moved(name, call_scipy, args, kwargs, free=False):
     """Our result of a value-moving op whose sparse operands have traced
     values, or None where this path does not apply.  ``call_scipy(args,
-    kwargs)`` runs scipy's op on scipy stand-ins."""
-    if name not in MOVES:
+    kwargs)`` runs scipy's op on scipy stand-ins.  ``free``: the values are
+    not traced (kept in MLX on a GPU): only sparse results are ours then --
+    scalars and dense results stay scipy's numpy ones, and reshape keeps
+    scipy's identity rules."""
+    if name not in MOVES or (free and name == "reshape"):
         return None
+    if name == "__getitem__" and _sparse_in(args[1:]):
+        return None             # a sparse index (boolean mask) is not an operand
     try:
         key = (name, _key(args), _key(kwargs))
     except TypeError:
@@ -141,14 +147,18 @@ def moved(name, call_scipy, args, kwargs):
         r = np.asarray(r)
         return ("dense", r.shape, _arrays.settled(mx.array(r.astype(np.int64).ravel() - 1)))
     kind, first, src = _kernels.memo(("move",) + key, index_arrays, compute)
+    if free and kind != "sparse":
+        return None
     dtype = _arrays.mx_dtype(np.result_type(*[b.dtype for b in bases]))
-    vals = [b._values() for b in bases]
-    vals = mx.concatenate([v if v.dtype == dtype else v.astype(dtype) for v in vals]) \
-        if len(vals) > 1 else vals[0].astype(dtype)
-    if kind == "sparse":
-        return first._with_values(_kernels.gather(vals, src))
-    picked = _kernels.gather(vals, mx.maximum(src, 0)) if vals.size else mx.zeros(src.shape, dtype)
-    return mx.where(src >= 0, picked, mx.zeros((), dtype)).reshape(first)
+    with mx.stream(_kernels.stream_for(dtype)):         # float64: the CPU stream
+        vals = [b._values() for b in bases]
+        vals = mx.concatenate([v if v.dtype == dtype else v.astype(dtype) for v in vals]) \
+            if len(vals) > 1 else vals[0].astype(dtype)
+        if kind == "sparse":
+            return first._with_values(_kernels.gather(vals, src))
+        picked = _kernels.gather(vals, mx.maximum(src, 0)) if vals.size \
+            else mx.zeros(src.shape, dtype)
+        return mx.where(src >= 0, picked, mx.zeros((), dtype)).reshape(first)
 
 
 def _index_arrays(b):

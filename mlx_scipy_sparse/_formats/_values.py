@@ -10,7 +10,7 @@ Indices are always MLX arrays.
 import numpy as np
 import mlx.core as mx
 
-from .. import _arrays
+from .. import _arrays, _kernels
 from . import _bridge, _validate
 
 
@@ -208,3 +208,31 @@ class IndexHandles:
             seen = self._seen or {}
             new._handles = {keys[k]: self._handle(k) for k in keys}
             new._seen = {keys[k]: seen.get(k, 0) for k in keys}
+
+
+def takes_ours(arg1, shape, dtype):
+    """Whether a constructor given ``arg1`` builds from one of our arrays in
+    MLX (its values keep their graph: `csr_array(A)` under mx.grad), rather
+    than through scipy on the host."""
+    return (_bridge.is_ours(arg1) and hasattr(arg1, "_data") and arg1.ndim == 2
+            and not arg1._on_host() and _arrays.is_mx(arg1._data)
+            and (shape is None or tuple(shape) == arg1.shape)
+            and (dtype is None or _arrays.supported_dtype(np.dtype(dtype))))
+
+
+def take_ours(self, X, dtype, copied):
+    """Give ``self`` the storage of X (ours, already of self's format): the
+    values shared as scipy shares them (copied when ``copy``; both keep the
+    graph), the internal index arrays shared (nobody writes them), no
+    handles and no kept products."""
+    X._ensure_valid()
+    skip = ("_handles", "_seen", "_fast")
+    self.__dict__.update({k: v for k, v in X.__dict__.items() if k not in skip})
+    # free values: X's public values object, so later in-place writes reach both
+    # (scipy's copy=False shares .data); traced ones: the node itself
+    data = copy(X._data) if copied else X.data if _arrays.is_free(X._data) else X._data
+    if dtype is not None and np.dtype(dtype) != X.dtype:
+        out = _arrays.mx_dtype(np.dtype(dtype))
+        with mx.stream(_kernels.stream_for(out)):
+            data = data.astype(out)
+    self._data = data

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# The GPU measurements of one device session, step by step (each bounded in
+# time, logs under $OUT).  On the lent GPU machine, after
+# `source .mlxcuda/b/env.sh` (see ../shared/tools/mlx-cuda-carry):
+#   bash benchmarks/gpu_session.sh tests surface      # any of the steps below
+set -u
+OUT=${OUT:-/tmp/gpu_out}; mkdir -p "$OUT"
+export OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
+step() {  # name, seconds, command...
+  local name=$1 secs=$2; shift 2
+  echo "== $name ($(date +%T))" | tee -a "$OUT/summary.txt"
+  timeout "$secs" "$@" > "$OUT/$name.log" 2>&1
+  echo "   rc=$? $(tail -n 1 "$OUT/$name.log" | cut -c1-160)" | tee -a "$OUT/summary.txt"
+}
+for s in "$@"; do case $s in
+  tests) step gpu_tests 300 python -m pytest -q -p no:cacheprovider -x \
+      tests/test_device_rule.py tests/test_mx_operands.py tests/test_inplace_writes.py \
+      tests/test_compile_loop.py tests/test_value_ops.py tests/test_csgraph_frontier.py ;;
+  gpucheck) step gpu_check 240 python tests/gpu_check.py ;;
+  csgraph) step csgraph_gpu 300 python -m benchmarks.csgraph --gpu --png "$OUT/csgraph_gpu.png" ;;
+  surface) step surface_gpu 420 python -m benchmarks.surface --n 1000000 --per-row 16 \
+      --repeats 5 --gpu ;;
+  solvers) step solvers_gpu 400 python -m benchmarks.solvers --gpu ;;
+  eigen) step eigen_gpu 300 python -m benchmarks.eigen_direct --gpu ;;
+  linalgtests) step linalg_gpu_tests 300 python -m pytest -q -p no:cacheprovider -x \
+      tests/test_linalg_iterative.py tests/test_linalg_grad.py tests/test_linalg_eigen.py ;;
+  distributed) step distributed_scaling 540 python -m benchmarks.distributed_scaling ;;
+  *) echo "unknown step $s" ;;
+esac; done
