@@ -216,3 +216,22 @@ def test_poisson_inverse_example_small(tmp_path):
     assert res["history"][-1] < 1e-2 * res["history"][0]
     assert res["err"] < 0.5 * res["err0"]
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_operator_with_traced_data_refuses():
+    """An operator whose own ``data`` is traced (a distributed array's local
+    values) cannot be differentiated by the adjoint rule here: refused."""
+    S = matrix("cg")
+
+    class Held(LinearOperator):
+        def __init__(self, d):
+            super().__init__(np.float64, S.shape)
+            self.data = d
+
+        def _matvec(self, x):
+            return sp.csr_array((self.data, S.indices, S.indptr), shape=S.shape) @ x
+
+    def loss(d):
+        return mx.sum(iso.cg(Held(d), mx.ones(N, dtype=mx.float64))[0])
+    with pytest.raises(NotImplementedError, match="inside a LinearOperator"):
+        mx.grad(loss)(mx.array(S.data, dtype=mx.float64))

@@ -100,12 +100,15 @@ def adjoint_of(A):
 
 def _closure_traced(A, n, dtype):
     """Whether a user operator's product carries values traced by a transformation."""
+    data = getattr(A, "data", None)        # e.g. a distributed array's local values
+    if isinstance(data, mx.array) and _arrays.trace_state(data) != _arrays.FREE:
+        return True
     op = aslinearoperator(A)
     if type(op) in (MatrixLinearOperator, IdentityOperator):
         return False
     if isinstance(A, LinearOperator) or hasattr(A, "matvec"):
         try:
-            y = op.matvec(mx.zeros((n,), dtype=dtype))
+            y = op.matvec(mx.zeros((op.local_shape[1],), dtype=dtype))
         except NotImplementedError:
             return True
         except Exception:
