@@ -137,6 +137,7 @@ def test_vdots_is_many_vdots(mats):
     got = dA.vdots(mx.array(V, dtype=mx.float64), mx.array(y, dtype=mx.float64))
     assert got.shape == (5,) and _rel(np.array(got), V @ y) < 1e-14
     assert _rel(dA.vdots(V, y), V @ y) < 1e-15 and dA.distributed
+    assert not dA.reduces_across_ranks
 
 
 def test_vdot_accumulates_float32_accurately():

@@ -114,6 +114,12 @@ class DistributedCSR(LinearOperator):
 
     distributed = True          # also where local_shape == shape (a rank holding every row)
 
+    @property
+    def reduces_across_ranks(self):
+        """Whether vdot needs the other ranks (False for a group of one, where
+        a solver may take its host path: vdot is then the local vdot)."""
+        return self.group.size() > 1
+
     def with_values(self, data):
         """The same pattern and plan with other local values (e.g. traced by
         mx.grad): nothing is planned again."""
