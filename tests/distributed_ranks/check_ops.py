@@ -131,7 +131,8 @@ def checks_for(pname, A_spd, A_gen, counts, how, exchange):
     w = rng.uniform(0.5, 1.5, n)
 
     record(f"layout {tag}", lambda: (dA.local_shape == (hi - lo, hi - lo) and dA.shape == A_spd.shape
-                                      and dA.nnz == A_spd.nnz, f"{dA!r}"))
+                                      and dA.nnz == A_spd.nnz and dA.reduces_across_ranks,
+                                      f"{dA!r}"))
     record(f"gather_global {tag}", lambda: (abs(dA.gather_global() - A_spd).max() == 0, ""))
     record(f"product numpy float64 {tag}", lambda: (
         isinstance(dG @ x[lo:hi], np.ndarray) and (dG @ x[lo:hi]).dtype == np.float64
