@@ -90,6 +90,9 @@ def worker(a):
     from mlx_scipy_sparse import linalg as L
     from mlx_scipy_sparse._kernels import _cpu
     _cpu._THREADS = a.threads       # the CPU kernel's pool (no public knob yet: see report)
+    mx.set_default_device(mx.cpu)   # the CPU stream, also on a machine with a GPU
+    if "MLX_HOSTFILE" in os.environ:    # launched over ring (a CUDA build would try NCCL first)
+        mx.distributed.init(backend="ring", strict=True)
 
     g = D.world()
     size = g.size()
