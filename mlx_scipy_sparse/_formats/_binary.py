@@ -118,9 +118,12 @@ class BinaryOps:
         return _bridge.call(self, "__rsub__", (other,), {}) if r is None else r
 
     def _with_dense(self, other, fn):
-        """fn(A densified, other) for an MLX dense operand (scipy's sparse
-        +/- dense is dense): MLX in, MLX out, differentiable with respect to
-        both.  None for every other operand."""
+        """fn(A densified, other) for an MLX dense operand, or a numpy one
+        when A's values are traced (scipy's sparse +/- dense is dense): MLX
+        out, differentiable with respect to both.  None otherwise."""
+        if type(other) is np.ndarray and _arrays.supported_dtype(other.dtype) \
+                and _transformed(self):
+            other = _arrays.to_mx(other)        # traced values: MLX out, as for an MLX operand
         if not _arrays.is_mx(other) or self.ndim != 2 or self._on_host() or other.ndim > 2 \
                 or self.dtype == np.bool_ or other.dtype == mx.bool_:
             return None
@@ -178,6 +181,10 @@ class BinaryOps:
         return super().__truediv__(other)
 
     def multiply(self, other):
+        if np.isscalar(other) and not isinstance(other, (str, bytes)):
+            r = self._scale(other)              # scipy's A.multiply(s) is A * s
+            if r is not None:
+                return r
         r = self._sample(other) if not _bridge.is_sparse(other) else None
         if r is not None:
             return r
@@ -224,6 +231,38 @@ class BinaryOps:
         if self._is_array:
             return r
         return r[None, :] if axis == 0 else r[:, None]
+
+    def max(self, axis=None, out=None, *, explicit=False):
+        r = self._extreme(mx.max, mx.maximum, axis, out, explicit)
+        return _bridge.call(self, "max", (), _extreme_kwargs(axis, out, explicit)) \
+            if r is None else r
+
+    def min(self, axis=None, out=None, *, explicit=False):
+        r = self._extreme(mx.min, mx.minimum, axis, out, explicit)
+        return _bridge.call(self, "min", (), _extreme_kwargs(axis, out, explicit)) \
+            if r is None else r
+
+    def _extreme(self, reduce, with_zero, axis, out, explicit):
+        """max()/min() over every entry with traced values, in MLX (implicit
+        zeros count unless every place is stored); None where scipy does it."""
+        if axis is not None or out is not None or explicit or self.ndim != 2 \
+                or self._on_host() or self.nnz == 0 or not _transformed(self) \
+                or self.dtype.kind not in "fiu" or not self._known_flag("has_canonical_format"):
+            return None
+        vals = self._values()
+        with mx.stream(_kernels.stream_for(vals.dtype)):
+            r = reduce(vals)
+            if self.nnz < self.shape[0] * self.shape[1]:
+                r = with_zero(r, mx.zeros((), vals.dtype))
+        return r
+
+    def trace(self, offset=0):
+        """scipy's; with traced values the sum of the diagonal, in MLX."""
+        if _transformed(self) and self.ndim == 2 and not self._on_host():
+            d = self.diagonal(offset)
+            if _arrays.is_mx(d):
+                return d.sum()
+        return _bridge.call(self, "trace", (offset,), {})
 
     # -- in-place canonicalisation: nothing to do returns at once ------------------
     def sum_duplicates(self):
@@ -301,3 +340,10 @@ class BinaryOps:
 
 def _sum_kwargs(axis, dtype, out):
     return {k: v for k, v in (("axis", axis), ("dtype", dtype), ("out", out)) if v is not None}
+
+
+def _extreme_kwargs(axis, out, explicit):
+    kw = {k: v for k, v in (("axis", axis), ("out", out)) if v is not None}
+    if explicit:
+        kw["explicit"] = True
+    return kw

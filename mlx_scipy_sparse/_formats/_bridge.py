@@ -193,6 +193,18 @@ def _carries_values(r, depth=0):
     return False
 
 
+def _inexact_numpy(r, depth=0):
+    """numpy float/complex results: computed on the host from traced values
+    they are constants to mx.grad, and a loss that adds them would lose that
+    term without a word (integer results -- positions, counts -- carry no
+    gradient and pass)."""
+    if isinstance(r, (np.ndarray, np.generic)):
+        return r.dtype.kind in "fc"
+    if type(r) in (tuple, list) and depth < 3:
+        return any(_inexact_numpy(x, depth + 1) for x in r)
+    return False
+
+
 def values_state(*operands):
     """The state of the MLX values among ``operands`` (_arrays.FREE when
     there are none)."""
@@ -215,7 +227,7 @@ def refuse_detached(name, state, r):
     """No silent gradients: under mx.grad, a result of scipy's code that hands
     back MLX values would be cut off from the values it came from (its
     gradient would be zero without a word), so it is refused."""
-    if state == _arrays.GRAD and _carries_values(r):
+    if state == _arrays.GRAD and (_carries_values(r) or _inexact_numpy(r)):
         raise NotImplementedError(
             f"{name} is not differentiable yet: it runs through scipy on the host, and its "
             f"result would be cut off from the values under mx.grad (a zero gradient). "

@@ -31,6 +31,9 @@ class _coo_base(_values.IndexHandles, _values.HeldValues, ElementwiseOps, Binary
             return
         if _values.takes_ours(arg1, shape, dtype):
             _values.take_ours(self, arg1.asformat("coo"), dtype, copy)
+            # scipy keeps the canonical flag only for a copy of a COO (it cannot
+            # vouch for coordinates it shares)
+            self._canonical = bool(self._canonical) and copy and arg1.format == "coo"
             if maxprint is not None:
                 self.maxprint = maxprint
             return

@@ -217,7 +217,9 @@ def takes_ours(arg1, shape, dtype):
     return (_bridge.is_ours(arg1) and hasattr(arg1, "_data") and arg1.ndim == 2
             and not arg1._on_host() and _arrays.is_mx(arg1._data)
             and (shape is None or tuple(shape) == arg1.shape)
-            and (dtype is None or _arrays.supported_dtype(np.dtype(dtype))))
+            # a cast of free values stays scipy's (its dtype rules and refusals)
+            and (dtype is None or (not _arrays.is_free(arg1._data)
+                                   and _arrays.supported_dtype(np.dtype(dtype)))))
 
 
 def take_ours(self, X, dtype, copied):
