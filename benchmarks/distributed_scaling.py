@@ -188,8 +188,12 @@ def run_case(a, mode, ranks):
     if ranks == 1:
         cmd = me
     else:
-        launcher = str(Path(sys.executable).parent / "mlx.launch")
-        cmd = [launcher, "--backend", "ring", "--hosts", "127.0.0.1", "-n", str(ranks),
+        launcher = Path(sys.executable).parent / "mlx.launch"
+        # no console script where MLX is on PYTHONPATH only (the GPU machine's carry)
+        launch = [str(launcher)] if launcher.exists() else [
+            sys.executable, "-c",
+            "import sys; from mlx._distributed_utils.launch import main; sys.exit(main())"]
+        cmd = launch + ["--backend", "ring", "--hosts", "127.0.0.1", "-n", str(ranks),
                "--starting-port", str(_free_base(ranks)), "--"] + me
     env = dict(os.environ, OPENBLAS_NUM_THREADS=str(a.threads), OMP_NUM_THREADS=str(a.threads),
                MKL_NUM_THREADS=str(a.threads))

@@ -45,9 +45,9 @@ def _settle(C, state):
         ptr = mx.concatenate([mx.zeros((1,), dtype=C._indptr.dtype),
                               mx.cumsum(per_major).astype(C._indptr.dtype)])
         ind = mx.take(C._indices, src)
+        data = mx.take(vals, src)
         mx.eval(ptr, ind)
-    return type(C)._built(C.shape, mx.take(vals, src), ind, ptr, sorted_indices=True,
-                          canonical=True)
+    return type(C)._built(C.shape, data, ind, ptr, sorted_indices=True, canonical=True)
 
 
 def _canonical(X, fmt):
@@ -149,7 +149,8 @@ class BinaryOps:
                                              and _transformed(self)):
             return None
         D = _arrays.to_mx(other)
-        D = D[None, :] if D.ndim == 1 else D
+        with mx.stream(_kernels.stream_for(D.dtype)):       # float64: the CPU stream
+            D = D[None, :] if D.ndim == 1 else D
         (m, n) = self.shape
         if D.ndim != 2 or D.shape not in ((m, n), (1, n), (m, 1)) or D.dtype == mx.bool_:
             return None
@@ -220,7 +221,8 @@ class BinaryOps:
             return _bridge.call(self, "sum", (), _sum_kwargs(axis, dtype, out), state=state)
         vals = self._values()
         if axis is None:
-            return mx.sum(vals)
+            with mx.stream(_kernels.stream_for(vals.dtype)):
+                return mx.sum(vals)
         if axis not in (0, 1, -1, -2):
             return _bridge.call(self, "sum", (), _sum_kwargs(axis, dtype, out))
         axis %= 2
@@ -230,7 +232,8 @@ class BinaryOps:
         r = _kernels.scatter_sum(vals, slots, self.shape[1 - axis])
         if self._is_array:
             return r
-        return r[None, :] if axis == 0 else r[:, None]
+        with mx.stream(_kernels.stream_for(r.dtype)):
+            return r[None, :] if axis == 0 else r[:, None]
 
     def max(self, axis=None, out=None, *, explicit=False):
         r = self._extreme(mx.max, mx.maximum, axis, out, explicit)
@@ -316,15 +319,19 @@ class BinaryOps:
         if rows is None or cols is None:
             return None
         m, n = self.shape
-        at = rows.astype(mx.int64) * n + cols.astype(mx.int64)
-        return _kernels.scatter_sum(self._values(), at, m * n).reshape(m, n)
+        vals = self._values()
+        with mx.stream(_kernels.stream_for(vals.dtype)):    # float64: the CPU stream
+            at = rows.astype(mx.int64) * n + cols.astype(mx.int64)
+            return _kernels.scatter_sum(vals, at, m * n).reshape(m, n)
 
     def mean(self, axis=None, dtype=None, out=None):
         if dtype is not None or out is not None or not _transformed(self) \
                 or (axis is not None and axis not in (0, 1, -1, -2)):
             return _bridge.call(self, "mean", (), _sum_kwargs(axis, dtype, out))
         n = self.shape[0] * self.shape[1] if axis is None else self.shape[axis % 2]
-        return self.sum(axis) / n
+        total = self.sum(axis)
+        with mx.stream(_kernels.stream_for(total.dtype)):
+            return total / n
 
     def _axis_slots(self, axis):
         """For each stored entry, its position along the axis kept by a sum

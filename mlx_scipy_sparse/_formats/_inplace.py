@@ -56,10 +56,12 @@ class InPlaceOps:
         vals = _values_for(x, self.dtype)
         if vals is None:
             return False
+        dtype = self._data.dtype
         shape = places.shape
         if prefix and vals.ndim == 1:      # setdiag: as many places as values, at most all
             n = min(vals.shape[0], places.shape[0])
-            places, vals = places[:n], vals[:n]
+            with mx.stream(_kernels.stream_for(vals.dtype)):
+                places, vals = places[:n], vals[:n]
             shape = places.shape
         try:
             target = np.broadcast_shapes(tuple(vals.shape), shape)
@@ -67,7 +69,6 @@ class InPlaceOps:
             return False
         if target != shape:
             return False
-        dtype = self._data.dtype
         with mx.stream(_kernels.stream_for(dtype)):
             vals = mx.broadcast_to(vals.astype(dtype), shape).reshape(-1)
             d = self.data           # the public object: views share it

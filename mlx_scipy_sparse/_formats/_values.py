@@ -31,7 +31,10 @@ def on_host(a):
 
 
 def copy(a):
-    return mx.array(a) if _arrays.is_mx(a) else store(a)
+    if not _arrays.is_mx(a):
+        return store(a)
+    with mx.stream(_kernels.stream_for(a.dtype)):      # float64: the CPU stream
+        return mx.array(a)
 
 
 def holdable(dtype):
