@@ -107,7 +107,33 @@ KNOWN_DIFFERENCES = [
 
 
 # scipy.sparse.linalg's and scipy.sparse.csgraph's test files (`--suite linalg|csgraph`)
-LINALG_CATEGORIES = []
+LINALG_CATEGORIES = [
+    {"name": "harness-missing-fixture",
+     "pattern": r"num_parallel_threads|test_funm_multiply_krylov\.py::.*_sparse\["
+                r"|::test_parallel_threads\b",
+     "reason": "Harness. The test asks for scipy's pytest fixture `num_parallel_threads` "
+               "(from scipy's own conftest/plugin, which the copied files do not load); it "
+               "errors at setup, before any code of ours runs (scipy's own reference run "
+               "errors on the same tests)."},
+    {"name": "per-test-timeout-under-load",
+     "pattern": r"ran past \d+ s",
+     "reason": "Harness. Dense numpy/scipy work in the test itself (onenormest tables, propack "
+               "examples) ran past the 60 s per-test limit on the loaded 2-core machine."},
+    {"name": "scipy-private-helper-on-our-class",
+     "pattern": r"test_propack\.py::test_svdp|TestGstrsErrors|test_linearoperator_deallocation"
+                r"|test_padecases_dtype_sparse_float|test_scaled_expm_multiply"
+                r"|test_interface\.py::(TestAsLinearOperator|test_sparse_matmat_exception)",
+     "reason": "Known limit. The test calls one of scipy's private helpers (`_svdp`, "
+               "`_superlu.gstrs`, `arpack.SpLuInv`, `_expm`, `_expm_multiply_simple`, the private "
+               "`interface` module) directly on our arrays; private modules stay scipy's in the "
+               "swap, and they check `isinstance` against scipy's classes or read `.data` as a "
+               "numpy array. The public functions pass these cases."},
+    {"name": "superlu-wrapper-refcount",
+     "pattern": r"test_lu_refcount",
+     "reason": "By design. Our SuperLU wraps scipy's (MLX in and out, gradients); its perm_r/"
+               "perm_c hold a reference to scipy's object, not to the wrapper, so the "
+               "wrapper's refcount the test watches does not change."},
+]
 CSGRAPH_CATEGORIES = [
     {"name": "mlx-dtype-object",
      "pattern": r"::test_int64_indices",
