@@ -10,7 +10,7 @@ import signal
 import pytest
 
 _OUT = os.environ["CONFORMANCE_RESULTS"]
-_LIMIT = int(os.environ.get("CONFORMANCE_TEST_TIMEOUT", "60"))
+_LIMIT = int(os.environ.get("CONFORMANCE_TEST_TIMEOUT", "180"))
 _records = {}
 
 
