@@ -56,8 +56,9 @@ def test_grad_matches_dense_formula(name):
     S = matrix(name)
     rng = np.random.default_rng(1)
     b, w = rng.standard_normal(N), rng.standard_normal(N)
-    gd, gb = mx.grad(make_loss(name, S, w), argnums=(0, 1))(
-        mx.array(S.data, dtype=mx.float64), mx.array(b, dtype=mx.float64))
+    with mx.stream(mx.cpu):        # float64 MLX work: the CPU stream (GPUs refuse it)
+        gd, gb = mx.grad(make_loss(name, S, w), argnums=(0, 1))(
+            mx.array(S.data, dtype=mx.float64), mx.array(b, dtype=mx.float64))
     x, lam = dense_grads(S, b, w)
     rows = np.repeat(np.arange(N), np.diff(S.indptr))
     np.testing.assert_allclose(np.array(gb), lam, rtol=1e-8, atol=1e-10)
@@ -73,18 +74,17 @@ def test_grad_matches_finite_differences(name, fmt):
     loss = make_loss(name, S, w, fmt)
     data = {"csr": S.data, "csc": S.tocsc().data, "coo": S.tocoo().data}[fmt]
     d0, b0 = mx.array(data, dtype=mx.float64), mx.array(b, dtype=mx.float64)
-    gd, gb = mx.grad(loss, argnums=(0, 1))(d0, b0)
-    h = 1e-6
-    for k in rng.choice(len(data), 4, replace=False):
-        e = np.zeros(len(data))
-        e[k] = h
-        fd = (loss(d0 + mx.array(e), b0).item() - loss(d0 - mx.array(e), b0).item()) / (2 * h)
-        assert abs(fd - gd[int(k)].item()) < 1e-6 * max(1, abs(fd))
-    for k in rng.choice(N, 3, replace=False):
-        e = np.zeros(N)
-        e[k] = h
-        fd = (loss(d0, b0 + mx.array(e)).item() - loss(d0, b0 - mx.array(e)).item()) / (2 * h)
-        assert abs(fd - gb[int(k)].item()) < 1e-6 * max(1, abs(fd))
+    with mx.stream(mx.cpu):        # float64 MLX work: the CPU stream (GPUs refuse it)
+        gd, gb = mx.grad(loss, argnums=(0, 1))(d0, b0)
+        h = 1e-6
+        for k in rng.choice(len(data), 4, replace=False):
+            e = mx.array(np.eye(1, len(data), int(k))[0] * h, dtype=mx.float64)
+            fd = (loss(d0 + e, b0).item() - loss(d0 - e, b0).item()) / (2 * h)
+            assert abs(fd - gd[int(k)].item()) < 1e-6 * max(1, abs(fd))
+        for k in rng.choice(N, 3, replace=False):
+            e = mx.array(np.eye(1, N, int(k))[0] * h, dtype=mx.float64)
+            fd = (loss(d0, b0 + e).item() - loss(d0, b0 - e).item()) / (2 * h)
+            assert abs(fd - gb[int(k)].item()) < 1e-6 * max(1, abs(fd))
 
 
 def test_dense_mlx_matrix_and_value_and_grad():
@@ -96,8 +96,9 @@ def test_dense_mlx_matrix_and_value_and_grad():
     def loss(A, b):
         x, info = iso.gmres(A, b, rtol=1e-13)
         return mx.sum(wm * x)
-    val, (gA, gb) = mx.value_and_grad(loss, argnums=(0, 1))(
-        mx.array(S.toarray(), dtype=mx.float64), mx.array(b, dtype=mx.float64))
+    with mx.stream(mx.cpu):        # float64 MLX work: the CPU stream (GPUs refuse it)
+        val, (gA, gb) = mx.value_and_grad(loss, argnums=(0, 1))(
+            mx.array(S.toarray(), dtype=mx.float64), mx.array(b, dtype=mx.float64))
     x, lam = dense_grads(S, b, w)
     np.testing.assert_allclose(val.item(), w @ x, rtol=1e-10)
     np.testing.assert_allclose(np.array(gA), -np.outer(lam, x), rtol=1e-8, atol=1e-10)
@@ -163,7 +164,8 @@ def test_not_converged_still_reports_info():
         x, info = iso.cg(sp.csr_array(S), bb, maxiter=2, rtol=1e-14)
         infos.append(info)
         return mx.sum(x)
-    g = mx.grad(loss)(mx.array(b, dtype=mx.float64))
+    with mx.stream(mx.cpu):        # float64 MLX work: the CPU stream (GPUs refuse it)
+        g = mx.grad(loss)(mx.array(b, dtype=mx.float64))
     assert infos == [2] and g.shape == (N,)
 
 
@@ -172,7 +174,7 @@ def test_compile_refuses_clearly():
 
     def f(bb):
         return iso.cg(sp.csr_array(S), bb)[0]
-    with pytest.raises(NotImplementedError, match="mx.compile"):
+    with pytest.raises(NotImplementedError, match="mx.compile"), mx.stream(mx.cpu):   # float64: CPU
         mx.compile(f)(mx.ones(N, dtype=mx.float64))
 
 
@@ -192,13 +194,15 @@ def test_operator_gradient_wrt_b():
     Sm, STm = mx.array(S.toarray(), dtype=mx.float64), mx.array(S.toarray().T, dtype=mx.float64)
     op = LinearOperator((N, N), matvec=lambda v: Sm @ v, rmatvec=lambda v: STm @ v, dtype=np.float64)
     w = np.arange(N, dtype=np.float64)
-    g = mx.grad(lambda bb: mx.sum(mx.array(w) * iso.gmres(op, bb, rtol=1e-13)[0]))(mx.ones(N, dtype=mx.float64))
+    with mx.stream(mx.cpu):        # float64 MLX work: the CPU stream (GPUs refuse it)
+        g = mx.grad(lambda bb: mx.sum(mx.array(w) * iso.gmres(op, bb, rtol=1e-13)[0]))(
+            mx.ones(N, dtype=mx.float64))
     np.testing.assert_allclose(np.array(g), np.linalg.solve(S.toarray().T, w), rtol=1e-8)
 
 
 def test_least_squares_refuse_gradients():
     A = sp.csr_array(matrix("gmres"))
-    with pytest.raises(NotImplementedError, match="not differentiable"):
+    with pytest.raises(NotImplementedError, match="not differentiable"), mx.stream(mx.cpu):   # float64: CPU
         mx.grad(lambda bb: mx.sum(iso.lsqr(A, bb)[0]))(mx.ones(N, dtype=mx.float64))
 
 
@@ -233,5 +237,5 @@ def test_operator_with_traced_data_refuses():
 
     def loss(d):
         return mx.sum(iso.cg(Held(d), mx.ones(N, dtype=mx.float64))[0])
-    with pytest.raises(NotImplementedError, match="inside a LinearOperator"):
-        mx.grad(loss)(mx.array(S.data, dtype=mx.float64))
+    with pytest.raises(NotImplementedError, match="inside a LinearOperator"), mx.stream(mx.cpu):
+        mx.grad(loss)(mx.array(S.data, dtype=mx.float64))       # float64 MLX work: the CPU stream

@@ -57,7 +57,6 @@ def _linear_solve(name, data, S, b, solve, out_dtype, keep=None):
     out = _mx_dtype(out_dtype, name)
     rows, cols = _entry_coords(S)
     vector = b.ndim == 1
-    b2 = b[:, None] if vector else b
 
     @mx.custom_function
     def f(d, rhs):
@@ -77,9 +76,10 @@ def _linear_solve(name, data, S, b, solve, out_dtype, keep=None):
             lam = lam.real
         return mx.array(gd, dtype=d.dtype), mx.array(lam, dtype=rhs.dtype)
 
-    with mx.stream(mx.cpu):     # float64 lives on the CPU stream
+    with mx.stream(mx.cpu):     # float64 lives on the CPU stream (its slices and casts too)
+        b2 = b[:, None] if vector else b
         x = f(data, b2.astype(out) if b2.dtype != out else b2)
-    return x[:, 0] if vector else x
+        return x[:, 0] if vector else x
 
 
 def _traced_pattern(A, name):

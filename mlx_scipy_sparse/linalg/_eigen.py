@@ -7,7 +7,8 @@ Wu & Simon, full reorthogonalization by classical Gram-Schmidt applied twice)
 runs the standard real symmetric problem for which in LM/LA/SA/BE on large
 operators (n >= OURS_FROM), on distributed operators (a true `distributed`
 marker or local_shape != shape; inner products through A.vdot, and A.vdots
-for a whole block in one reduction where offered) and on MLX input on a GPU.  What it does not
+for a whole block in one reduction where offered) and on float32 MLX input on a GPU
+(float64 stays on the host there: MLX GPUs refuse it).  What it does not
 run goes to scipy's ARPACK on the host: generalized problems (M), shift-invert
 (sigma, OPinv, modes), which='SM' (regular-mode ARPACK is the reference
 there), complex Hermitian input, and small problems (ARPACK is exact enough
@@ -19,12 +20,15 @@ CPU is 5x slower than numpy's BLAS gemv, measured on 30 x 1M), MLX arrays on
 a GPU or for a distributed operator.  The small projected problem is solved
 on the host identically everywhere.
 """
+import contextlib
+
 import numpy as np
 import mlx.core as mx
 import scipy.sparse as _ss
 import scipy.sparse.linalg as _sl
 from scipy.sparse.linalg import ArpackError, ArpackNoConvergence  # noqa: F401
 
+from .. import _arrays
 from . import _hostcall as _h
 
 __all__ = ["eigsh", "eigs", "svds", "lobpcg", "ArpackError", "ArpackNoConvergence"]
@@ -92,29 +96,46 @@ class _HostSpace:
     def to_np(self, x):
         return x
 
+    def context(self):
+        return contextlib.nullcontext()
+
 
 class _MlxSpace:
     """Lanczos vectors as MLX arrays on the default device; inner products
     through the operator's vdot when it is distributed (each rank holds its
     slice of every vector, and vdot sums over ranks)."""
 
-    def __init__(self, op, n, dtype, vdot=None, vdots=None):
+    def __init__(self, op, n, dtype, vdot=None, vdots=None, op_dtype=None):
         self.op, self.n, self.vdot, self.vdots = op, n, vdot, vdots
-        self.dtype = {np.dtype(np.float64): mx.float64, np.dtype(np.float32): mx.float32}[
-            np.dtype(dtype)]
+        self.np_dtype = np.dtype(dtype)
+        self.dtype = {np.dtype(np.float64): mx.float64, np.dtype(np.float32): mx.float32}[self.np_dtype]
         self.stream = mx.cpu if self.dtype == mx.float64 else mx.default_device()
+        # a float64 operator's products run on the CPU stream (MLX GPUs refuse float64)
+        f64 = op_dtype is not None and np.dtype(op_dtype) in (np.float64, np.complex128)
+        self.op_stream = mx.cpu if f64 else self.stream
+
+    def context(self):
+        """Where the iteration's own MLX ops run (float64: the CPU stream)."""
+        return mx.stream(self.stream)
 
     def basis(self, m):
         return mx.zeros((m + 1, self.n), dtype=self.dtype, stream=self.stream)
 
+    def _cast(self, v):
+        """v as a flat vector of the space's dtype; a float64 source is cast on
+        the CPU stream (MLX GPUs refuse float64 even as an input)."""
+        if not isinstance(v, mx.array):
+            return _h.to_mx(np.asarray(v, dtype=self.np_dtype).ravel())
+        with mx.stream(mx.cpu if mx.float64 in (v.dtype, self.dtype) else self.stream):
+            return v.reshape(-1).astype(self.dtype)
+
     def asvec(self, v):
-        v = v if isinstance(v, mx.array) else _h.to_mx(np.asarray(v))
-        return v.reshape(-1).astype(self.dtype)
+        return self._cast(v)
 
     def apply(self, x):
-        y = self.op(x)
-        return (y if isinstance(y, mx.array) else _h.to_mx(np.asarray(y))).reshape(-1).astype(
-            self.dtype)
+        with mx.stream(self.op_stream):
+            y = self.op(x)
+        return self._cast(y)
 
     def dots(self, V, j, w):
         with mx.stream(self.stream):
@@ -170,9 +191,10 @@ class _MlxSpace:
         return np.array(x.astype(mx.float64, stream=mx.cpu))
 
     def scaled_into(self, V, i, w, s):
-        w = w * s
-        V[i] = w
-        return w
+        with mx.stream(self.stream):
+            w = w * s
+            V[i] = w
+            return w
 
 
 # -- the Lanczos iteration ---------------------------------------------------------
@@ -200,6 +222,11 @@ def lanczos(space, k, which, v0, ncv, maxiter, tol, eps):
     """Thick-restart Lanczos for the k wanted eigenpairs: (Ritz values, their
     coordinates in the basis (m, k), which converged (bool, k), the basis V).  ``maxiter`` counts
     restarts, as ARPACK's does."""
+    with space.context():
+        return _lanczos(space, k, which, v0, ncv, maxiter, tol, eps)
+
+
+def _lanczos(space, k, which, v0, ncv, maxiter, tol, eps):
     m, n = ncv, space.n
     V = space.basis(m)
     v = space.asvec(v0)
@@ -269,6 +296,22 @@ def _distributed(A):
         getattr(A, "local_shape", getattr(A, "shape", None)) != getattr(A, "shape", None)
 
 
+def _dtype_of(A):
+    """A's dtype as numpy's (an MLX array's dtype read through _arrays)."""
+    dt = getattr(A, "dtype", None)
+    if dt is None:
+        return np.dtype(np.float64)
+    return _arrays.np_dtype(dt) if isinstance(dt, mx.Dtype) else np.dtype(dt)
+
+
+def _device_lanczos(A):
+    """float32 MLX values on a GPU: the Lanczos vectors stay on the device.
+    float64 never does (MLX GPUs refuse it; float32 vectors would lose its
+    precision): it runs on the host as on a CPU."""
+    from .._kernels import gpu_default
+    return gpu_default() and _mlx_valued(A) and _dtype_of(A) == np.float32
+
+
 def _mlx_valued(A):
     return _h.is_mx(A) or (_h.is_ours(A) and _h.is_mx(getattr(A, "data", None)))
 
@@ -280,16 +323,18 @@ def _ours_runs(A, k, M, sigma, which, Minv, OPinv, mode):
     shape = getattr(A, "shape", None)
     if shape is None or len(shape) != 2 or shape[0] != shape[1]:
         return False
-    dt = np.dtype(getattr(A, "dtype", np.float64))
+    dt = _dtype_of(A)
     if dt.kind not in "fiub" or not (isinstance(k, (int, np.integer)) and 0 < k < shape[0] - 1):
         return False
     if _distributed(A):
         return True
-    from .._kernels import gpu_default
-    return shape[0] >= OURS_FROM or (gpu_default() and _mlx_valued(A))
+    return shape[0] >= OURS_FROM or _device_lanczos(A)
 
 
-def _matvec_of(A):
+def _matvec_of(A, host=False):
+    if host and isinstance(A, mx.array):     # the host iteration: a numpy copy of the matrix
+        An = _arrays.to_np(A)
+        return lambda x: An @ x
     if _h.is_ours(A) or isinstance(A, (np.ndarray, _ss.sparray, _ss.spmatrix, mx.array)):
         return lambda x: A @ x
     return A.matvec
@@ -323,7 +368,7 @@ def eigsh(A, k=6, M=None, sigma=None, which="LM", v0=None, ncv=None, maxiter=Non
     maxiter = A.shape[0] * 10 if maxiter is None else maxiter
     if maxiter <= 0:
         raise ValueError("maxiter must be positive, maxiter=%d" % maxiter)
-    dt = np.dtype(getattr(A, "dtype", np.float64))
+    dt = _dtype_of(A)
     out_dt = dt if dt.kind == "f" and dt.itemsize >= 4 else np.dtype(np.float64)
     eps = float(np.finfo(out_dt).eps)
     tol = eps if tol is None or tol <= 0 else float(tol)
@@ -332,13 +377,15 @@ def eigsh(A, k=6, M=None, sigma=None, which="LM", v0=None, ncv=None, maxiter=Non
     elif np.shape(v0) != (n,) and np.shape(v0) != (n, 1):
         raise ValueError(f"v0 must have shape ({n},), got {np.shape(v0)}")
     from .._kernels import gpu_default
-    if _distributed(A) or (gpu_default() and _mlx_valued(A)):
+    if _distributed(A) or _device_lanczos(A):
         vdot = A.vdot if _distributed(A) else None
         vdots = getattr(A, "vdots", None) if _distributed(A) else None
-        dtype = np.float32 if gpu_default() else np.float64
-        space = _MlxSpace(_matvec_of(A), n, dtype, vdot, vdots)
+        # float32 vectors only for a float32 operator on a GPU: float64 keeps
+        # its precision (on the CPU stream)
+        dtype = np.float32 if gpu_default() and dt == np.float32 else np.float64
+        space = _MlxSpace(_matvec_of(A), n, dtype, vdot, vdots, op_dtype=dt)
     else:
-        space = _HostSpace(_matvec_of(A), n, np.float64)
+        space = _HostSpace(_matvec_of(A, host=True), n, np.float64)
     theta, S, ok, V = lanczos(space, k, which, v0, ncv, maxiter, tol, eps)
     order = np.argsort(theta, kind="stable")        # ARPACK: ascending
     theta, S, ok = theta[order], S[:, order], ok[order]

@@ -21,7 +21,7 @@ from .. import _arrays
 
 __all__ = []    # nothing public: the solvers call solve()
 from ._interface import (IdentityOperator, LinearOperator, MatrixLinearOperator, aslinearoperator,
-                         is_ours)
+                         is_ours, work_stream)
 
 
 def _compile_refusal(name):
@@ -73,16 +73,23 @@ class _Parts:
         return self.A
 
     def entries(self):
-        """(rows, cols) of the stored entries, as MLX int32/int64 indices."""
+        """(rows, cols) of the stored entries, as MLX int32 indices (int64
+        only past int32's range: a GPU gathers int32 natively)."""
         S = self.inner
         if S.format == "coo":
-            return mx.array(np.asarray(S.coords[0])), mx.array(np.asarray(S.coords[1]))
+            return _index(S.coords[0]), _index(S.coords[1])
         ptr = np.asarray(S.indptr)
         major = np.repeat(np.arange(len(ptr) - 1), np.diff(ptr))
         minor = np.asarray(S.indices)
         if S.format == "csr":
-            return mx.array(major), mx.array(minor)
-        return mx.array(minor), mx.array(major)
+            return _index(major), _index(minor)
+        return _index(minor), _index(major)
+
+
+def _index(a):
+    a = np.asarray(a)
+    small = a.size == 0 or int(a.max()) < 2 ** 31 - 1
+    return mx.array(a.astype(np.int32, copy=False) if small else a)
 
 
 def _adj_or_none(M):
@@ -92,7 +99,8 @@ def _adj_or_none(M):
 def adjoint_of(A):
     """A^H in a form the solvers take (our sparse array / MLX dense / operator)."""
     if isinstance(A, mx.array):
-        return mx.conj(A).T if mx.issubdtype(A.dtype, mx.complexfloating) else A.T
+        with mx.stream(work_stream(A.dtype)):
+            return mx.conj(A).T if mx.issubdtype(A.dtype, mx.complexfloating) else A.T
     if is_ours(A):
         return A.T.conj()
     return aslinearoperator(A).H
@@ -108,7 +116,8 @@ def _closure_traced(A, n, dtype):
         return False
     if isinstance(A, LinearOperator) or hasattr(A, "matvec"):
         try:
-            y = op.matvec(mx.zeros((op.local_shape[1],), dtype=dtype))
+            with mx.stream(work_stream(dtype)):
+                y = op.matvec(mx.zeros((op.local_shape[1],), dtype=dtype))
         except NotImplementedError:
             return True
         except Exception:
@@ -126,6 +135,14 @@ def solve(name, run, A, b, x0=None, M=None, hermitian=False):
     if not isinstance(b, mx.array):
         return run(A, b, x0, M)
     parts = _Parts(A)
+    # float64 anywhere (b, A's values, A's dtype): every MLX op of the solve,
+    # its forward and its VJP, on the CPU stream (MLX GPUs refuse float64)
+    dtypes = (b.dtype, getattr(parts.values, "dtype", None), getattr(A, "dtype", None))
+    with mx.stream(work_stream(*dtypes)):
+        return _solve(name, run, A, b, x0, M, hermitian, parts, dtypes)
+
+
+def _solve(name, run, A, b, x0, M, hermitian, parts, dtypes):
     watched = [b] + ([parts.values] if parts.values is not None else [])
     state = _arrays.trace_state(*watched)
     if parts.kind == "other" and _closure_traced(A, b.shape[0], b.dtype):
@@ -142,12 +159,17 @@ def solve(name, run, A, b, x0=None, M=None, hermitian=False):
     has_values = parts.values is not None
 
     def forward(b_, *vals):
-        A_c = parts.rebuild(_concrete(vals[0])) if has_values else A
-        x, i = run(A_c, _concrete(b_), x0c, M)
-        info.append(i)
-        return x
+        with mx.stream(work_stream(*dtypes)):
+            A_c = parts.rebuild(_concrete(vals[0])) if has_values else A
+            x, i = run(A_c, _concrete(b_), x0c, M)
+            info.append(i)
+            return x
 
     def backward(primals, cotangent, output):
+        with mx.stream(work_stream(*dtypes, getattr(cotangent, "dtype", None))):
+            return _backward(primals, cotangent, output)
+
+    def _backward(primals, cotangent, output):
         vals = primals[1:]
         A_c = parts.rebuild(_concrete(vals[0])) if has_values else A
         AH = A_c if hermitian else adjoint_of(A_c)

@@ -64,6 +64,26 @@ def _stream_for(dtype):
     return mx.cpu if dtype == mx.float64 else mx.default_device()
 
 
+def _gpu_refuses(dtype):
+    """float64 (and complex128, which MLX computes as complex64 from float64
+    parts) is refused by MLX on every GPU."""
+    if dtype is None:
+        return False
+    if isinstance(dtype, mx.Dtype):
+        return dtype == mx.float64
+    try:
+        return np.dtype(dtype) in (np.float64, np.complex128)
+    except TypeError:
+        return False
+
+
+def work_stream(*dtypes):
+    """The stream for MLX work that touches values of these dtypes: the CPU
+    where one is refused on GPUs (float64), else the current default (which
+    is the CPU anyway on a CPU-only machine or inside ``mx.stream(mx.cpu)``)."""
+    return mx.cpu if any(_gpu_refuses(d) for d in dtypes) else mx.default_device()
+
+
 def _conj(x):
     if _is_mx(x):
         return mx.conj(x) if mx.issubdtype(x.dtype, mx.complexfloating) else x
@@ -106,7 +126,8 @@ def vdot(x, y):
     if _is_mx(x) or _is_mx(y):
         x = x if _is_mx(x) else _arrays.to_mx(np.asarray(x))
         y = y if _is_mx(y) else _arrays.to_mx(np.asarray(y))
-        return _mx_vdot(x.reshape(-1), y.reshape(-1))
+        with mx.stream(work_stream(x.dtype, y.dtype)):
+            return _mx_vdot(x.reshape(-1), y.reshape(-1))
     x = np.asarray(x).ravel()
     y = np.asarray(y).ravel()
     dt = np.result_type(x.dtype, y.dtype)
@@ -216,12 +237,18 @@ class LinearOperator:
         return self.H.matmat(X)
 
     # -- public products
+    def _work_dtype(self):
+        """The dtype this operator's own MLX work reaches (picks its stream)."""
+        return self.dtype
+
     def _vec(self, x, n_in, n_out, fn, what):
         if _is_mx(x):
             if x.shape != (n_in,) and x.shape != (n_in, 1):
                 raise ValueError("dimension mismatch")
-            y = _mx_result(fn(x), x, what)
-            return y.reshape(n_out) if x.ndim == 1 else y.reshape(n_out, 1)
+            with mx.stream(work_stream(x.dtype, self._work_dtype())):
+                y = _mx_result(fn(x), x, what)
+                with mx.stream(work_stream(y.dtype)):
+                    return y.reshape(n_out) if x.ndim == 1 else y.reshape(n_out, 1)
         x = np.asanyarray(x)
         if x.shape != (n_in,) and x.shape != (n_in, 1):
             raise ValueError("dimension mismatch")
@@ -251,7 +278,8 @@ class LinearOperator:
                 raise ValueError(f"expected 2-d ndarray or matrix, not {X.ndim}-d")
             if X.shape[0] != n_in:
                 raise ValueError(f"dimension mismatch: {self.shape}, {X.shape}")
-            return _mx_result(fn(X), X, what)
+            with mx.stream(work_stream(X.dtype, self._work_dtype())):
+                return _mx_result(fn(X), X, what)
         if not _issparse(X):
             X = np.asanyarray(X)
         if X.ndim != 2:
@@ -452,6 +480,11 @@ class _TransposedLinearOperator(LinearOperator):
         return _conj(self.A._matmat(_conj(x)))
 
 
+def _work_dtype_of(operators):
+    found = [d for d in (o._work_dtype() for o in operators) if d is not None]
+    return np.result_type(*[_np_dtype(d) for d in found]) if found else None
+
+
 class _SumLinearOperator(LinearOperator):
     def __init__(self, A, B):
         if not isinstance(A, LinearOperator) or not isinstance(B, LinearOperator):
@@ -460,6 +493,9 @@ class _SumLinearOperator(LinearOperator):
             raise ValueError(f"cannot add {A} and {B}: shape mismatch")
         self.args = (A, B)
         super().__init__(_get_dtype([A, B]), A.shape)
+
+    def _work_dtype(self):
+        return _work_dtype_of(self.args)
 
     def _matvec(self, x):
         return self.args[0].matvec(x) + self.args[1].matvec(x)
@@ -486,6 +522,9 @@ class _ProductLinearOperator(LinearOperator):
             raise ValueError(f"cannot multiply {A} and {B}: shape mismatch")
         super().__init__(_get_dtype([A, B]), (A.shape[0], B.shape[1]))
         self.args = (A, B)
+
+    def _work_dtype(self):
+        return _work_dtype_of(self.args)
 
     def _matvec(self, x):
         return self.args[0].matvec(self.args[1].matvec(x))
@@ -514,6 +553,10 @@ class _ScaledLinearOperator(LinearOperator):
             A, alpha = A.args[0], A.args[1] * alpha
         super().__init__(_get_dtype([A], [type(alpha)]), A.shape)
         self.args = (A, alpha)
+
+    def _work_dtype(self):
+        # a Python scalar factor keeps an MLX vector's dtype (its dtype reads float64)
+        return self.args[0]._work_dtype()
 
     def _matvec(self, x):
         return _scalar(self.args[1]) * self.args[0].matvec(x)
@@ -619,7 +662,8 @@ class _AdjointMatrixOperator(MatrixLinearOperator):
     def __init__(self, op):
         A = op.A
         if _is_mx(A):
-            AH = _conj(A).T
+            with mx.stream(work_stream(A.dtype)):
+                AH = _conj(A).T
         elif _ss.issparse(A) or _formats.issparse(A):
             AH = A.T.conj()
         else:

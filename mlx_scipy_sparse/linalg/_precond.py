@@ -15,7 +15,7 @@ import scipy.sparse as _ss
 import scipy.sparse.linalg as _sl
 
 from .. import _arrays
-from ._interface import is_ours, LinearOperator
+from ._interface import is_ours, LinearOperator, work_stream
 
 __all__ = []      # extensions, not scipy names: import them from this module
 
@@ -36,15 +36,21 @@ class _Jacobi(LinearOperator):
         self._inv = inv
         self._inv_mx = {}
 
+    def _work_dtype(self):
+        return None         # _scale picks its stream from the factors it uses
+
     def _scale(self, x, conj):
         inv = np.conj(self._inv) if conj else self._inv
         if isinstance(x, mx.array):
-            key = conj
+            # the factors in the vector's dtype (a float64 x keeps them as they
+            # are), cast on the host: an MLX cast of float64 would be GPU work
+            keep = x.dtype == mx.float64 or _arrays.np_dtype(x.dtype) == inv.dtype
+            key = (conj, None if keep else x.dtype)
             if key not in self._inv_mx:
-                self._inv_mx[key] = _arrays.to_mx(inv)
+                self._inv_mx[key] = _arrays.to_mx(inv if keep else inv.astype(_arrays.np_dtype(x.dtype)))
             d = self._inv_mx[key]
-            d = d if d.dtype == x.dtype or x.dtype == mx.float64 else d.astype(x.dtype)
-            return (d.reshape(-1, 1) * x) if x.ndim == 2 else d * x
+            with mx.stream(work_stream(d.dtype, x.dtype)):
+                return (d.reshape(-1, 1) * x) if x.ndim == 2 else d * x
         x = np.asarray(x)
         return inv.reshape(-1, 1) * x if x.ndim == 2 else inv * x
 

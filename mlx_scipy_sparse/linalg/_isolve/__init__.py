@@ -108,11 +108,27 @@ def minres(A, b, x0=None, *, rtol=1e-5, shift=0.0, maxiter=None, M=None, callbac
         with mx.stream(s.stream):
             x, info = _minres.run(s, rtol, default_maxiter(s, maxiter, 5), cb, shift, check, show)
             x = s.answer(x)
-            if not s.mlx:       # scipy's minres answers in double precision (its scalars are)
-                x = x.astype(np.result_type(x.dtype, np.float64), copy=False)
+            if not s.mlx:       # scipy's minres answer dtype (double precision up to 1.17)
+                x = x.astype(_minres_answer_dtype(x.dtype), copy=False)
             return x, int(info)
     # A - shift*I is Hermitian when A is: the adjoint solve is the same solve
     return _implicit.solve("minres", run, A, b, x0, M, hermitian=True)
+
+
+_MINRES_DTYPE = {}
+
+
+def _minres_answer_dtype(dtype):
+    """The dtype scipy's minres answers a system of this dtype in: float64 /
+    complex128 up to scipy 1.17 (its scalars are double), the system's own in
+    later releases; read once from a 2 x 2 solve."""
+    dtype = np.dtype(dtype)
+    if dtype not in _MINRES_DTYPE:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            x = _sl.minres(np.diag([2.0, 3.0]).astype(dtype), np.ones(2, dtype=dtype))[0]
+        _MINRES_DTYPE[dtype] = np.result_type(dtype, x.dtype)
+    return _MINRES_DTYPE[dtype]
 
 
 def _delegated(name, precond=("M",)):
@@ -147,7 +163,7 @@ def tfqmr(A, b, x0=None, *, rtol=1e-5, atol=0., maxiter=None, M=None, callback=N
         with mx.stream(s.stream):
             if as_float(s.norm(s.b)) == 0:
                 return s.answer(s.b), 0
-            n_max = min(10000, s.N * 10) if maxiter is None else int(maxiter)
+            n_max = min(10000, s.n_global * 10) if maxiter is None else int(maxiter)
             x, info = _tfqmr.run(s, rtol, atol, n_max, cb, show)
             return s.answer(x), int(info)
     return _implicit.solve("tfqmr", run, A, b, x0, M)

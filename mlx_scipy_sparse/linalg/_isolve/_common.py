@@ -14,7 +14,7 @@ import mlx.core as mx
 
 from ... import _arrays, _kernels
 from .._interface import (IdentityOperator, is_ours, LinearOperator, MatrixLinearOperator,
-                          aslinearoperator)
+                          aslinearoperator, work_stream)
 
 def coerce(a, b):
     """scipy's answer dtype: the operator's and b's, non-float ones read as float64."""
@@ -70,7 +70,8 @@ class System:
         self.on_cpu = self.mx_dtype == mx.float64 or not _kernels.gpu_default()
         self.stream = mx.cpu if self.on_cpu else mx.default_device()
         self.A = A
-        self.N = N
+        self.N = N                  # this process's rows
+        self.n_global = A.shape[0]  # scipy's n (restart lengths, default maxiter): same on every rank
         # a distributed operator brings its own reductions: the host BLAS path
         # (which sums locally) is only for the default one
         self.local_reductions = type(A).vdot is LinearOperator.vdot
@@ -93,8 +94,9 @@ class System:
     def vector(self, v):
         """v as a flat MLX vector of the solve's dtype, on the solve's stream."""
         if isinstance(v, mx.array):
-            v = v.reshape(-1)
-            return v if v.dtype == self.mx_dtype else v.astype(self.mx_dtype)
+            with mx.stream(work_stream(v.dtype, self.mx_dtype)):    # a float64 source: CPU
+                v = v.reshape(-1)
+                return v if v.dtype == self.mx_dtype else v.astype(self.mx_dtype)
         return _arrays.to_mx(np.asarray(v, dtype=self.dtype).reshape(-1))
 
     def answer(self, x):
@@ -201,7 +203,8 @@ def as_scalar(v):
 
 
 def default_maxiter(sysm, maxiter, factor=10):
-    return sysm.N * factor if maxiter is None else int(maxiter)
+    """scipy's default, from the global size (a rank's share would differ per rank)."""
+    return sysm.n_global * factor if maxiter is None else int(maxiter)
 
 
 # iterations the last chunked solve made (scipy's count: updates of x); for benchmarks

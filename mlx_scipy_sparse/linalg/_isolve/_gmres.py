@@ -16,7 +16,8 @@ from ._common import as_float
 def run(s, atol, maxiter, callback, restart, callback_type, bnrm2):
     dt = np.dtype(s.dtype)
     eps = np.finfo(dt.char).eps
-    restart = min(20 if restart is None else int(restart), s.N)
+    # the global size (scipy's n): every rank of a distributed solve takes the same restart
+    restart = min(20 if restart is None else int(restart), s.n_global)
     lartg = get_lapack_funcs("lartg", dtype=dt)
     Mb_nrm2 = as_float(s.norm(s.apply_M(s.b)))
     ptol_max_factor = 1.0
