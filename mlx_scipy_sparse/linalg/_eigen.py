@@ -165,7 +165,8 @@ class _MlxSpace:
     def recurrence(self, V, j, w, beta):
         with mx.stream(self.stream):
             alpha = self._dot(V[j], w)          # stays on the device
-            return w - alpha.astype(self.dtype) * V[j] - beta * V[j - 1], alpha
+            # float(beta): a numpy scalar times an MLX array would answer numpy (a host copy)
+            return w - alpha.astype(self.dtype) * V[j] - float(beta) * V[j - 1], alpha
 
     def dots_norm(self, V, j, w, alpha):
         """dots(V, j, w), |w| and alpha in one evaluation (one sync a step)."""

@@ -353,8 +353,14 @@ class LinearOperator:
             return _ProductLinearOperator(x, self)
         if np.isscalar(x):
             return _ScaledLinearOperator(self, x)
-        if not _is_mx(x) and not _issparse(x):
+        if _is_mx(x):
+            with mx.stream(work_stream(x.dtype, self._work_dtype())):   # x.T of float64: CPU
+                return self._rdot_vec(x)
+        if not _issparse(x):
             x = np.asarray(x)
+        return self._rdot_vec(x)
+
+    def _rdot_vec(self, x):
         if x.ndim == 1 or x.ndim == 2 and x.shape[0] == 1:
             return self.T.matvec(x.T).T
         if x.ndim == 2:
