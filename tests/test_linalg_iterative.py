@@ -468,3 +468,29 @@ def test_qmr_split_preconditioners_like_scipy():
         np.testing.assert_allclose(x, xs, rtol=1e-8, atol=1e-10)
     xm, info = iso.qmr(sp.csr_array(A), mx.array(b, dtype=mx.float64), M1=pre.jacobi(A))
     assert isinstance(xm, mx.array) and info == 0 and rel_res(A, np.array(xm), b) < 1e-5
+
+
+def test_sizes_from_the_global_shape():
+    """A distributed rank's System: default maxiter (scipy's n * factor) and
+    gmres's restart come from the global shape, the same on every rank."""
+    A, b = spd(40)
+
+    class Rank(LinearOperator):       # holds 5 of the 40 rows (a block of A, SPD)
+        def __init__(self):
+            super().__init__(np.float64, (40, 40))
+
+        @property
+        def local_shape(self):
+            return (5, 5)
+
+        def matvec(self, x):            # local vectors in, local vectors out
+            return sp.csr_array(A[:5, :5]) @ x
+        _matvec = matvec
+    s = _common.System("gmres", Rank(), b[:5], None, None)
+    assert s.N == 5 and s.n_global == 40
+    assert _common.default_maxiter(s, None) == 400 and _common.default_maxiter(s, None, 5) == 200
+    assert _common.default_maxiter(s, 7) == 7
+    seen = []
+    x, info = iso.gmres(Rank(), b[:5], rtol=1e-10, callback=seen.append, callback_type="pr_norm")
+    assert info == 0 and np.allclose(A[:5, :5] @ x, b[:5], atol=1e-8)
+    assert len(seen) <= 5           # the local Krylov space (5) is exhausted in the first cycle
