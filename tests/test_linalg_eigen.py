@@ -202,3 +202,13 @@ def test_eigs_svds_lobpcg_through_the_host():
     assert isinstance(lam, mx.array) and isinstance(V, mx.array)
     np.testing.assert_allclose(np.sort(np.array(lam)), np.linalg.eigvalsh(L.toarray())[-3:],
                                atol=1e-6)
+
+
+def test_dense_mlx_operator_runs_ours(lap):
+    """A dense MLX float64 matrix (n >= OURS_FROM): our Lanczos on a host copy, MLX out."""
+    L, w_all = lap
+    w, X = sp.linalg.eigsh(mx.array(L.toarray(), dtype=mx.float64), k=3, which="LA")
+    assert isinstance(w, mx.array) and w.dtype == mx.float64 and isinstance(X, mx.array)
+    np.testing.assert_allclose(np.array(w), w_all[-3:], atol=1e-10)
+    Xn = np.array(X)
+    np.testing.assert_allclose(np.linalg.norm(L @ Xn - Xn * np.array(w), axis=0), 0, atol=1e-9)
