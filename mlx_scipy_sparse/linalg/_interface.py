@@ -65,8 +65,8 @@ def _stream_for(dtype):
 
 
 def _gpu_refuses(dtype):
-    """float64 (and complex128, which MLX computes as complex64 from float64
-    parts) is refused by MLX on every GPU."""
+    """Whether MLX GPUs refuse work with this dtype: float64 (also as an
+    operator's declared numpy float64 / complex128, whose MLX values are float64)."""
     if dtype is None:
         return False
     if isinstance(dtype, mx.Dtype):

@@ -108,7 +108,7 @@ def minres(A, b, x0=None, *, rtol=1e-5, shift=0.0, maxiter=None, M=None, callbac
         with mx.stream(s.stream):
             x, info = _minres.run(s, rtol, default_maxiter(s, maxiter, 5), cb, shift, check, show)
             x = s.answer(x)
-            if not s.mlx:       # scipy's minres answer dtype (double precision up to 1.17)
+            if not s.mlx:       # the installed scipy's minres answer dtype
                 x = x.astype(_minres_answer_dtype(x.dtype), copy=False)
             return x, int(info)
     # A - shift*I is Hermitian when A is: the adjoint solve is the same solve
@@ -119,9 +119,9 @@ _MINRES_DTYPE = {}
 
 
 def _minres_answer_dtype(dtype):
-    """The dtype scipy's minres answers a system of this dtype in: float64 /
-    complex128 up to scipy 1.17 (its scalars are double), the system's own in
-    later releases; read once from a 2 x 2 solve."""
+    """The dtype the installed scipy's minres answers a system of this dtype
+    in (scipy 1.17: float64 / complex128, its scalars are double; the GPU
+    machine's scipy answered float32 for float32): read once from a 2 x 2 solve."""
     dtype = np.dtype(dtype)
     if dtype not in _MINRES_DTYPE:
         with warnings.catch_warnings():
