@@ -3,11 +3,8 @@ solvers and gradients against the single-process answers.  Writes
 <out>/rank<r>.json = {check name: [passed, detail]}; tests/test_distributed.py
 reads them.  A check compares; an exception in one is recorded, not raised
 (the other ranks are inside the same collectives)."""
-import json
 import os
 import sys
-import time
-import traceback
 
 import numpy as np
 import scipy.sparse as ss
@@ -17,34 +14,14 @@ import mlx.core as mx
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import mlx_scipy_sparse as sp                           # noqa: E402
 import mlx_scipy_sparse.distributed as D                # noqa: E402
+from _verdicts import Verdicts                          # noqa: E402
 from _problems import partitions, poisson2d, random_general, random_spd  # noqa: E402
 
 out_dir = sys.argv[1]
 g = mx.distributed.init(backend="ring", strict=True)
 rank, size = g.rank(), g.size()
-results = {}
-started = time.perf_counter()
-
-
-_log = open(os.path.join(out_dir, f"rank{rank}.log"), "w", buffering=1)
-
-
-def record(name, fn):
-    """Run one check and save every verdict so far.  A check that raises
-    ends this rank at once: the others are, or will be, inside collectives
-    this rank will never join, and its closed connections make theirs fail
-    instead of hang."""
-    _log.write(f"{time.perf_counter() - started:8.2f} {name}\n")
-    try:
-        ok, detail = fn()
-    except Exception:                                   # noqa: BLE001
-        ok, detail = False, traceback.format_exc()
-    results[name] = [bool(ok), str(detail)]
-    with open(os.path.join(out_dir, f"rank{rank}.json"), "w") as f:
-        json.dump(results, f)
-    if detail.startswith("Traceback"):
-        _log.write(detail)
-        os._exit(3)
+verdicts = Verdicts(out_dir, rank, size)
+record = verdicts.record
 
 
 def close(a, b, rtol):
@@ -288,7 +265,4 @@ record("complex128 numpy product", lambda: (
     (dZ @ z[lo:hi]).dtype == np.complex128 and close(dZ @ z[lo:hi], (Z64 @ z)[lo:hi], 1e-14)[0], ""))
 record("complex vdot", lambda: close(np.array(dZ.vdot(z64, z64 * 2)), 2 * np.vdot(z_64, z_64), 1e-6))
 
-results["_meta"] = [True, json.dumps({"rank": rank, "size": size,
-                                      "seconds": time.perf_counter() - started})]
-with open(os.path.join(out_dir, f"rank{rank}.json"), "w") as f:
-    json.dump(results, f)
+verdicts.finish()

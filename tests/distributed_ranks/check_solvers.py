@@ -2,11 +2,8 @@
 DistributedCSR (the operator contract: local_shape, vdot), against scipy and
 against the same solver on the whole matrix in one process.  Writes
 <out>/rank<r>.json as check_ops.py does."""
-import json
 import os
 import sys
-import time
-import traceback
 
 import numpy as np
 import scipy.sparse.linalg as ssl
@@ -16,32 +13,14 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import mlx_scipy_sparse as sp                           # noqa: E402
 import mlx_scipy_sparse.distributed as D                # noqa: E402
 from mlx_scipy_sparse import linalg as L                # noqa: E402
+from _verdicts import Verdicts                          # noqa: E402
 from _problems import partitions, poisson2d, random_spd  # noqa: E402
 
 out_dir = sys.argv[1]
 g = mx.distributed.init(backend="ring", strict=True)
 rank, size = g.rank(), g.size()
-results = {}
-started = time.perf_counter()
-_log = open(os.path.join(out_dir, f"rank{rank}.log"), "w", buffering=1)
-
-
-def record(name, fn):
-    """Run one check and save every verdict so far.  A check that raises
-    ends this rank at once: the others are, or will be, inside collectives
-    this rank will never join, and its closed connections make theirs fail
-    instead of hang."""
-    _log.write(f"{time.perf_counter() - started:8.2f} {name}\n")
-    try:
-        ok, detail = fn()
-    except Exception:                                   # noqa: BLE001
-        ok, detail = False, traceback.format_exc()
-    results[name] = [bool(ok), str(detail)]
-    with open(os.path.join(out_dir, f"rank{rank}.json"), "w") as f:
-        json.dump(results, f)
-    if detail.startswith("Traceback"):
-        _log.write(detail)
-        os._exit(3)
+verdicts = Verdicts(out_dir, rank, size)
+record = verdicts.record
 
 
 def close(a, b, rtol):
@@ -102,7 +81,4 @@ for pname, A, part, counts in cases:
 for dA, b_loc, ref, n, tag in later:
     krylov("gmres", dA, b_loc, ref, n, tag)
 
-results["_meta"] = [True, json.dumps({"rank": rank, "size": size,
-                                      "seconds": time.perf_counter() - started})]
-with open(os.path.join(out_dir, f"rank{rank}.json"), "w") as f:
-    json.dump(results, f)
+verdicts.finish()
