@@ -13,10 +13,11 @@ step() {  # name, seconds, command...
   echo "   rc=$? $(tail -n 1 "$OUT/$name.log" | cut -c1-160)" | tee -a "$OUT/summary.txt"
 }
 for s in "$@"; do case $s in
-  tests) step gpu_tests 180 python -m pytest -q -p no:cacheprovider \
+  tests) step gpu_tests 150 python -m pytest -q -p no:cacheprovider -m "not slow" \
       tests/test_device_rule.py tests/test_mx_operands.py tests/test_inplace_writes.py \
       tests/test_compile_loop.py tests/test_value_ops.py tests/test_csgraph_frontier.py \
       tests/test_linalg_iterative.py tests/test_linalg_grad.py tests/test_linalg_eigen.py \
+      tests/test_linalg_direct.py \
       tests/test_flags.py tests/test_surface_gradients.py ;;
   gpucheck) step gpu_check 240 python tests/gpu_check.py ;;
   csgraph) step csgraph_gpu 300 python -m benchmarks.csgraph --gpu --png "$OUT/csgraph_gpu.png" ;;
@@ -27,7 +28,7 @@ for s in "$@"; do case $s in
   solvers) step solvers_gpu 240 python -m benchmarks.solvers --gpu --repeats 3 ;;
   solverscpu) step solvers_cpu 200 python -m benchmarks.solvers ;;
   eigen) step eigen_gpu 200 python benchmarks/eigen_direct.py --n 1000000 --gpu --repeat 1 ;;
-  distributed) step distributed_scaling 420 python benchmarks/distributed_scaling.py \
-      --ranks 1,2,4,8 --cores 2 --threads 1 --json "$OUT/dscale.json" ;;
+  distributed) step distributed_scaling 330 python benchmarks/distributed_scaling.py \
+      --ranks 1,2,4,8 --cores 2 --threads 1 --timeout 150 --json "$OUT/dscale.json" ;;
   *) echo "unknown step $s" ;;
 esac; done
