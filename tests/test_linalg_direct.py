@@ -11,6 +11,14 @@ import scipy.sparse.linalg as sl
 import mlx_scipy_sparse as sp
 
 
+@pytest.fixture(autouse=True)
+def float64_on_the_cpu_stream():
+    """These tests differentiate float64 losses; where MLX's default device is
+    a GPU (which refuses float64), a user does that on the CPU stream."""
+    with mx.stream(mx.cpu):
+        yield
+
+
 def _system(n=12, seed=0, dtype=np.float64):
     rng = np.random.default_rng(seed)
     S = ss.random_array((n, n), density=0.3, rng=rng, format="csr")
