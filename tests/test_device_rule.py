@@ -44,6 +44,10 @@ OPS = {"A + B": lambda A, B: A + B, "A - B": lambda A, B: A - B,
        "minimum": lambda A, B: A.minimum(B), "multiply": lambda A, B: A.multiply(B),
        "A[3:17]": lambda A, B: A[3:17], "A[:, [1, 4, 4]]": lambda A, B: A[:, [1, 4, 4]],
        "A[5]": lambda A, B: A[5], "A[[2, 3], [4, 5]]": lambda A, B: A[[2, 3], [4, 5]],
+       "A != B": lambda A, B: A != B, "A < B": lambda A, B: A < B, "A > B": lambda A, B: A > B,
+       "A > 0.1": lambda A, B: A > 0.1, "A < -0.1": lambda A, B: A < -0.1,
+       "A.multiply(row numpy)": lambda A, B: A.multiply(np.linspace(-1, 1, 30)),
+       "A * col numpy": lambda A, B: A * np.linspace(0, 1, 40)[:, None],
        "diagonal": lambda A, B: A.diagonal()}
 
 

@@ -150,3 +150,16 @@ def test_write_inside_compile():
     np.fill_diagonal(ref, -1.0)
     ref[0, 1:3] = -2.0
     np.testing.assert_array_equal(np.array(r), ref.sum(axis=0))
+
+
+def test_transpose_sharing_index_arrays_writes_its_own_places():
+    """A and A.T share their index arrays (kept per pattern): a write through
+    each must land on its own (i, j)."""
+    A = FULL_ROW.copy()
+    T = A.T
+    A[1, 2] = -1.0              # the places kept for key (1, 2) of A
+    T[1, 2] = -2.0              # T's (1, 2) is A's (2, 1)
+    ref = np.arange(1.0, 36.0).reshape(5, 7)
+    ref[1, 2], ref[2, 1] = -1.0, -2.0
+    np.testing.assert_array_equal(A.toarray(), ref)
+    np.testing.assert_array_equal(T.toarray(), ref.T)

@@ -101,6 +101,40 @@ class BinaryOps:
     def minimum(self, other):
         return self._on_union(other, "minimum", mx.minimum)
 
+    # comparisons whose result is sparse (False where both are absent): the
+    # union's values compared, then the False entries dropped (_settle)
+    def __ne__(self, other):
+        return self._on_union(other, "__ne__", mx.not_equal)
+
+    def __lt__(self, other):
+        r = self._scalar_compare(other, "__lt__", mx.less, lambda s: s <= 0)
+        return self._on_union(other, "__lt__", mx.less) if r is None else r
+
+    def __gt__(self, other):
+        r = self._scalar_compare(other, "__gt__", mx.greater, lambda s: s >= 0)
+        return self._on_union(other, "__gt__", mx.greater) if r is None else r
+
+    def _scalar_compare(self, s, name, compare, sparse_result):
+        """A > s (s >= 0) / A < s (s <= 0): a subset of A's entries, in MLX where
+        values stay there (a GPU, or traced); None otherwise."""
+        if not (np.isscalar(s) and isinstance(s, (int, float, np.integer, np.floating))) \
+                or not sparse_result(s) or self.ndim != 2 or self._on_host() \
+                or self.dtype == np.bool_ or not _arrays.supported_dtype(self.dtype):
+            return None
+        state = _bridge.values_state(self)
+        if state == _arrays.FREE and not _kernels.keep_in_mlx():
+            return None
+        fmt = "csc" if self.format == "csc" else "csr"
+        C = _canonical(self, fmt)
+        if C is None:
+            return None
+        vals = C._values()
+        with mx.stream(_kernels.stream_for(vals.dtype)):
+            data = compare(vals, mx.array(s, dtype=vals.dtype))
+        cls = _bridge.CLASSES[fmt][0 if self._is_array else 1]
+        return _settle(cls._built(C.shape, data, C._indices, C._indptr, sorted_indices=True,
+                                  canonical=True), state)
+
     def __add__(self, other):
         r = self._with_dense(other, mx.add)
         return self._on_union(other, "__add__", mx.add) if r is None else r
@@ -146,7 +180,7 @@ class BinaryOps:
         if not _arrays.is_mx(other) and not (isinstance(other, np.ndarray)
                                              and type(other) is np.ndarray
                                              and _arrays.supported_dtype(other.dtype)
-                                             and _transformed(self)):
+                                             and (_kernels.keep_in_mlx() or _transformed(self))):
             return None
         D = _arrays.to_mx(other)
         with mx.stream(_kernels.stream_for(D.dtype)):       # float64: the CPU stream

@@ -49,8 +49,9 @@ class InPlaceOps:
                 or not _arrays.is_mx(self._data) or not self._pattern_ready() \
                 or not self.has_canonical_format:
             return False
-        places = _kernels.memo(("stored-places",) + key, _index_arrays(self),
-                               lambda: _places(self, select))
+        # a transpose shares these index arrays: the format tells the two apart
+        places = _kernels.memo(("stored-places", self.format, self.shape) + key,
+                               _index_arrays(self), lambda: _places(self, select))
         if places is None or places.size == 0:     # nothing stored there: scipy's rules
             return False
         vals = _values_for(x, self.dtype)
