@@ -423,3 +423,23 @@ def test_in_place_scaling_differentiates_through_a_view():
         B *= 3.0
         return mx.sum(C @ mx.ones(2))
     np.testing.assert_allclose(np.array(mx.grad(loss)(A.data)), [3., 3., 3.])
+
+
+def test_kron_of_a_transpose_sharing_index_arrays():
+    """X and X.T share their index arrays; the kron pattern kept for one must
+    not answer for the other (it gave kron(X, Y)'s shape for kron(X.T, Y.T))."""
+    S = ss.random_array((3, 4), density=0.6, rng=1, format="csr", dtype=np.float64)
+    T = ss.random_array((2, 3), density=0.75, rng=2, format="csr", dtype=np.float64)
+    A, B = sp.csr_array(S), sp.csr_array(T)
+    got = {}
+
+    def loss(a, b):
+        X = sp.csr_array((a, A.indices, A.indptr), shape=A.shape)
+        Y = sp.csr_array((b, B.indices, B.indptr), shape=B.shape)
+        K1 = sp.kron(X, Y, format="csr").toarray()
+        K2 = sp.kron(X.T, Y.T, format="csr").toarray()
+        got["K2"] = K2
+        return mx.sum(K1) + mx.sum(K2)
+    with mx.stream(mx.cpu):
+        mx.grad(loss)(mx.array(S.data, dtype=mx.float64), mx.array(T.data, dtype=mx.float64))
+        np.testing.assert_array_equal(np.array(got["K2"]), ss.kron(S.T, T.T).toarray())

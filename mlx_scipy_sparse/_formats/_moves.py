@@ -105,8 +105,9 @@ def kron_moved(f, args, kwargs):
         pick = [_arrays.settled(mx.array(np.asarray(r.data).astype(np.int64) - 1))
                 for r in (ra, rb)]
         return _bridge.wrap(ra), pick[0], pick[1]
-    kept = _kernels.memo(("kron", _key(fmt)), [a for b in bases for a in _index_arrays(b)],
-                         compute)
+    # formats and shapes in the key: a transpose shares its index arrays
+    kept = _kernels.memo(("kron", _key(fmt)) + tuple((b.format, b.shape) for b in bases),
+                         [a for b in bases for a in _index_arrays(b)], compute)
     if kept is None:
         return None
     shell, ia, ib = kept
