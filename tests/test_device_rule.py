@@ -111,3 +111,21 @@ def test_traced_values_keep_structural_pattern():
     with mx.stream(mx.cpu):
         g = mx.grad(loss)(mx.array(S.data, dtype=mx.float64))
     np.testing.assert_allclose(np.array(g), 2 * S.data)
+
+
+def test_scalar_comparisons_follow_numpys_dtype_rule():
+    """A < s / A > s compare in numpy's dtype (NEP 50): a numpy int64 -1
+    against uint8 values is -1, not 255; a float64 0.1 against float32 values
+    compares in float64."""
+    S = ss.csr_array(np.array([[1.0, 0, 2.5], [0.1, 3.0, 0]]))
+    for dt in (np.uint8, np.int8, np.float32, np.float64):
+        A, R = sp.csr_array(S.astype(dt)), S.astype(dt)
+        for s in (np.int64(-1), -1, 0, 2, 0.1, np.float64(0.1), np.float32(0.1)):
+            for op in (lambda a: a > s, lambda a: a < s):
+                try:
+                    ref = op(R)
+                except Exception as e:          # noqa: BLE001  (then ours raises the same)
+                    with pytest.raises(type(e)):
+                        op(A)
+                    continue
+                _same(op(A), ref)

@@ -104,3 +104,19 @@ def test_compiles():
     ref = (D + S.toarray()) * 2 - np.ones((1, 6)) @ S.toarray() + S.toarray() / D
     with mx.stream(mx.cpu):
         np.testing.assert_allclose(np.array(step(A.data, x)), ref, rtol=1e-5)
+
+
+def test_one_row_times_one_by_one_reads_one_value():
+    """A (1, n) array times a (1, 1) operand broadcasts one value; the row
+    rule must not read n values from it (an out-of-bounds gather on a GPU)."""
+    S1 = ss.csr_array(np.array([[7.0, 9.0, -9.0]]))
+    for x in (mx.array([[2.0]], dtype=mx.float64), mx.array([2.0], dtype=mx.float64)):
+        r = sp.csr_array(S1).multiply(x)
+        np.testing.assert_array_equal(r.toarray(), S1.multiply(np.array(x)).toarray())
+
+    def loss(v):
+        A = sp.csr_array((v, S1.indices, S1.indptr), shape=S1.shape)
+        return mx.sum(A.multiply(np.array([[3.0]])).toarray())
+    with mx.stream(mx.cpu):
+        g = mx.grad(loss)(mx.array(S1.data, dtype=mx.float64))
+    np.testing.assert_array_equal(np.array(g), [3.0, 3.0, 3.0])

@@ -107,12 +107,16 @@ class BinaryOps:
         return self._on_union(other, "__ne__", mx.not_equal)
 
     def __lt__(self, other):
-        r = self._scalar_compare(other, "__lt__", mx.less, lambda s: s <= 0)
-        return self._on_union(other, "__lt__", mx.less) if r is None else r
+        return self._order(other, "__lt__", mx.less, lambda s: s <= 0)
 
     def __gt__(self, other):
-        r = self._scalar_compare(other, "__gt__", mx.greater, lambda s: s >= 0)
-        return self._on_union(other, "__gt__", mx.greater) if r is None else r
+        return self._order(other, "__gt__", mx.greater, lambda s: s >= 0)
+
+    def _order(self, other, name, compare, sparse_result):
+        if self.dtype.kind == "c" or _is_complex(other):
+            return _bridge.call(self, name, (other,), {})    # numpy's complex order
+        r = self._scalar_compare(other, name, compare, sparse_result)
+        return self._on_union(other, name, compare) if r is None else r
 
     def _scalar_compare(self, s, name, compare, sparse_result):
         """A > s (s >= 0) / A < s (s <= 0): a subset of A's entries, in MLX where
@@ -128,9 +132,17 @@ class BinaryOps:
         C = _canonical(self, fmt)
         if C is None:
             return None
+        # numpy's rule for the comparison dtype (NEP 50: a numpy scalar counts, a
+        # Python one takes the array's dtype where it fits; where not, scipy's)
+        if isinstance(s, (int, float)) and np.asarray(s).astype(self.dtype) != s:
+            return None
+        out = np.result_type(self.dtype, s)
+        if not _arrays.supported_dtype(out):
+            return None
+        mo = _arrays.mx_dtype(out)
         vals = C._values()
-        with mx.stream(_kernels.stream_for(vals.dtype)):
-            data = compare(vals, mx.array(s, dtype=vals.dtype))
+        with mx.stream(_kernels.stream_for(mo)):
+            data = compare(vals.astype(mo), mx.array(s, dtype=mo))
         cls = _bridge.CLASSES[fmt][0 if self._is_array else 1]
         return _settle(cls._built(C.shape, data, C._indices, C._indptr, sorted_indices=True,
                                   canonical=True), state)
@@ -193,8 +205,10 @@ class BinaryOps:
         out = _arrays.mx_dtype(np.result_type(self.dtype, _arrays.np_dtype(D.dtype)))
         with mx.stream(_kernels.stream_for(out)):
             flat = D.reshape(-1)
-            at = col if D.shape[0] == 1 else row if D.shape[1] == 1 else \
-                row.astype(mx.int64) * n + col.astype(mx.int64)
+            # the full shape first: a (1, 1) operand of a (1, n) array is a column
+            # (one value for the row), never n values read past its end
+            at = row.astype(mx.int64) * n + col.astype(mx.int64) if D.shape == (m, n) \
+                else col if D.shape == (1, n) else row
             picked = _kernels.gather(flat.astype(out), at)
             return C._with_values(C._values().astype(out) * picked)
 
@@ -388,3 +402,10 @@ def _extreme_kwargs(axis, out, explicit):
     if explicit:
         kw["explicit"] = True
     return kw
+
+
+def _is_complex(x):
+    d = getattr(x, "dtype", None)
+    if d is not None:
+        return np.dtype(d).kind == "c"
+    return isinstance(x, (complex, np.complexfloating))
