@@ -21,13 +21,13 @@ strong efficiency t(1)/(P t(P)), with scipy's single-process SpMV and CG
 import argparse
 import json
 import os
-import random
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from mlx_scipy_sparse.distributed._launch import local_launch
 
 
 def _pin(rank, threads, cores):
@@ -161,24 +161,6 @@ def scipy_reference(a, shape):
 
 
 # ---------------------------------------------------------------- the driver
-def _free_base(n):
-    for _ in range(50):
-        base = random.randrange(20000, 60000 - n)
-        socks = []
-        try:
-            for i in range(n):
-                s = socket.socket()
-                socks.append(s)
-                s.bind(("127.0.0.1", base + i))
-            return base
-        except OSError:
-            continue
-        finally:
-            for s in socks:
-                s.close()
-    raise RuntimeError("no free ports")
-
-
 def run_case(a, mode, ranks):
     out = tempfile.mkdtemp(prefix=f"dscale_{mode}{ranks}_")
     me = [sys.executable, os.path.abspath(__file__), "--worker", "--mode", mode, "--rows",
@@ -188,13 +170,7 @@ def run_case(a, mode, ranks):
     if ranks == 1:
         cmd = me
     else:
-        launcher = Path(sys.executable).parent / "mlx.launch"
-        # no console script where MLX is on PYTHONPATH only (the GPU machine's carry)
-        launch = [str(launcher)] if launcher.exists() else [
-            sys.executable, "-c",
-            "import sys; from mlx._distributed_utils.launch import main; sys.exit(main())"]
-        cmd = launch + ["--backend", "ring", "--hosts", "127.0.0.1", "-n", str(ranks),
-               "--starting-port", str(_free_base(ranks)), "--"] + me
+        cmd = local_launch(ranks) + ["--"] + me
     env = dict(os.environ, OPENBLAS_NUM_THREADS=str(a.threads), OMP_NUM_THREADS=str(a.threads),
                MKL_NUM_THREADS=str(a.threads))
     env.pop("MLX_RANK", None)

@@ -10,9 +10,7 @@ killed when it runs out (a collective that one rank never joins hangs).
 """
 import json
 import os
-import random
 import signal
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -26,6 +24,7 @@ import mlx.core as mx
 import mlx_scipy_sparse as sp
 import mlx_scipy_sparse.distributed as D
 from mlx_scipy_sparse import linalg as L
+from mlx_scipy_sparse.distributed._launch import local_launch
 
 RANKS = Path(__file__).parent / "distributed_ranks"
 sys.path.insert(0, str(RANKS))
@@ -201,33 +200,10 @@ def test_linalg_solvers_take_it(mats):
 
 
 # ------------------------------------------------------------ several ranks
-def _free_ports(n):
-    """A base port with n free ones after it (mlx.launch's ring takes
-    base + rank on 127.0.0.1)."""
-    for _ in range(50):
-        base = random.randrange(20000, 60000 - n)
-        try:
-            socks = []
-            for i in range(n):
-                s = socket.socket()
-                socks.append(s)
-                s.bind(("127.0.0.1", base + i))
-            return base
-        except OSError:
-            continue
-        finally:
-            for s in socks:
-                s.close()
-    raise RuntimeError("no free ports")
-
-
 def launch(script, n, out, *args, timeout=420):
     """Run script on n ranks (ring, loopback), killing the whole process
     group at the timeout.  Returns {rank: {check: [passed, detail]}}."""
-    launcher = Path(sys.executable).parent / "mlx.launch"
-    cmd = [str(launcher), "--backend", "ring", "--hosts", "127.0.0.1", "-n", str(n),
-           "--starting-port", str(_free_ports(n)), "--", sys.executable,
-           str(RANKS / script), str(out), *args]
+    cmd = local_launch(n) + ["--", sys.executable, str(RANKS / script), str(out), *args]
     env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env,
                             cwd=str(RANKS.parent.parent), start_new_session=True)
