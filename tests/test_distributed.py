@@ -2,7 +2,9 @@
 
 In this process (a group of one): constructors, products, reductions,
 gradients, the solvers, and that nothing is exchanged.  Across processes:
-`mlx.launch` starts 2 (and 3) ranks over the ring backend on 127.0.0.1,
+2 (and 3) ranks over the ring backend on 127.0.0.1, started by MLX's own
+`mlx.launch` (the quick run) or by the package's launcher (the others: see
+distributed/_launch.py for why),
 each running tests/distributed_ranks/*.py, which compare every rank's slice
 with the single-process answer and write their verdicts as JSON; the tests
 here read them.  A launch has a hard timeout and its process group is
@@ -24,7 +26,7 @@ import mlx.core as mx
 import mlx_scipy_sparse as sp
 import mlx_scipy_sparse.distributed as D
 from mlx_scipy_sparse import linalg as L
-from mlx_scipy_sparse.distributed._launch import local_launch
+from mlx_scipy_sparse.distributed._launch import mlx_launch, run_local
 
 RANKS = Path(__file__).parent / "distributed_ranks"
 sys.path.insert(0, str(RANKS))
@@ -200,24 +202,30 @@ def test_linalg_solvers_take_it(mats):
 
 
 # ------------------------------------------------------------ several ranks
-def launch(script, n, out, *args, timeout=420):
-    """Run script on n ranks (ring, loopback), killing the whole process
-    group at the timeout.  Returns {rank: {check: [passed, detail]}}."""
-    cmd = local_launch(n) + ["--", sys.executable, str(RANKS / script), str(out), *args]
+def launch(script, n, out, *args, timeout=420, launcher="ours"):
+    """Run script on n ranks (ring, loopback), killing every rank at the
+    timeout.  Returns {rank: {check: [passed, detail]}} and the log."""
+    rank_cmd = [sys.executable, str(RANKS / script), str(out), *args]
     env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env,
-                            cwd=str(RANKS.parent.parent), start_new_session=True)
-    try:
-        log, _ = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        log, _ = proc.communicate()
-        log = log + f"\n[timed out after {timeout} s]".encode()
+    cwd = str(RANKS.parent.parent)
+    if launcher == "ours":
+        _, log = run_local(n, rank_cmd, timeout=timeout, env=env, cwd=cwd)
+    else:
+        proc = subprocess.Popen(mlx_launch(n) + ["--"] + rank_cmd, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, env=env, cwd=cwd,
+                                start_new_session=True)
+        try:
+            log, _ = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            log, _ = proc.communicate()
+            log = log + f"\n[timed out after {timeout} s]".encode()
+        log = log.decode(errors="replace")
     got = {}
     for r in range(n):
         f = Path(out) / f"rank{r}.json"
         got[r] = json.loads(f.read_text()) if f.exists() else {}
-    return got, log.decode(errors="replace")[-4000:]
+    return got, log[-4000:]
 
 
 def _verdict(got, log, prefix, n, expected):
@@ -246,7 +254,8 @@ def _finished(got, log, n):
 
 @pytest.fixture(scope="module")
 def quick2(tmp_path_factory):
-    return launch("check_ops.py", 2, tmp_path_factory.mktemp("quick2"), "quick", timeout=120)
+    return launch("check_ops.py", 2, tmp_path_factory.mktemp("quick2"), "quick", timeout=120,
+                  launcher="mlx.launch")
 
 
 @pytest.fixture(scope="module")

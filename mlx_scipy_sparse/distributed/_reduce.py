@@ -42,8 +42,12 @@ def vdot(x, y, group):
     """sum(conj(x) * y) over every rank's entries; numpy in -> numpy 0-d out
     (numpy's own accurate dot, then the all_sum), MLX in -> MLX 0-d out."""
     if not isinstance(x, mx.array) and not isinstance(y, mx.array):
-        x, y = np.asarray(x), np.asarray(y)
-        return _all_sum_np(np.vdot(x.ravel(), y.ravel()), group)
+        x, y = np.asarray(x).ravel(), np.asarray(y).ravel()
+        out = np.result_type(x.dtype, y.dtype)
+        if out in (np.float16, np.float32, np.complex64):   # BLAS's sdot sums in float32
+            wide = np.complex128 if out.kind == "c" else np.float64
+            return _all_sum_np(np.vdot(x.astype(wide), y.astype(wide)), group).astype(out)
+        return _all_sum_np(np.vdot(x, y), group)
     x = x if isinstance(x, mx.array) else _dtypes.array(x)
     y = y if isinstance(y, mx.array) else _dtypes.array(y)
     out = mx.result_type(x.dtype, y.dtype) if hasattr(mx, "result_type") else (x + y).dtype

@@ -31,7 +31,7 @@ def _real(v):
 
 
 def run(s, atol, maxiter, callback):
-    if s.on_cpu and s.local_reductions:
+    if s.on_cpu:
         return run_host(s, atol, maxiter, callback)
     x, r = s.start()
     z = s.apply_M(r)
@@ -55,8 +55,10 @@ def run_host(s, atol, maxiter, callback):
     """The same iteration bare on the CPU: vectors in host memory updated in
     place by BLAS (see _hostvec), products through our operator on an MLX
     vector that shares p's buffer, every iteration's test read at once
-    (nothing is pending on the host)."""
+    (nothing is pending on the host).  A distributed operator's inner
+    products go through its vdot (the local BLAS dot, then one all_sum)."""
     hv = HostVectors(s.dtype)
+    dot = hv.dot if s.local_reductions else (lambda u, v: s.A.vdot(u, v)[()])
     x0, r0 = s.start()
     x, r = hv.own(x0), hv.own(r0)
     p_mx = mx.zeros((s.N,), dtype=s.mx_dtype)        # p lives in this MLX buffer
@@ -71,11 +73,11 @@ def run_host(s, atol, maxiter, callback):
     stats["iterations"] = 0
     rho_prev = None
     for it in range(maxiter):
-        rr = hv.dot(r, r)                            # scipy's test comes before M is applied
+        rr = dot(r, r)                               # scipy's test comes before M is applied
         if math.sqrt(abs(rr)) < atol:
             return _arrays.to_mx(x), 0
         z = precond(r)
-        rho = rr if s.psolve is None else hv.dot(r, z)
+        rho = rr if s.psolve is None else dot(r, z)
         stats["iterations"] = it + 1
         if it == 0:
             p[...] = z
@@ -83,7 +85,7 @@ def run_host(s, atol, maxiter, callback):
             p *= rho / rho_prev
             p += z
         qn = product(p_mx, p)                        # done before p is rewritten below
-        alpha = rho / hv.dot(p, qn)
+        alpha = rho / dot(p, qn)
         hv.axpy(alpha, p, x)
         hv.axpy(-alpha, qn, r)
         rho_prev = rho

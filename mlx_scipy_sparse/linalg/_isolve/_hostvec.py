@@ -31,6 +31,8 @@ class HostVectors:
     def dot(self, x, y):
         """sum(conj(x) * y), a Python number."""
         n = x.shape[0]
+        if n == 0:                  # a rank holding no rows (BLAS refuses empty vectors)
+            return self.dtype.type(0)
         if not self.wide or n <= _BLOCK:
             return self.dot_(x, y)
         total = 0.0
@@ -41,6 +43,8 @@ class HostVectors:
 
     def axpy(self, a, x, y):
         """y += a * x in place."""
+        if x.shape[0] == 0:
+            return
         out = self.axpy_(x, y, a=a)
         if out is not y:            # BLAS wrote a copy (it never should for ours): keep y right
             y[...] = out
