@@ -343,3 +343,29 @@ def test_linalg_solvers_two_ranks(solvers2, prefix, expected):
 @pytest.mark.parametrize("prefix,expected", [(p, 4) for p in _SOLVERS] + [("linalg.eigsh", 4)])
 def test_linalg_solvers_three_ranks(solvers3, prefix, expected):
     _verdict(*solvers3, prefix, 3, expected)
+
+
+def test_package_launcher_runs_ranks_and_stops_the_rest_on_failure(tmp_path):
+    """python -m mlx_scipy_sparse.distributed.launch: every rank joins one
+    ring group; a rank that fails stops the others (which would wait in a
+    collective forever) well before the timeout, and the launcher exits
+    non-zero."""
+    ok = tmp_path / "ok.py"
+    ok.write_text("import mlx.core as mx\ng = mx.distributed.init(backend='ring', strict=True)\n"
+                  "print('sum', mx.distributed.all_sum(mx.ones(1)).item(), 'size', g.size())\n")
+    r = subprocess.run([sys.executable, "-m", "mlx_scipy_sparse.distributed.launch", "-n", "2",
+                        "--timeout", "60", "--", sys.executable, str(ok)],
+                       capture_output=True, text=True, timeout=90)
+    assert r.returncode == 0 and r.stdout.count("sum 2.0 size 2") == 2, r.stdout + r.stderr
+    bad = tmp_path / "bad.py"
+    bad.write_text("import os, sys, mlx.core as mx\n"
+                   "g = mx.distributed.init(backend='ring', strict=True)\n"
+                   "if g.rank() == 1: sys.exit(7)\n"
+                   "mx.eval(mx.distributed.all_sum(mx.ones(1)))\n")
+    import time
+    t = time.monotonic()
+    r = subprocess.run([sys.executable, "-m", "mlx_scipy_sparse.distributed.launch", "-n", "2",
+                        "--timeout", "60", "--", sys.executable, str(bad)],
+                       capture_output=True, text=True, timeout=90)
+    assert r.returncode != 0 and "rank 1 (exit 7)" in r.stdout, r.stdout
+    assert time.monotonic() - t < 30

@@ -8,10 +8,12 @@ from . import _comm
 
 
 # "auto" sends point-to-point only when all_gather would move this many
-# entries or more.  Measured with MLX 0.32.4's ring on one host (2 ranks,
-# float64): a send/recv pair costs 4-8 ms even for 1000 entries, all_gather
-# of the same 0.06-0.17 ms; at 100k entries per side the neighbour exchange
-# (2-7 ms) overtakes all_gather (3-18 ms).  all_gather moves size * width
+# entries or more.  Measured with MLX 0.32.4's ring on one host (float64,
+# ranks started without mlx.launch, whose busy thread had inflated the first
+# measurements): a 2-D Poisson halo of 707 entries a side at 8 ranks takes
+# 0.54-0.66 ms by neighbour messages, 0.36-0.48 ms by all_gather (which
+# sends 10x the data); an all_sum of one value 0.07 ms at 2 ranks, 0.8 ms
+# at 8.  Large halos favour the neighbour route: all_gather moves size * width
 # entries to every rank, neighbour messages only the halo, so the crossover
 # moves down as ranks are added.
 NEIGHBOUR_FROM = 1 << 17
