@@ -12,6 +12,7 @@ import scipy.sparse as ss
 import mlx.core as mx
 
 import mlx_scipy_sparse as sp
+from mlx_scipy_sparse import _arrays, _kernels
 from mlx_scipy_sparse._kernels import _gpu
 from benchmarks.run import _median_time, mx_sync
 
@@ -37,8 +38,15 @@ rows = {
     "_gpu.spmm (custom_function)": lambda: _gpu.spmm(d, ind, ptr, 1024, 1024, X, False, mx.float32),
     "A @ x (public)": lambda: A @ X,
 }
+_unchecked = _kernels.fast_product(d, ind, ptr, (1024, 1024), X, checked=False)
+rows["prepared launch, unchecked"] = lambda: _unchecked(X)
 for name, fn in rows.items():
-    print(f"{name:<30}{_median_time(fn, mx_sync, 200, batch=10) * 1e3:8.1f} us/call", flush=True)
+    print(f"{name:<30}{_median_time(fn, mx_sync, 200, batch=10) * 1e3:8.1f} us/call (10 a sync)"
+          f"{_median_time(fn, mx_sync, 200, batch=1) * 1e3:8.1f} us/call (1 a sync)", flush=True)
+t0 = time.perf_counter()
+for _ in range(1000):
+    _arrays.is_free(X)
+print(f"host only: the tracer probe is_free(X) {(time.perf_counter() - t0) * 1e3:8.2f} us/call")
 for name, fn in rows.items():
     fn()
     t0 = time.perf_counter()

@@ -494,3 +494,36 @@ def test_sizes_from_the_global_shape():
     x, info = iso.gmres(Rank(), b[:5], rtol=1e-10, callback=seen.append, callback_type="pr_norm")
     assert info == 0 and np.allclose(A[:5, :5] @ x, b[:5], atol=1e-8)
     assert len(seen) <= 5           # the local Krylov space (5) is exhausted in the first cycle
+
+
+def test_bare_product_only_for_untraced_solves():
+    """The device CG's unchecked product launch is bound only when no
+    transformation traces A's values, b or x0; its products equal the
+    checked ones, and the fused CG step gives scipy's iterates."""
+    A, b = spd(120, 3)
+    Am = sp.csr_array(A.astype(np.float32))
+    bm = mx.array(b, dtype=mx.float32)
+    s = _common.System("cg", Am, bm, None, None)
+    fn = _common.bare_matvec(s)
+    assert fn is not None
+    v = mx.array(np.random.default_rng(0).standard_normal(120), dtype=mx.float32)
+    np.testing.assert_array_equal(np.array(fn(v)), np.array(Am @ v))
+    seen = []
+
+    def loss(d):
+        st = _common.System("cg", sp.csr_array((d, Am.indices, Am.indptr), shape=Am.shape),
+                            bm, None, None)
+        seen.append(_common.bare_matvec(st))
+        return mx.sum(d)
+    mx.grad(loss)(Am.data)
+    assert seen == [None]
+    # the fused step (as on a GPU), float64 here, against scipy's iterates
+    from mlx_scipy_sparse.linalg._isolve import _cg
+    s64 = _common.System("cg", sp.csr_array(A), mx.array(b, dtype=mx.float64), None, None)
+    atol = 1e-8 * np.linalg.norm(b)
+    its = []
+    x, info = _cg.run_fused(s64, atol, 2000, lambda xk: its.append(1), _common.bare_matvec(s64))
+    ref_its = []
+    xs, _ = sl.cg(A, b, atol=atol, rtol=0, callback=lambda xk: ref_its.append(1))
+    assert info == 0 and len(its) == len(ref_its)
+    np.testing.assert_allclose(np.array(x), xs, rtol=1e-9)

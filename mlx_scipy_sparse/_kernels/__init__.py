@@ -117,7 +117,7 @@ def _cpu_pattern(indices, indptr, n_cols):
     return n_ind, n_ptr
 
 
-def fast_product(data, indices, indptr, shape, X, transpose=False):
+def fast_product(data, indices, indptr, shape, X, transpose=False, checked=True):
     """For a product that spmm would run bare (no gradient can flow), on the
     GPU's kernels or on the CPU's threads: fn(X2) giving A @ X2 for later
     operands X2 of X's shape and dtype, or None.  fn returns None where spmm
@@ -125,7 +125,10 @@ def fast_product(data, indices, indptr, shape, X, transpose=False):
     transformation).  A small product is bound by host time
     (benchmarks/overhead.py), and this is spmm less its per-call decisions;
     the caller keeps fn while data, indices and indptr stay the same objects
-    (a tracer never becomes concrete, so their state cannot change)."""
+    (a tracer never becomes concrete, so their state cannot change).
+    ``checked=False``: fn launches without looking at X2 or the device: for
+    a caller whose operands are all made from free arrays on this device
+    (a solver's own loop), which saves the tracer probe on each call."""
     if not isinstance(data, mx.array) or data.dtype != X.dtype \
             or _arrays.trace_state(indices, indptr, data, X) != _arrays.FREE:
         return None
@@ -139,6 +142,9 @@ def fast_product(data, indices, indptr, shape, X, transpose=False):
         fwd = _cpu_forward(ind, ptr, *shape, data.dtype, 1 if X.ndim == 1 else X.shape[1],
                            transpose)
         launch = lambda X2: fwd(data, X2, transpose)     # noqa: E731
+
+    if not checked:
+        return launch
 
     def fn(X2):
         if gpu_default() != gpu or not _arrays.is_free(X2):

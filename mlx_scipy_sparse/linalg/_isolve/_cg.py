@@ -10,7 +10,8 @@ import mlx.core as mx
 import numpy as np
 
 from ... import _arrays
-from ._common import host_matvec, iterate, stats
+from .._interface import _device_dot
+from ._common import bare_matvec, host_matvec, iterate, stats
 from ._hostvec import HostVectors
 
 
@@ -26,6 +27,16 @@ def _direction(z, p, rho, rho_prev):
     return z + (rho / rho_prev).astype(z.dtype) * p
 
 
+@mx.compile
+def _tail(x, r, p, q, rho):
+    """Everything of an unpreconditioned iteration after its product, and
+    the next direction: one compiled call (its elementwise work fused)."""
+    alpha = (rho / _device_dot(p, q)).astype(x.dtype)
+    x2, r2 = x + alpha * p, r - alpha * q
+    rho2 = _device_dot(r2, r2)
+    return x2, r2, r2 + (rho2 / rho).astype(x.dtype) * p, rho2
+
+
 def _real(v):
     return mx.real(v) if mx.issubdtype(v.dtype, mx.complexfloating) else v
 
@@ -33,6 +44,9 @@ def _real(v):
 def run(s, atol, maxiter, callback):
     if s.on_cpu:
         return run_host(s, atol, maxiter, callback)
+    product = bare_matvec(s) if s.psolve is None and s.local_reductions else None
+    if product is not None:
+        return run_fused(s, atol, maxiter, callback, product)
     x, r = s.start()
     z = s.apply_M(r)
     rho = s.vdot(r, z)
@@ -49,6 +63,22 @@ def run(s, atol, maxiter, callback):
         return new, rr, lambda c: (x, 0)
     return iterate(step, state, maxiter, callback, s, top=lambda st: s.norm(st["r"]) < atol,
                    stops=lambda rr: np.sqrt(np.abs(rr)) < atol)
+
+
+def run_fused(s, atol, maxiter, callback, product):
+    """The device loop without a preconditioner, on untraced operands: per
+    iteration one bare product launch and one compiled call (GPU, float32:
+    the general step above spends most of its time in Python, building ~10
+    ops and checking each product's operands)."""
+    x, r = s.start()
+    rho = _device_dot(r, r)
+    state = dict(x=x, r=r, p=r, rho=rho)
+
+    def step(st, it):
+        x, r, p, rho = st["x"], st["r"], st["p"], st["rho"]
+        x2, r2, p2, rho2 = _tail(x, r, p, product(p), rho)
+        return dict(x=x2, r=r2, p=p2, rho=rho2), _real(rho), lambda c: (x, 0)
+    return iterate(step, state, maxiter, callback, s, stops=lambda rr: np.sqrt(np.abs(rr)) < atol)
 
 
 def run_host(s, atol, maxiter, callback):

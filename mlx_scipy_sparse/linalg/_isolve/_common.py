@@ -162,6 +162,19 @@ class System:
         return self.x0, self.b - self.matvec(self.x0)
 
 
+def _our_matrix(sysm, dtype):
+    """(S, shape, flip) when the operator is our CSR/CSC array of ``dtype``
+    (scipy's matrices have our copy): the product the kernel table can
+    prepare once; else None."""
+    op = sysm.A
+    S = op._mx_matrix() if type(op) is MatrixLinearOperator else None
+    if is_ours(S) and S.format in ("csr", "csc") \
+            and isinstance(S.data, mx.array) and S.data.dtype == dtype:
+        m, n = S.shape
+        return S, *(((m, n), False) if S.format == "csr" else ((n, m), True))
+    return None
+
+
 def host_matvec(sysm, X):
     """For a solve bare on the CPU: fn(X2, x2) = A @ X2 as a numpy array,
     for an MLX vector X2 of X's shape and dtype and x2, a numpy view of the
@@ -169,12 +182,9 @@ def host_matvec(sysm, X):
     product (no per-call decisions); where it refuses (inside a VJP every
     new array reads as traced) our array's numpy product, the same CPU
     kernel; otherwise the operator's matvec."""
-    op = sysm.A
-    S = op._mx_matrix() if type(op) is MatrixLinearOperator else None    # scipy's: our copy
-    if is_ours(S) and S.format in ("csr", "csc") \
-            and isinstance(S.data, mx.array) and S.data.dtype == X.dtype:
-        m, n = S.shape
-        shape, flip = ((m, n), False) if S.format == "csr" else ((n, m), True)
+    ours = _our_matrix(sysm, X.dtype)
+    if ours is not None:
+        S, shape, flip = ours
         fn = _kernels.fast_product(S.data, S.indices, S.indptr, shape, X, transpose=flip)
 
         def product(X2, x2):
@@ -190,6 +200,23 @@ def host_matvec(sysm, X):
         mx.eval(Y)
         return _arrays.to_np(Y)
     return generic
+
+
+def bare_matvec(sysm):
+    """fn(v) = A @ v launched with no per-call checks, or None.  Only for a
+    solve whose inputs (A's values, b, x0) no transformation traces: every
+    vector the solver then makes is free too, so the checks a product makes
+    on each call (a few microseconds each, most of an iteration's host time
+    on a GPU) can be made once, here."""
+    ours = _our_matrix(sysm, sysm.mx_dtype)
+    if ours is None:
+        return None
+    S, shape, flip = ours
+    inputs = [S.data, sysm.b] + ([sysm.x0] if sysm.x0 is not None else [])
+    if _arrays.trace_state(*inputs) != _arrays.FREE:
+        return None
+    return _kernels.fast_product(S.data, S.indices, S.indptr, shape, sysm.b, transpose=flip,
+                                 checked=False)
 
 
 def as_float(v):
