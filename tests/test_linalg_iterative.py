@@ -522,7 +522,9 @@ def test_bare_product_only_for_untraced_solves():
     s64 = _common.System("cg", sp.csr_array(A), mx.array(b, dtype=mx.float64), None, None)
     atol = 1e-8 * np.linalg.norm(b)
     its = []
-    x, info = _cg.run_fused(s64, atol, 2000, lambda xk: its.append(1), _common.bare_matvec(s64))
+    with mx.stream(mx.cpu):             # float64: the CPU stream, also on a GPU machine
+        x, info = _cg.run_fused(s64, atol, 2000, lambda xk: its.append(1),
+                                _common.bare_matvec(s64))
     ref_its = []
     xs, _ = sl.cg(A, b, atol=atol, rtol=0, callback=lambda xk: ref_its.append(1))
     assert info == 0 and len(its) == len(ref_its)
