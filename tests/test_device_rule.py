@@ -129,3 +129,58 @@ def test_scalar_comparisons_follow_numpys_dtype_rule():
                         op(A)
                     continue
                 _same(op(A), ref)
+
+
+REDUCTIONS = [("sum", {}), ("sum", {"axis": 0}), ("sum", {"axis": 1}), ("sum", {"axis": -1}),
+              ("mean", {}), ("mean", {"axis": 0}), ("mean", {"axis": 1}), ("max", {}),
+              ("min", {}), ("count_nonzero", {}), ("count_nonzero", {"axis": 0}),
+              ("count_nonzero", {"axis": 1})]
+
+
+@pytest.mark.parametrize("flavour", ["array", "matrix"])
+@pytest.mark.parametrize("fmt", ["csr", "csc", "coo"])
+@pytest.mark.parametrize("name,kw", REDUCTIONS)
+def test_reductions_on_the_device_in_scipys_types(flavour, fmt, name, kw):
+    """float32 values: reduced in MLX, handed back as scipy would (numpy
+    scalar / array / np.matrix, scipy's dtype, its count dtype rule), the
+    same numbers (sums to float32 rounding, the rest exactly), and no scipy
+    object made of the operand."""
+    rng = np.random.default_rng(11)
+    S = ss.random_array((50, 40), density=0.2, format=fmt, dtype=np.float32, rng=rng)
+    S.data -= 0.5
+    S.data[::9] = 0                          # stored zeros: counts skip them
+    if flavour == "matrix":
+        S = getattr(ss, f"{fmt}_matrix")(S)
+    A = getattr(sp, f"{fmt}_{flavour}")(S)
+    ref = getattr(S, name)(**kw)
+    calls = []
+    real = _compressed._compressed_base._to_sp
+
+    def counting(self, copy=False):
+        calls.append(1)
+        return real(self, copy)
+    _compressed._compressed_base._to_sp = counting
+    try:
+        ours = getattr(A, name)(**kw)
+    finally:
+        _compressed._compressed_base._to_sp = real
+    assert type(ours) is type(ref) and np.shape(ours) == np.shape(ref)
+    assert np.asarray(ours).dtype == np.asarray(ref).dtype
+    if name in ("sum", "mean"):
+        np.testing.assert_allclose(np.asarray(ours), np.asarray(ref), rtol=2e-6, atol=1e-6)
+    else:
+        np.testing.assert_array_equal(np.asarray(ours), np.asarray(ref))
+    if fmt != "coo":
+        assert not calls, "handed to scipy"
+
+
+def test_device_reductions_leave_float64_and_transformations_alone():
+    """float64 stays scipy's (its exact bits, CPU stream); traced values
+    keep the MLX result with its gradient."""
+    S = ss.random_array((30, 20), density=0.3, format="csr", rng=2)
+    A = sp.csr_array(S)
+    assert A.sum(axis=0).tobytes() == S.sum(axis=0).tobytes()
+    A32 = sp.csr_array(S.astype(np.float32))
+    g = mx.grad(lambda d: sp.csr_array((d, A32.indices, A32.indptr), shape=A32.shape)
+                .sum(axis=1).sum())(A32.data)
+    np.testing.assert_array_equal(np.array(g), np.ones(A32.nnz, np.float32))

@@ -14,7 +14,7 @@ import mlx.core as mx
 import scipy.sparse as _ss
 
 from .. import _arrays, _kernels
-from . import _bridge, _float64, _validate, _values
+from . import _bridge, _device_reduce, _float64, _validate, _values
 
 _F64 = mx.float64
 _F16 = mx.float16
@@ -329,8 +329,14 @@ class _spbase:
     conj = conjugate
 
     def count_nonzero(self, axis=None):
+        kw = {} if axis is None else {"axis": axis}
+        if self.ndim == 2 and not self._on_host() and _device_reduce.applies(self) \
+                and _bridge.values_state(self) == _arrays.FREE:
+            r = _device_reduce.count_nonzero(self, axis)
+            if r is not None:
+                return r
         # via the bridge: scipy sums duplicates in place first, which needs copies
-        return _bridge.call(self, "count_nonzero", (), {} if axis is None else {"axis": axis})
+        return _bridge.call(self, "count_nonzero", (), kw)
 
 
 _float64.guard_class(_spbase)

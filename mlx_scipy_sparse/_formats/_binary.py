@@ -14,7 +14,7 @@ import numpy as np
 import mlx.core as mx
 
 from .. import _arrays, _kernels
-from . import _bridge
+from . import _bridge, _device_reduce
 
 
 def _transformed(*operands):
@@ -262,21 +262,31 @@ class BinaryOps:
 
     def sum(self, axis=None, dtype=None, out=None):
         """scipy's sum; with traced values an MLX result (1-D for arrays, a
-        (1, n) or (m, 1) 2-D array for matrices) that carries the gradient."""
+        (1, n) or (m, 1) 2-D array for matrices) that carries the gradient;
+        free values under the device rule are summed there (scipy's types)."""
         state = _bridge.values_state(self)
-        if dtype is not None or out is not None or self.ndim != 2 or self._on_host() \
-                or state == _arrays.FREE:
+        device = state == _arrays.FREE and _device_reduce.applies(self)
+        r = None
+        if dtype is None and out is None and self.ndim == 2 and not self._on_host() \
+                and (state != _arrays.FREE or device):
+            r = self._sum_mx(axis)
+        if r is None:
             return _bridge.call(self, "sum", (), _sum_kwargs(axis, dtype, out), state=state)
+        return _device_reduce.in_scipy_form(self, "sum", _sum_kwargs(axis, None, None), r) \
+            if device else r
+
+    def _sum_mx(self, axis):
+        """The sum in MLX, or None where the axis is not one of the two."""
         vals = self._values()
         if axis is None:
             with mx.stream(_kernels.stream_for(vals.dtype)):
                 return mx.sum(vals)
         if axis not in (0, 1, -1, -2):
-            return _bridge.call(self, "sum", (), _sum_kwargs(axis, dtype, out))
+            return None
         axis %= 2
         slots = self._axis_slots(axis)
         if slots is None:
-            return _bridge.call(self, "sum", (), _sum_kwargs(axis, dtype, out))
+            return None
         r = _kernels.scatter_sum(vals, slots, self.shape[1 - axis])
         if self._is_array:
             return r
@@ -284,28 +294,27 @@ class BinaryOps:
             return r[None, :] if axis == 0 else r[:, None]
 
     def max(self, axis=None, out=None, *, explicit=False):
-        r = self._extreme(mx.max, mx.maximum, axis, out, explicit)
-        return _bridge.call(self, "max", (), _extreme_kwargs(axis, out, explicit)) \
-            if r is None else r
+        return self._extreme("max", mx.max, mx.maximum, axis, out, explicit)
 
     def min(self, axis=None, out=None, *, explicit=False):
-        r = self._extreme(mx.min, mx.minimum, axis, out, explicit)
-        return _bridge.call(self, "min", (), _extreme_kwargs(axis, out, explicit)) \
-            if r is None else r
+        return self._extreme("min", mx.min, mx.minimum, axis, out, explicit)
 
-    def _extreme(self, reduce, with_zero, axis, out, explicit):
-        """max()/min() over every entry with traced values, in MLX (implicit
-        zeros count unless every place is stored); None where scipy does it."""
+    def _extreme(self, name, reduce, with_zero, axis, out, explicit):
+        """max()/min() over every entry, in MLX with traced values or under
+        the device rule (implicit zeros count unless every place is
+        stored); scipy's otherwise."""
+        traced = _transformed(self)
+        device = not traced and _device_reduce.applies(self)
         if axis is not None or out is not None or explicit or self.ndim != 2 \
-                or self._on_host() or self.nnz == 0 or not _transformed(self) \
+                or self._on_host() or self.nnz == 0 or not (traced or device) \
                 or self.dtype.kind not in "fiu" or not self._known_flag("has_canonical_format"):
-            return None
+            return _bridge.call(self, name, (), _extreme_kwargs(axis, out, explicit))
         vals = self._values()
         with mx.stream(_kernels.stream_for(vals.dtype)):
             r = reduce(vals)
             if self.nnz < self.shape[0] * self.shape[1]:
                 r = with_zero(r, mx.zeros((), vals.dtype))
-        return r
+        return _device_reduce.in_scipy_form(self, name, {}, r) if device else r
 
     def trace(self, offset=0):
         """scipy's; with traced values the sum of the diagonal, in MLX."""
@@ -373,13 +382,19 @@ class BinaryOps:
             return _kernels.scatter_sum(vals, at, m * n).reshape(m, n)
 
     def mean(self, axis=None, dtype=None, out=None):
-        if dtype is not None or out is not None or not _transformed(self) \
-                or (axis is not None and axis not in (0, 1, -1, -2)):
+        traced = _transformed(self)
+        device = not traced and _device_reduce.applies(self)
+        total = None
+        if dtype is None and out is None and (traced or device) and self.ndim == 2 \
+                and not self._on_host() and (axis is None or axis in (0, 1, -1, -2)):
+            total = self._sum_mx(axis)
+        if total is None:
             return _bridge.call(self, "mean", (), _sum_kwargs(axis, dtype, out))
         n = self.shape[0] * self.shape[1] if axis is None else self.shape[axis % 2]
-        total = self.sum(axis)
         with mx.stream(_kernels.stream_for(total.dtype)):
-            return total / n
+            r = total / n
+        return _device_reduce.in_scipy_form(self, "mean", _sum_kwargs(axis, None, None), r) \
+            if device else r
 
     def _axis_slots(self, axis):
         """For each stored entry, its position along the axis kept by a sum
