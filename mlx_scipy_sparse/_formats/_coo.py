@@ -117,8 +117,8 @@ class _coo_base(_values.IndexHandles, _values.HeldValues, ElementwiseOps, Binary
         new = self.__class__.__new__(self.__class__)
         new._shape = self._shape
         new._data = _values.copy(values) if copy else values
-        new._coords = tuple(mx.array(c) for c in self._coords) if copy else self._coords
-        if not copy and getattr(self, "_csr_cache", None) is not None:
+        new._coords = self._coords      # shared even by a copy, as CSR's index arrays
+        if getattr(self, "_csr_cache", None) is not None:
             new._csr_cache = self._csr_cache        # same coordinates, same CSR view
         new._canonical = self._canonical
         new._valid = self._valid
