@@ -186,7 +186,8 @@ class _coo_base(_values.IndexHandles, _values.HeldValues, ElementwiseOps, Binary
     @classmethod
     def _built(cls, shape, data, coords, canonical):
         """An array of coordinates a pattern function made from checked ones."""
-        row, col, _ = _validate.coo(data, *coords, shape, downcast=not cls._is_array)
+        row, col, _ = _validate.coo(data, *coords, shape, downcast=not cls._is_array,
+                                    bounds=False)
         new = cls.__new__(cls)
         new._shape, new._data, new._coords = shape, data, (row, col)
         new._canonical, new._valid = canonical, True

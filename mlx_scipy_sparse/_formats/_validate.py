@@ -123,9 +123,11 @@ def compressed(data, indices, indptr, n_major, n_minor, full_check=True, downcas
     return data, indices, indptr, True
 
 
-def coo(data, row, col, shape, downcast=False):
+def coo(data, row, col, shape, downcast=False, bounds=True):
     """COO arrays: returns (row, col, checked) with one index dtype
-    (``downcast`` as for `compressed`)."""
+    (``downcast`` as for `compressed`).  ``bounds=False``: coordinates a
+    pattern function made from checked ones, whose bounds are not read
+    again (on a GPU that read copied every coordinate to the host)."""
     if not (data.ndim == row.ndim == col.ndim == 1):
         raise ValueError("row, column, and data arrays must be 1-D")
     _index_kind("row", row)
@@ -137,7 +139,7 @@ def coo(data, row, col, shape, downcast=False):
     col = col if col.dtype == idx else col.astype(idx)
     if not _arrays.evaluable(row, col):
         return row, col, False
-    if row.size:
+    if row.size and bounds:
         for axis, c in enumerate((row, col)):
             c = _arrays.to_np(c)
             if c.max() >= shape[axis]:
