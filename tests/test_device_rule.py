@@ -209,3 +209,39 @@ def test_index_order_flags_read_on_the_device(monkeypatch):
         assert A.has_sorted_indices == bool(st.csr_has_sorted_indices(m, ptr, ind))
         A._sorted = A._canonical = None
         assert A.has_canonical_format == bool(st.csr_has_canonical_format(m, ptr, ind))
+
+
+DENSE_MOVES = {"diagonal": lambda A: A.diagonal(), "diagonal(k=-2)": lambda A: A.diagonal(k=-2),
+               "trace": lambda A: A.trace(), "A[[2, 3], [4, 5]]": lambda A: A[[2, 3], [4, 5]],
+               "A[[0, 9, 9], [1, 2, 2]]": lambda A: A[[0, 9, 9], [1, 2, 2]]}
+
+
+@pytest.mark.parametrize("flavour", ["array", "matrix"])
+@pytest.mark.parametrize("name", DENSE_MOVES)
+def test_dense_moves_of_float32_gathered_on_the_device(flavour, name):
+    """Dense results of value-moving ops: the same values and type as
+    scipy's (np.matrix where scipy gives one), and the second call on the
+    same pattern makes no scipy object of the operand."""
+    rng = np.random.default_rng(4)
+    S = ss.random_array((40, 30), density=0.2, format="csr", dtype=np.float32, rng=rng)
+    if flavour == "matrix":
+        S = ss.csr_matrix(S)
+    A = getattr(sp, f"csr_{flavour}")(S)
+    ref = DENSE_MOVES[name](S)
+    DENSE_MOVES[name](A)
+    calls = []
+    real = _compressed._compressed_base._to_sp
+
+    def counting(self, copy=False):
+        calls.append(1)
+        return real(self, copy)
+    _compressed._compressed_base._to_sp = counting
+    try:
+        ours = DENSE_MOVES[name](A)
+    finally:
+        _compressed._compressed_base._to_sp = real
+    assert type(ours) is type(ref) and np.shape(ours) == np.shape(ref)
+    assert np.asarray(ours).dtype == np.asarray(ref).dtype
+    np.testing.assert_array_equal(np.asarray(ours), np.asarray(ref))
+    if name != "trace":                 # trace adds the diagonal: scipy's own sum
+        assert not calls, "handed to scipy"

@@ -68,10 +68,16 @@ def in_scipy_form(A, name, kwargs, r):
         return dtype.type(a.reshape(()))
     if kind == "matrix":
         axis = kwargs.get("axis")
-        with warnings.catch_warnings():         # as scipy makes its np.matrix results
-            warnings.simplefilter("ignore", PendingDeprecationWarning)
-            return np.asmatrix(a.reshape((1, -1) if axis % 2 == 0 else (-1, 1)))
+        return as_matrix(a.reshape((1, -1) if axis % 2 == 0 else (-1, 1)))
     return np.array(a.reshape(-1))
+
+
+def as_matrix(a):
+    """np.matrix of a, without numpy's PendingDeprecationWarning (scipy
+    makes its matrix results the same way)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PendingDeprecationWarning)
+        return np.asmatrix(a)
 
 
 def count_nonzero(A, axis):

@@ -13,7 +13,7 @@ import numpy as np
 import mlx.core as mx
 
 from .. import _arrays, _kernels
-from . import _bridge
+from . import _bridge, _device_reduce
 
 # scipy methods and construction functions that only move values
 MOVES = frozenset({
@@ -121,8 +121,10 @@ def moved(name, call_scipy, args, kwargs, free=False):
     """Our result of a value-moving op whose sparse operands have traced
     values, or None where this path does not apply.  ``call_scipy(args,
     kwargs)`` runs scipy's op on scipy stand-ins.  ``free``: the values are
-    not traced (kept in MLX on a GPU): only sparse results are ours then --
-    scalars and dense results stay scipy's numpy ones, and reshape keeps
+    not traced (kept in MLX on a GPU): sparse results are ours, dense ones
+    (diagonal, paired fancy indexing) are gathered on the device and handed
+    back as scipy's numpy array or matrix (the same values: nothing is
+    added); float64 and bfloat16 values stay scipy's, and reshape keeps
     scipy's identity rules."""
     if name not in MOVES or (free and name == "reshape"):
         return None
@@ -145,12 +147,17 @@ def moved(name, call_scipy, args, kwargs, free=False):
             src = np.asarray(r.data).astype(np.int64) - 1
             shell = _bridge.wrap(r)
             return ("sparse", shell, _arrays.settled(mx.array(src)))
+        matrix = isinstance(r, np.matrix)
         r = np.asarray(r)
-        return ("dense", r.shape, _arrays.settled(mx.array(r.astype(np.int64).ravel() - 1)))
+        return ("dense", (r.shape, matrix),
+                _arrays.settled(mx.array(r.astype(np.int64).ravel() - 1)))
     kind, first, src = _kernels.memo(("move",) + key, index_arrays, compute)
-    if free and kind != "sparse":
-        return None
-    dtype = _arrays.mx_dtype(np.result_type(*[b.dtype for b in bases]))
+    np_dtype = np.result_type(*[b.dtype for b in bases])
+    if free and kind != "sparse" and (first[0] == () or np_dtype == np.float64
+                                      or not _arrays.supported_dtype(np_dtype)
+                                      or any(b._values().dtype == mx.bfloat16 for b in bases)):
+        return None             # scalars (A[i, j]) keep scipy's numpy scalar path
+    dtype = _arrays.mx_dtype(np_dtype)
     with mx.stream(_kernels.stream_for(dtype)):         # float64: the CPU stream
         vals = [b._values() for b in bases]
         vals = mx.concatenate([v if v.dtype == dtype else v.astype(dtype) for v in vals]) \
@@ -159,7 +166,12 @@ def moved(name, call_scipy, args, kwargs, free=False):
             return first._with_values(_kernels.gather(vals, src))
         picked = _kernels.gather(vals, mx.maximum(src, 0)) if vals.size \
             else mx.zeros(src.shape, dtype)
-        return mx.where(src >= 0, picked, mx.zeros((), dtype)).reshape(first)
+        shape, matrix = first
+        dense = mx.where(src >= 0, picked, mx.zeros((), dtype)).reshape(shape)
+    if not free:
+        return dense
+    out = np.array(_arrays.to_np(dense)).astype(np_dtype, copy=False)
+    return _device_reduce.as_matrix(out) if matrix else out
 
 
 def _index_arrays(b):
