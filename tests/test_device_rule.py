@@ -3,6 +3,8 @@ the host (`_kernels.keep_in_mlx`).  Forced on here (CPU), the answers must
 still be scipy's exactly: the same entries (zeros an op produced dropped),
 values and types, and no scipy object made of the operands for the ops that
 have an MLX path."""
+import contextlib
+
 import mlx.core as mx
 import numpy as np
 import pytest
@@ -30,6 +32,23 @@ def _pair(dtype=np.float64):
     mask = ss.random_array((40, 30), density=0.3, format="csr", rng=rng)
     SB = (SB + (-SA).multiply(mask.astype(bool))).tocsr()
     return SA, SB
+
+
+@contextlib.contextmanager
+def _scipy_calls():
+    """A list that gains an item whenever one of our compressed arrays is
+    handed to scipy (made into a scipy object) inside the block."""
+    calls = []
+    real = _compressed._compressed_base._to_sp
+
+    def counting(self, copy=False):
+        calls.append(1)
+        return real(self, copy)
+    _compressed._compressed_base._to_sp = counting
+    try:
+        yield calls
+    finally:
+        _compressed._compressed_base._to_sp = real
 
 
 def _same(ours, ref):
@@ -77,17 +96,8 @@ def test_no_host_hand_off_once_the_pattern_is_known(name):
     SB.data += 0.5
     A, B = sp.csr_array(SA), sp.csr_array(SB)
     OPS[name](A, B)
-    calls = []
-    real = _compressed._compressed_base._to_sp
-
-    def counting(self, copy=False):
-        calls.append(1)
-        return real(self, copy)
-    _compressed._compressed_base._to_sp = counting
-    try:
+    with _scipy_calls() as calls:
         OPS[name](A, B)
-    finally:
-        _compressed._compressed_base._to_sp = real
     assert not calls, "handed to scipy"
 
 
@@ -153,17 +163,8 @@ def test_reductions_on_the_device_in_scipys_types(flavour, fmt, name, kw):
         S = getattr(ss, f"{fmt}_matrix")(S)
     A = getattr(sp, f"{fmt}_{flavour}")(S)
     ref = getattr(S, name)(**kw)
-    calls = []
-    real = _compressed._compressed_base._to_sp
-
-    def counting(self, copy=False):
-        calls.append(1)
-        return real(self, copy)
-    _compressed._compressed_base._to_sp = counting
-    try:
+    with _scipy_calls() as calls:
         ours = getattr(A, name)(**kw)
-    finally:
-        _compressed._compressed_base._to_sp = real
     assert type(ours) is type(ref) and np.shape(ours) == np.shape(ref)
     assert np.asarray(ours).dtype == np.asarray(ref).dtype
     if name in ("sum", "mean"):
@@ -229,17 +230,8 @@ def test_dense_moves_of_float32_gathered_on_the_device(flavour, name):
     A = getattr(sp, f"csr_{flavour}")(S)
     ref = DENSE_MOVES[name](S)
     DENSE_MOVES[name](A)
-    calls = []
-    real = _compressed._compressed_base._to_sp
-
-    def counting(self, copy=False):
-        calls.append(1)
-        return real(self, copy)
-    _compressed._compressed_base._to_sp = counting
-    try:
+    with _scipy_calls() as calls:
         ours = DENSE_MOVES[name](A)
-    finally:
-        _compressed._compressed_base._to_sp = real
     assert type(ours) is type(ref) and np.shape(ours) == np.shape(ref)
     assert np.asarray(ours).dtype == np.asarray(ref).dtype
     np.testing.assert_array_equal(np.asarray(ours), np.asarray(ref))
