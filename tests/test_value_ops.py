@@ -443,3 +443,25 @@ def test_kron_of_a_transpose_sharing_index_arrays():
     with mx.stream(mx.cpu):
         mx.grad(loss)(mx.array(S.data, dtype=mx.float64), mx.array(T.data, dtype=mx.float64))
         np.testing.assert_array_equal(np.array(got["K2"]), ss.kron(S.T, T.T).toarray())
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int8, np.int32, np.int64,
+                                   np.uint8, np.uint64])
+@pytest.mark.parametrize("flavour", ["array", "matrix"])
+def test_free_max_min_on_the_cpu_are_scipys(dtype, flavour):
+    """max()/min() of free CPU values reduce a view of them as scipy
+    reduces its data: the same value and numpy scalar type (np.int64, not
+    longlong), implicit zeros counted, NaN propagated."""
+    S = ss.random_array((60, 50), density=0.2, rng=3, format="csr")
+    S.data = S.data * 100 - (0 if np.dtype(dtype).kind == "u" else 30)
+    S = S.astype(dtype)
+    full = ss.csr_array(np.arange(1, 7, dtype=dtype).reshape(2, 3))     # no implicit zero
+    for T in (S, full):
+        T = ss.csr_matrix(T) if flavour == "matrix" else T
+        A = getattr(sp, f"csr_{flavour}")(T)
+        for name in ("max", "min"):
+            got, want = getattr(A, name)(), getattr(T, name)()
+            assert type(got) is type(want) and got == want
+    if np.dtype(dtype).kind == "f":
+        N = ss.csr_array(np.array([[np.nan, 0], [1, 2]], dtype=dtype))
+        assert np.isnan(sp.csr_array(N).max()) and np.isnan(sp.csr_array(N).min())
