@@ -163,3 +163,27 @@ def test_transpose_sharing_index_arrays_writes_its_own_places():
     ref[1, 2], ref[2, 1] = -1.0, -2.0
     np.testing.assert_array_equal(A.toarray(), ref)
     np.testing.assert_array_equal(T.toarray(), ref.T)
+
+
+@pytest.mark.parametrize("fmt", ["csr", "csc"])
+@pytest.mark.parametrize("flavour", ["array", "matrix"])
+def test_resize_that_only_grows_extends_indptr(fmt, flavour):
+    """Growing in place: scipy's arrays (indptr, entries, flags) after each
+    step, products on the new shape, and a transpose taken before keeps its
+    own shape and index arrays (as scipy's does)."""
+    S = ss.random_array((20, 15), density=0.3, rng=2, format=fmt)
+    if flavour == "matrix":
+        S = getattr(ss, f"{fmt}_matrix")(S)
+    A = getattr(sp, f"{fmt}_{flavour}")(S)
+    T, before = A.T, np.asarray(A.indptr).copy()
+    for shape in [(25, 15), (20, 19), (30, 40), (30, 40)]:
+        S.resize(shape)
+        A.resize(shape)
+        assert A.shape == S.shape
+        np.testing.assert_array_equal(np.asarray(A.indptr), S.indptr)
+        np.testing.assert_array_equal(A.toarray(), S.toarray())
+        assert A.has_canonical_format == S.has_canonical_format
+    x = np.arange(A.shape[1], dtype=np.float64)
+    np.testing.assert_allclose(A @ x, S @ x)
+    assert T.shape == (15, 20)
+    np.testing.assert_array_equal(np.asarray(T.indptr), before)
