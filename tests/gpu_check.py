@@ -219,6 +219,64 @@ def run_public(rng):
         print("FAIL", failures[-1])
 
 
+def run_cg_step(rng):
+    """One launch of the CG iteration (_dialect_cg) against the same step in
+    float64 numpy, on square patterns with short, long, skewed and empty
+    rows, int32 and int64 indices, first and later iterations, and a
+    stopped state (which must copy its inputs)."""
+    from mlx_scipy_sparse._kernels import cg_iteration
+    mats = {}
+    for name, S in matrices(rng).items():
+        m = min(S.shape)
+        if m:
+            mats[name] = ss.csr_array(S[:m, :m])
+    g = 30 if QUICK else 60
+    mats["long_rows"] = ss.random_array((g * 10, g * 10), density=0.1, format="csr", rng=rng)
+    for name, S in mats.items():
+        n = S.shape[0]
+        for idt in (np.int32, np.int64):
+            d = mx.array(S.data.astype(np.float32))
+            plan = cg_iteration(d, mx.array(S.indices.astype(idt)), mx.array(S.indptr.astype(idt)),
+                                S.shape)
+            step, nb = plan
+            for iters, tol2, stopped in ((0, 0.0, 0), (5, 0.0, 0), (5, 1e30, 0), (7, 0.0, 1)):
+                v = [rng.standard_normal(n).astype(np.float32) for _ in range(5)]
+                part = rng.uniform(0.5, 2.0, 2 * nb).astype(np.float32)
+                sc = np.array([0.7, 3.0, tol2], dtype=np.float32)
+                poison(40 * n + 64)
+                out = step(d, *[mx.array(a) for a in v], mx.array(part), mx.array(sc),
+                           mx.array(np.array([stopped, iters], dtype=np.int32)))
+                mx.eval(out)
+                x, r, w, p, sv = (a.astype(np.float64) for a in v)
+                gamma, delta = part[:nb].astype(np.float64).sum(), part[nb:].astype(np.float64).sum()
+                stop = stopped or gamma < tol2
+                label = f"cg_step {name} {np.dtype(idt).name} it={iters} stop={stop}"
+                if stop:
+                    want = [x, r, w, p, sv]
+                    sums = (gamma, delta)
+                    sc_want, st_want = sc[:2], [1, iters]
+                else:
+                    beta = 0.0 if iters == 0 else gamma / 3.0
+                    alpha = gamma / delta if iters == 0 else gamma / (delta - beta * gamma / 0.7)
+                    p2, s2 = r + beta * p, w + beta * sv
+                    r2 = r - alpha * s2
+                    w2 = S.astype(np.float64) @ r2
+                    want = [x + alpha * p2, r2, w2, p2, s2]
+                    sums = (r2 @ r2, w2 @ r2)
+                    sc_want, st_want = [alpha, gamma], [0, iters + 1]
+                for k, nm in enumerate(("x", "r", "w", "p", "s")):
+                    check(f"{label} {nm}", out[k], want[k], 2e-5)
+                got = np.array(out[5], dtype=np.float64)
+                check(f"{label} partial sums", np.array([got[:nb].sum(), got[nb:].sum()]),
+                      np.array(sums), 2e-5)
+                check(f"{label} scalars", np.array(out[6])[:2], np.array(sc_want), 2e-5)
+                ok = np.array(out[7]).tolist() == st_want and float(np.array(out[6])[2]) == sc[2]
+                results["pass" if ok else "fail"] += 1
+                if not ok:
+                    failures.append(f"{label}: state {np.array(out[7]).tolist()} != {st_want}")
+        print(f"  cg_step {name} {S.shape}: {results}", flush=True)
+
+
 def _cpu_stand_in():
     """--harness: check this script itself on a machine without a GPU by
     putting the composed/CPU backends behind _gpu's entry points."""
@@ -255,6 +313,9 @@ def main():
     t0 = time.time()
     mats = matrices(rng)
     widths = (1, 3, 32, 70) if QUICK else (1, 3, 16, 32, 64, 70, 256)
+    if ONLY == "cg_step":
+        run_cg_step(rng)
+        return report(t0)
     if ONLY:
         widths = (1,) if ONLY in _gpu._VEC_VARIANTS else widths[1:]
     for name, S in mats.items():
@@ -278,6 +339,8 @@ def main():
         ok = y.shape == ((S.shape[1] if transpose else S.shape[0]), 0)
         results["pass" if ok else "fail"] += 1
     run_public(rng)
+    if _gpu.backend() == "cuda":
+        run_cg_step(rng)
     return report(t0)
 
 

@@ -130,6 +130,35 @@ def test_mlx_space_and_vdot_path(lap, dtype, use_vdot, tol, atol):
     np.testing.assert_allclose(np.linalg.norm(L @ X - X * theta, axis=0), 0, atol=atol * 10)
 
 
+def test_queued_cycle_matches_synced_steps_and_survives_breakdown(lap):
+    """The GPU's queued Lanczos cycle (no sync a step) against the step-by-step
+    one; and where v0 lies in a 3-dimensional invariant subspace (a beta
+    of zero that the queued cycle cannot see in time), the answer of the
+    step-by-step iteration, which it falls back to."""
+    L, w_all = lap
+    A = sp.csr_array(L.astype(np.float32))
+    v0 = np.random.default_rng(2).uniform(-1, 1, L.shape[0])
+    eps = float(np.finfo(np.float32).eps)
+    got = []
+    for synced in (False, True):
+        space = _eigen._MlxSpace(lambda x: A @ x, L.shape[0], np.float32)
+        assert hasattr(space, "cycle")
+        space = _eigen._Synced(space) if synced else space
+        theta, S, ok, V = _eigen.lanczos(space, 4, "LA", v0, 16, 500, 1e-6, eps)
+        assert ok.all()
+        got.append(np.sort(theta))
+    np.testing.assert_allclose(got[0], w_all[-4:], atol=2e-5)
+    np.testing.assert_allclose(got[0], got[1], atol=2e-5)
+    n = 1500
+    D = sp.csr_array(ss.diags_array(np.linspace(1.0, 2.0, n).astype(np.float32)).tocsr())
+    v0 = np.zeros(n)
+    v0[:3] = 1.0
+    space = _eigen._MlxSpace(lambda x: D @ x, n, np.float32)
+    theta, S, ok, V = _eigen.lanczos(space, 3, "LA", v0, 12, 500, 1e-6, eps)
+    assert ok.all()
+    np.testing.assert_allclose(np.sort(theta), np.linspace(1.0, 2.0, n)[-3:], atol=1e-5)
+
+
 def test_distributed_operator_runs_ours():
     """An operator whose local_shape differs from its shape must not reach ARPACK."""
     L = _graph_laplacian(300, seed=4)

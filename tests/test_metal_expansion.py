@@ -34,7 +34,12 @@ METAL_ATTRIBUTES = [
 ]
 METAL_TYPES = {"float32": "float", "float16": "float16_t", "bfloat16": "bfloat16_t",
                "int32": "int32_t", "int64": "int64_t"}
-INPUT_KIND = {"a": "T", "x": "T", "l": "T", "ci": "IT", "rp": "IT", "P": "int64", "bk": "int64", "pm": "int32"}
+INPUT_KIND = {"a": "T", "x": "T", "l": "T", "ci": "IT", "rp": "IT", "P": "int64", "bk": "int64", "pm": "int32",
+              # the CG iteration's float32 vectors and state
+              "r": "float32", "w": "float32", "p": "float32", "s": "float32", "part": "float32",
+              "sc": "float32", "st": "int32"}
+# inputs the CG iteration names x are float32 vectors, not the T operand
+INPUT_KIND_BY_KERNEL = {"cg_step": {"x": "float32"}}
 
 
 def metal_source(name, targs):
@@ -45,14 +50,17 @@ def metal_source(name, targs):
     fname = "custom_kernel_msp_" + name + "_" + "_".join(
         METAL_TYPES.get(v, str(v)) if isinstance(v, str) else str(v) for _, v in targs)
     params = []
+    kinds = dict(INPUT_KIND, **INPUT_KIND_BY_KERNEL.get(name, {}))
     for i, inp in enumerate(spec["inputs"]):
-        kind = INPUT_KIND[inp]
+        kind = kinds[inp]
         dt = METAL_TYPES[tv[kind] if kind in tv else kind]
-        where = "constant" if inp == "P" else "device"      # P has < 8 elements
+        # MLX: inputs smaller than 8 elements are constant (P; the CG iteration's sc and st)
+        where = "constant" if inp in ("P", "sc", "st") else "device"
         params.append(f"  const {where} {dt}* {inp} [[buffer({i})]]")
-    out_t = "float" if spec["atomic"] else METAL_TYPES[tv["T"]]
-    out_t = f"atomic<{out_t}>" if spec["atomic"] else out_t
-    params.append(f"  device {out_t}* y [[buffer({len(spec['inputs'])})]]")
+    for j, (out, kind) in enumerate(_dialect.outputs(name)):
+        out_t = "float" if spec["atomic"] else METAL_TYPES[tv[kind] if kind in tv else kind]
+        out_t = f"atomic<{out_t}>" if spec["atomic"] else out_t
+        params.append(f"  device {out_t}* {out} [[buffer({len(spec['inputs']) + j})]]")
     params += [f"  {t} {a} [[{a}]]" for a, t in METAL_ATTRIBUTES if a in body]
     tparams = ", ".join(("typename " if isinstance(v, str) else "int ") + k for k, v in targs)
     targ_vals = ", ".join(METAL_TYPES[v] if isinstance(v, str) else str(v) for _, v in targs)
@@ -100,4 +108,4 @@ def test_expansions_have_no_leftover_tokens():
             assert "@" not in body
         # the Metal body names the attributes MLX must declare
         _, mbody = _dialect.expand(name, "metal")
-        assert "thread_position_in_grid" in mbody
+        assert "thread_position_in_grid" in mbody or "threadgroup_position_in_grid" in mbody

@@ -153,6 +153,17 @@ def fast_product(data, indices, indptr, shape, X, transpose=False, checked=True)
     return fn
 
 
+def cg_iteration(data, indices, indptr, shape):
+    """(step, nb): one whole unpreconditioned CG iteration a GPU launch
+    (_dialect_cg) for a square CSR array of free float32 values on a GPU,
+    else None (the solver then runs its general loop)."""
+    if not gpu_default() or _gpu is None or _gpu.backend() != "cuda" or shape[0] != shape[1] \
+            or not isinstance(data, mx.array) or data.dtype != mx.float32 \
+            or _arrays.trace_state(indices, indptr, data) != _arrays.FREE:
+        return None
+    return _gpu.cg_plan(data, indices, indptr, shape[0])
+
+
 def _cpu_forward(ind, ptr, n_rows, n_cols, out, k, transpose):
     """fwd(d, x, t): the CPU product of this pattern written into a fresh MLX
     array of dtype ``out`` (x of k columns when t == transpose: the chunk

@@ -17,6 +17,7 @@ Dialect
 ``@GLOBAL``    address space of a pointer into device memory ("device" / "")
 ``@SHARED``    declares memory shared by the thread group ("__shared__" / "threadgroup")
 ``@SYNC``      barrier of the thread group (every thread of the group must reach it)
+``@TID``       thread index inside the group (int); ``@BID`` the group's index (OT)
 Helpers (defined in the per-language header, usable in bodies):
 ``msp_f(v)``                 value -> float (half, bfloat16, float)
 ``msp_shfl(v, lane)``        broadcast from ``lane`` (float or uint)
@@ -50,6 +51,8 @@ Sizes travel in one small int64 array ``P`` (never a scalar input: CUDA
 passes scalars as pointers and Metal as references).
 """
 
+from . import _dialect_cg
+
 SIMD_WIDTH = 32          # a CUDA warp; Apple GPUs' SIMD-groups are 32 wide as well
 
 _TOKENS = {
@@ -59,6 +62,8 @@ _TOKENS = {
         "@GLOBAL": "",
         "@SHARED": "__shared__",
         "@SYNC": "__syncthreads()",
+        "@TID": "((int)threadIdx.x)",
+        "@BID": "((OT)blockIdx.x)",
     },
     "metal": {
         "@GID": "((OT)thread_position_in_grid.x)",
@@ -66,6 +71,8 @@ _TOKENS = {
         "@GLOBAL": "device",
         "@SHARED": "threadgroup",
         "@SYNC": "threadgroup_barrier(mem_flags::mem_threadgroup)",
+        "@TID": "((int)thread_position_in_threadgroup.x)",
+        "@BID": "((OT)threadgroup_position_in_grid.x)",
     },
 }
 
@@ -462,6 +469,16 @@ KERNELS["sddmm"] = dict(inputs=["ci", "rp", "l", "x", "P"], atomic=False, body="
 """)
 
 
+# One whole CG iteration a launch (see _dialect_cg): float32 vectors, several outputs.
+KERNELS["cg_step"] = dict(inputs=_dialect_cg.INPUTS, outputs=_dialect_cg.OUTPUTS, atomic=False,
+                          body=_dialect_cg.BODY, value_types=("float32",))
+
+
+def outputs(name):
+    """[(output name, dtype name or "T")] of kernel ``name`` (most have one, y)."""
+    return KERNELS[name].get("outputs", [("y", "T")])
+
+
 def expand(name, backend):
     """(header, body) of kernel ``name`` in ``backend`` ("cuda" or "metal")."""
     body = KERNELS[name]["body"]
@@ -487,7 +504,7 @@ def template_args(name, T, I, S=None, E=None, CW=None, O="int32", UN=2):
     """MLX template list for kernel ``name`` (dtype names are strings here;
     the launcher maps them to mx dtypes)."""
     args = [("T", T), ("IT", I), ("OT", O)]
-    if name in ("csr_vector", "sddmm"):
+    if name in ("csr_vector", "sddmm", "cg_step"):
         args.append(("GW", int(S)))
     if name == "csr_warp":
         args += [("CW", int(CW or 1)), ("UN", int(UN))]
@@ -500,10 +517,10 @@ def instantiations():
     """Every (name, template_args) a launcher may build."""
     out = []
     for name in KERNELS:
-        for T in VALUE_TYPES:
+        for T in KERNELS[name].get("value_types", VALUE_TYPES):
             for I in INDEX_TYPES:
                 for O in INDEX_TYPES:
-                    if name in ("csr_vector", "sddmm"):
+                    if name in ("csr_vector", "sddmm", "cg_step"):
                         for S in GROUP_WIDTHS:
                             out.append((name, template_args(name, T, I, S=S, O=O)))
                     elif name == "csr_warp":

@@ -86,13 +86,14 @@ def _kernel(name):
             header = "#define MSP_NO_LDG\n" + header
         if os.environ.get("MLX_SPARSE_NO_LDCS"):    # benchmarks: streaming loads off
             header = "#define MSP_NO_LDCS\n" + header
+        outs = [o for o, _ in _dialect.outputs(name)]
         if be == "cuda":
             _built[key] = mx.fast.cuda_kernel(
-                name="msp_" + name, input_names=spec["inputs"], output_names=["y"],
+                name="msp_" + name, input_names=spec["inputs"], output_names=outs,
                 source=body, header=header)
         else:
             _built[key] = mx.fast.metal_kernel(
-                name="msp_" + name, input_names=spec["inputs"], output_names=["y"],
+                name="msp_" + name, input_names=spec["inputs"], output_names=outs,
                 source=body, header=header, atomic_outputs=spec["atomic"])
     return _built[key]
 
@@ -467,6 +468,41 @@ def _pattern(indices, indptr, n_rows, n_cols):
     return pat
 
 
+    # the one-kernel CG iteration ------------------------------------------
+    def cg_plan(self, T):
+        """(step, nb) for the CG iteration of _dialect_cg on float32 vectors:
+        step(data, x, r, w, p, s, part, sc, st) -> the eight new arrays;
+        nb groups, so part holds 2 * nb partial sums."""
+        return self._cached(("cg", T), lambda: self._cg_plan(T))
+
+    def _cg_plan(self, T):
+        n = self.n_rows
+        _check_rows(n)
+        mean = self.stats[0] if self.stats else 0.0
+        gw = 1
+        while gw < 32 and gw * 2 < mean:         # about two entries a lane, as csr_vector
+            gw *= 2
+        per = _TG // gw
+        # at most ~1024 groups: each reads every group's partials first
+        target = -(-n // 1024)
+        rb = per * max(1, -(-target // per))
+        nb = max(1, -(-n // rb))
+        narrow = not _WIDE and max(self.nnz, n, nb * _TG) < _NARROW_BELOW
+        targs = [(k, _NAME_DT[v] if isinstance(v, str) else v)
+                 for k, v in _dialect.template_args(
+                     "cg_step", _DT_NAMES[T], _DT_NAMES[self.indices.dtype], S=gw,
+                     O="int32" if narrow else "int64")]
+        vec = (n,)
+        call = dict(template=targs, grid=(nb * _TG, 1, 1), threadgroup=(_TG, 1, 1),
+                    output_shapes=[vec] * 5 + [(2 * nb,), (3,), (2,)],
+                    output_dtypes=[mx.float32] * 7 + [mx.int32])
+        kern, ind, ptr, P = _kernel("cg_step"), self.indices, self.indptr, _P(n, nb, rb)
+
+        def step(data, x, r, w, p, s, part, sc, st):
+            return kern(inputs=[data, ind, ptr, x, r, w, p, s, part, sc, st, P], **call)
+        return step, nb
+
+
 # ---------------------------------------------------------------------------
 # the table's entry points
 # ---------------------------------------------------------------------------
@@ -480,6 +516,11 @@ def bare_plan(data, indices, indptr, n_rows, n_cols, xshape, transpose):
     bare launch, everything else fixed (see _kernels.fast_product)."""
     plan = _pattern(indices, indptr, n_rows, n_cols).plan(xshape, data.dtype, transpose)
     return lambda X: plan(data, X)
+
+
+def cg_plan(data, indices, indptr, n):
+    """The one-kernel CG iteration for a square CSR pattern (see _Pattern.cg_plan)."""
+    return _pattern(indices, indptr, n, n).cg_plan(data.dtype)
 
 
 def sddmm(indices, indptr, n_rows, L2, R2):

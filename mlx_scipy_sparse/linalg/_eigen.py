@@ -197,6 +197,31 @@ class _MlxSpace:
             V[i] = w
             return w
 
+    def cycle(self, V, p, m):
+        """Lanczos steps p .. m-1 queued on the device with no sync: alpha
+        and beta stay MLX scalars, and every step makes two full Gram-Schmidt
+        passes (the host's test for a second one would cost a sync a step,
+        ~2 each on a GPU).  Returns (alphas, betas) read in one sync at the
+        end; the caller checks them for a breakdown (a beta near zero), which
+        this cannot see in time to change direction."""
+        alphas, betas = [], []
+        with mx.stream(self.stream):
+            for j in range(p, m):
+                w = self.apply(V[j])
+                Vj = V[:j + 1]
+                h1 = Vj @ w
+                w = w - h1 @ Vj
+                h2 = Vj @ w
+                w = w - h2 @ Vj
+                beta = mx.sqrt((w * w).sum())
+                alphas.append(h1[j] + h2[j])
+                betas.append(beta)
+                V[j + 1] = w / beta
+            ab = mx.stack(alphas + betas).astype(mx.float64, stream=mx.cpu)
+            mx.eval(ab, V)
+        ab = np.array(ab)
+        return ab[:m - p], ab[m - p:]
+
 
 # -- the Lanczos iteration ---------------------------------------------------------
 def _wanted(theta, k, which):
@@ -219,6 +244,26 @@ def _wanted(theta, k, which):
     return np.array(out)
 
 
+def _broke_down(T, p, ab, eps, n):
+    """Whether a queued cycle met an invariant subspace (the synced step's test)."""
+    scale = max(1.0, np.abs(T[:p, :p]).max() if p else 0.0, np.abs(ab[0]).max(),
+                np.abs(ab[1]).max())
+    return bool(np.any(ab[1] <= eps * scale * np.sqrt(n)) or not np.all(np.isfinite(ab)))
+
+
+class _Synced:
+    """A space seen without its queued cycle (the step-by-step iteration)."""
+
+    def __init__(self, space):
+        self._space = space
+        self.vdot = space.vdot
+
+    def __getattr__(self, name):
+        if name == "cycle":
+            raise AttributeError(name)
+        return getattr(self._space, name)
+
+
 def lanczos(space, k, which, v0, ncv, maxiter, tol, eps):
     """Thick-restart Lanczos for the k wanted eigenpairs: (Ritz values, their
     coordinates in the basis (m, k), which converged (bool, k), the basis V).  ``maxiter`` counts
@@ -235,8 +280,18 @@ def _lanczos(space, k, which, v0, ncv, maxiter, tol, eps):
     T = np.zeros((m, m))
     p = 0               # vectors kept from the last restart
     rng = np.random.default_rng(_SEED + 1)
+    queued = getattr(space, "cycle", None) if getattr(space, "vdot", None) is None else None
     for it in range(maxiter):
-        for j in range(p, m):
+        ab = queued(V, p, m) if queued is not None else None
+        if ab is not None and not _broke_down(T, p, ab, eps, n):
+            for j, (alpha, beta) in enumerate(zip(*ab), start=p):
+                T[j, j] = alpha
+                if j + 1 < m:
+                    T[j + 1, j] = T[j, j + 1] = beta
+            beta = ab[1][-1]
+        elif ab is not None:        # rare: redo the solve with a sync a step
+            return _lanczos(_Synced(space), k, which, v0, ncv, maxiter, tol, eps)
+        for j in range(p, m) if ab is None else ():
             w = space.apply(V[j])
             alpha = None
             if j > p:

@@ -11,7 +11,8 @@ import numpy as np
 
 from ... import _arrays
 from .._interface import _device_dot
-from ._common import bare_matvec, host_matvec, iterate, stats
+from ... import _kernels
+from ._common import _our_matrix, bare_matvec, host_matvec, iterate, stats
 from ._hostvec import HostVectors
 
 
@@ -44,6 +45,10 @@ def _real(v):
 def run(s, atol, maxiter, callback):
     if s.on_cpu:
         return run_host(s, atol, maxiter, callback)
+    if callback is None and s.psolve is None and s.local_reductions:
+        plan = one_kernel_plan(s)
+        if plan is not None:
+            return run_one_kernel(s, atol, maxiter, *plan)
     product = bare_matvec(s) if s.psolve is None and s.local_reductions else None
     if product is not None:
         return run_fused(s, atol, maxiter, callback, product)
@@ -79,6 +84,49 @@ def run_fused(s, atol, maxiter, callback, product):
         x2, r2, p2, rho2 = _tail(x, r, p, product(p), rho)
         return dict(x=x2, r=r2, p=p2, rho=rho2), _real(rho), lambda c: (x, 0)
     return iterate(step, state, maxiter, callback, s, stops=lambda rr: np.sqrt(np.abs(rr)) < atol)
+
+
+def one_kernel_plan(s):
+    """(step, nb, A @ v) where the kernel table runs a whole iteration in
+    one GPU launch: our CSR float32 array, free inputs, no preconditioner
+    (a CSC array is A.T read as CSR: left to the general loop)."""
+    ours = _our_matrix(s, mx.float32)
+    product = bare_matvec(s)
+    if ours is None or ours[2] or product is None:
+        return None
+    data = ours[0].data
+    plan = _kernels.cg_iteration(data, ours[0].indices, ours[0].indptr, ours[0].shape)
+    if plan is None:
+        return None
+    step, nb = plan
+    return (lambda *state: step(data, *state)), nb, product
+
+
+def run_one_kernel(s, atol, maxiter, step, nb, product):
+    """CG in its Chronopoulos-Gear form, one launch an iteration (see
+    _kernels/_dialect_cg: the same iterates as scipy's in exact arithmetic,
+    both inner products at one point of the iteration).  Launches are
+    queued in growing batches and the stop flag read after each; launches
+    past the stop copy their inputs, so the answer is the iterate scipy's
+    test picks, never one past it."""
+    x, r = s.start()
+    w = product(r)
+    zeros = mx.zeros((nb - 1,), dtype=mx.float32)
+    part = mx.concatenate([_device_dot(r, r)[None], zeros, _device_dot(w, r)[None], zeros])
+    sc = mx.array([1.0, 1.0, atol * atol], dtype=mx.float32)
+    st = mx.zeros((2,), dtype=mx.int32)
+    p = sp = mx.zeros_like(r)
+    done, batch = 0, 8
+    while done < maxiter:
+        for _ in range(min(batch, maxiter - done)):
+            x, r, w, p, sp, part, sc, st = step(x, r, w, p, sp, part, sc, st)
+            done += 1
+        stopped, iters = np.array(st).tolist()     # the one sync of a batch
+        stats["iterations"] = iters
+        if stopped:
+            return x, 0
+        batch = min(2 * batch, 64)       # a stop found late costs only copies
+    return x, maxiter
 
 
 def run_host(s, atol, maxiter, callback):
