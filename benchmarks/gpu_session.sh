@@ -18,7 +18,10 @@ for s in "$@"; do case $s in
       tests/test_compile_loop.py tests/test_value_ops.py tests/test_csgraph_frontier.py \
       tests/test_linalg_iterative.py tests/test_linalg_grad.py tests/test_linalg_eigen.py \
       tests/test_linalg_direct.py \
-      tests/test_flags.py tests/test_surface_gradients.py ;;
+      tests/test_flags.py tests/test_surface_gradients.py tests/test_cg_one_kernel.py ;;
+  cgcheck) step cg_check 150 python tests/gpu_check.py --quick --only cg_step
+      step cg_sanitize 300 compute-sanitizer --tool memcheck --error-exitcode 3 \
+      python tests/gpu_check.py --quick --only cg_step --sanitize ;;
   gpucheck) step gpu_check 240 python tests/gpu_check.py ;;
   csgraph) step csgraph_gpu 300 python -m benchmarks.csgraph --gpu --png "$OUT/csgraph_gpu.png" ;;
   surface) step surface_gpu 220 python -m benchmarks.surface --n 1000000 --per-row 16 \

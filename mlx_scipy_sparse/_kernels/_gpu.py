@@ -449,25 +449,6 @@ class _Pattern:
             return gd, self.mm(d, g, not transpose)
         return product
 
-
-_patterns = OrderedDict()
-
-
-def _pattern(indices, indptr, n_rows, n_cols):
-    """The cached _Pattern of (indices, indptr) -- keyed by the arrays'
-    identity; a bounded LRU, so repeated calls do not grow memory."""
-    key = (id(indices), id(indptr), n_rows, n_cols)
-    with _LOCK:
-        hit = _patterns.get(key)
-        if hit is not None and hit.src[0] is indices and hit.src[1] is indptr:
-            _patterns.move_to_end(key)
-            return hit
-        pat = _patterns[key] = _Pattern(indices, indptr, n_rows, n_cols)
-        if len(_patterns) > 64:
-            _patterns.popitem(last=False)
-    return pat
-
-
     # the one-kernel CG iteration ------------------------------------------
     def cg_plan(self, T):
         """(step, nb) for the CG iteration of _dialect_cg on float32 vectors:
@@ -501,6 +482,24 @@ def _pattern(indices, indptr, n_rows, n_cols):
         def step(data, x, r, w, p, s, part, sc, st):
             return kern(inputs=[data, ind, ptr, x, r, w, p, s, part, sc, st, P], **call)
         return step, nb
+
+
+_patterns = OrderedDict()
+
+
+def _pattern(indices, indptr, n_rows, n_cols):
+    """The cached _Pattern of (indices, indptr) -- keyed by the arrays'
+    identity; a bounded LRU, so repeated calls do not grow memory."""
+    key = (id(indices), id(indptr), n_rows, n_cols)
+    with _LOCK:
+        hit = _patterns.get(key)
+        if hit is not None and hit.src[0] is indices and hit.src[1] is indptr:
+            _patterns.move_to_end(key)
+            return hit
+        pat = _patterns[key] = _Pattern(indices, indptr, n_rows, n_cols)
+        if len(_patterns) > 64:
+            _patterns.popitem(last=False)
+    return pat
 
 
 # ---------------------------------------------------------------------------
