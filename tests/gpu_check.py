@@ -243,10 +243,12 @@ def run_cg_step(rng):
                 v = [rng.standard_normal(n).astype(np.float32) for _ in range(5)]
                 part = rng.uniform(0.5, 2.0, 2 * nb).astype(np.float32)
                 sc = np.array([0.7, 3.0, tol2], dtype=np.float32)
+                flags = np.array([stopped, iters, 0, 0, 0], dtype=np.int32).view(np.float32)
                 poison(40 * n + 64)
-                out = step(d, *[mx.array(a) for a in v], mx.array(part), mx.array(sc),
-                           mx.array(np.array([stopped, iters], dtype=np.int32)))
+                out = step(d, mx.array(np.concatenate(v + [np.zeros(8, np.float32)])),
+                           mx.array(np.concatenate([part, sc, flags])))
                 mx.eval(out)
+                V2, aux2 = np.array(out[0], dtype=np.float64), np.array(out[1])
                 x, r, w, p, sv = (a.astype(np.float64) for a in v)
                 gamma, delta = part[:nb].astype(np.float64).sum(), part[nb:].astype(np.float64).sum()
                 stop = stopped or gamma < tol2
@@ -265,15 +267,16 @@ def run_cg_step(rng):
                     sums = (r2 @ r2, w2 @ r2)
                     sc_want, st_want = [alpha, gamma], [0, iters + 1]
                 for k, nm in enumerate(("x", "r", "w", "p", "s")):
-                    check(f"{label} {nm}", out[k], want[k], 2e-5)
-                got = np.array(out[5], dtype=np.float64)
+                    check(f"{label} {nm}", V2[k * n:(k + 1) * n], want[k], 2e-5)
+                got = aux2[:2 * nb].astype(np.float64)
                 check(f"{label} partial sums", np.array([got[:nb].sum(), got[nb:].sum()]),
                       np.array(sums), 2e-5)
-                check(f"{label} scalars", np.array(out[6])[:2], np.array(sc_want), 2e-5)
-                ok = np.array(out[7]).tolist() == st_want and float(np.array(out[6])[2]) == sc[2]
+                tail = aux2[2 * nb:2 * nb + 5]
+                check(f"{label} scalars", tail[:2], np.array(sc_want), 2e-5)
+                ok = tail[3:5].view(np.int32).tolist() == st_want and tail[2] == sc[2]
                 results["pass" if ok else "fail"] += 1
                 if not ok:
-                    failures.append(f"{label}: state {np.array(out[7]).tolist()} != {st_want}")
+                    failures.append(f"{label}: state {tail[3:5].view(np.int32).tolist()} != {st_want}")
         print(f"  cg_step {name} {S.shape}: {results}", flush=True)
 
 

@@ -17,6 +17,8 @@
 #define kernel
 
 typedef unsigned int uint;
+#include <cstring>
+template <typename T, typename U> inline T as_type(U u) { T t; std::memcpy(&t, &u, sizeof(T)); return t; }
 typedef unsigned short ushort;
 struct uint3 { uint x, y, z; };
 struct uint2 { uint x, y; };

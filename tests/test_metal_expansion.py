@@ -36,10 +36,7 @@ METAL_TYPES = {"float32": "float", "float16": "float16_t", "bfloat16": "bfloat16
                "int32": "int32_t", "int64": "int64_t"}
 INPUT_KIND = {"a": "T", "x": "T", "l": "T", "ci": "IT", "rp": "IT", "P": "int64", "bk": "int64", "pm": "int32",
               # the CG iteration's float32 vectors and state
-              "r": "float32", "w": "float32", "p": "float32", "s": "float32", "part": "float32",
-              "sc": "float32", "st": "int32"}
-# inputs the CG iteration names x are float32 vectors, not the T operand
-INPUT_KIND_BY_KERNEL = {"cg_step": {"x": "float32"}}
+              "V": "float32", "aux": "float32"}
 
 
 def metal_source(name, targs):
@@ -50,12 +47,11 @@ def metal_source(name, targs):
     fname = "custom_kernel_msp_" + name + "_" + "_".join(
         METAL_TYPES.get(v, str(v)) if isinstance(v, str) else str(v) for _, v in targs)
     params = []
-    kinds = dict(INPUT_KIND, **INPUT_KIND_BY_KERNEL.get(name, {}))
     for i, inp in enumerate(spec["inputs"]):
-        kind = kinds[inp]
+        kind = INPUT_KIND[inp]
         dt = METAL_TYPES[tv[kind] if kind in tv else kind]
-        # MLX: inputs smaller than 8 elements are constant (P; the CG iteration's sc and st)
-        where = "constant" if inp in ("P", "sc", "st") else "device"
+        # MLX: inputs smaller than 8 elements are constant (P)
+        where = "constant" if inp == "P" else "device"
         params.append(f"  const {where} {dt}* {inp} [[buffer({i})]]")
     for j, (out, kind) in enumerate(_dialect.outputs(name)):
         out_t = "float" if spec["atomic"] else METAL_TYPES[tv[kind] if kind in tv else kind]

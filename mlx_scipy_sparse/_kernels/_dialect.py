@@ -28,6 +28,7 @@ Helpers (defined in the per-language header, usable in bodies):
 ``msp_atomic_add(y, i, v)``  y[i] += v atomically, float32 outputs made atomic
                              (Metal: the kernel is built with ``atomic_outputs``)
 ``msp_atomic_store(y, i, v)`` y[i] = v into such an atomic output
+``msp_as_int(f)``, ``msp_as_float(i)`` the bits of a float read as int32 and back
 ``msp_ld(ptr)``              read-only load (CUDA: ``__ldg``, through the texture
                              path: the gathered X rows are never written by the kernel)
 ``msp_lds(ptr)``             streaming load of data read once (CUDA: ``__ldcs``, evict
@@ -95,6 +96,8 @@ template <int S> __device__ __forceinline__ float msp_group_sum(float v) {
   for (int m = S / 2; m > 0; m >>= 1) v += __shfl_xor_sync(0xffffffffu, v, m);
   return v;
 }
+__device__ __forceinline__ int msp_as_int(float v) { return __float_as_int(v); }
+__device__ __forceinline__ float msp_as_float(int v) { return __int_as_float(v); }
 __device__ __forceinline__ void msp_atomic_add(float* y, int64_t i, float v) { atomicAdd(y + i, v); }
 __device__ __forceinline__ void msp_atomic_store(float* y, int64_t i, float v) { y[i] = v; }
 #ifndef MSP_NO_LDG
@@ -127,6 +130,8 @@ template <int S> inline float msp_group_sum(float v) {
   for (int m = S / 2; m > 0; m >>= 1) v += simd_shuffle_xor(v, static_cast<ushort>(m));
   return v;
 }
+inline int msp_as_int(float v) { return as_type<int>(v); }
+inline float msp_as_float(int v) { return as_type<float>(v); }
 inline void msp_atomic_add(device atomic<float>* y, int64_t i, float v) {
   atomic_fetch_add_explicit(y + i, v, memory_order_relaxed);
 }

@@ -451,9 +451,8 @@ class _Pattern:
 
     # the one-kernel CG iteration ------------------------------------------
     def cg_plan(self, T):
-        """(step, nb) for the CG iteration of _dialect_cg on float32 vectors:
-        step(data, x, r, w, p, s, part, sc, st) -> the eight new arrays;
-        nb groups, so part holds 2 * nb partial sums."""
+        """(step, nb) for the CG iteration of _dialect_cg: step(data, V, aux)
+        -> (V2, aux2), V of 5 n + 8 and aux of 2 nb + 8 float32 elements."""
         return self._cached(("cg", T), lambda: self._cg_plan(T))
 
     def _cg_plan(self, T):
@@ -473,14 +472,13 @@ class _Pattern:
                  for k, v in _dialect.template_args(
                      "cg_step", _DT_NAMES[T], _DT_NAMES[self.indices.dtype], S=gw,
                      O="int32" if narrow else "int64")]
-        vec = (n,)
         call = dict(template=targs, grid=(nb * _TG, 1, 1), threadgroup=(_TG, 1, 1),
-                    output_shapes=[vec] * 5 + [(2 * nb,), (3,), (2,)],
-                    output_dtypes=[mx.float32] * 7 + [mx.int32])
+                    output_shapes=[(5 * n + 8,), (2 * nb + 8,)],
+                    output_dtypes=[mx.float32, mx.float32])
         kern, ind, ptr, P = _kernel("cg_step"), self.indices, self.indptr, _P(n, nb, rb)
 
-        def step(data, x, r, w, p, s, part, sc, st):
-            return kern(inputs=[data, ind, ptr, x, r, w, p, s, part, sc, st, P], **call)
+        def step(data, V, aux):
+            return kern(inputs=[data, ind, ptr, V, aux, P], **call)
         return step, nb
 
 

@@ -99,7 +99,7 @@ def one_kernel_plan(s):
     if plan is None:
         return None
     step, nb = plan
-    return (lambda *state: step(data, *state)), nb, product
+    return (lambda V, aux: step(data, V, aux)), nb, product
 
 
 def run_one_kernel(s, atol, maxiter, step, nb, product):
@@ -110,23 +110,25 @@ def run_one_kernel(s, atol, maxiter, step, nb, product):
     past the stop copy their inputs, so the answer is the iterate scipy's
     test picks, never one past it."""
     x, r = s.start()
+    n = s.N
     w = product(r)
-    zeros = mx.zeros((nb - 1,), dtype=mx.float32)
-    part = mx.concatenate([_device_dot(r, r)[None], zeros, _device_dot(w, r)[None], zeros])
-    sc = mx.array([1.0, 1.0, atol * atol], dtype=mx.float32)
-    st = mx.zeros((2,), dtype=mx.int32)
-    p = sp = mx.zeros_like(r)
+    z = mx.zeros((n,), dtype=mx.float32)
+    V = mx.concatenate([x, r, w, z, z, z[:8]])             # x, r, w, p, s (see _dialect_cg)
+    zp = mx.zeros((nb - 1,), dtype=mx.float32)
+    state = mx.array(np.array([1.0, 1.0, atol * atol, 0, 0, 0, 0, 0], dtype=np.float32))
+    aux = mx.concatenate([_device_dot(r, r)[None], zp, _device_dot(w, r)[None], zp, state])
     done, batch = 0, 8
     while done < maxiter:
         for _ in range(min(batch, maxiter - done)):
-            x, r, w, p, sp, part, sc, st = step(x, r, w, p, sp, part, sc, st)
+            V, aux = step(V, aux)
             done += 1
-        stopped, iters = np.array(st).tolist()     # the one sync of a batch
+        # the one sync of a batch: stopped and the count, int32 stored by their bits
+        stopped, iters = np.array(aux[2 * nb + 3:2 * nb + 5]).view(np.int32).tolist()
         stats["iterations"] = iters
         if stopped:
-            return x, 0
+            return V[:n], 0
         batch = min(2 * batch, 64)       # a stop found late costs only copies
-    return x, maxiter
+    return V[:n], maxiter
 
 
 def run_host(s, atol, maxiter, callback):
