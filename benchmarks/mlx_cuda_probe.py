@@ -53,8 +53,9 @@ def main():
     step, nb, product = _cg.one_kernel_plan(s)
     n = S.shape[0]
     V0 = mx.concatenate([b, b, product(b), mx.zeros((2 * n + 8,), dtype=mx.float32)])
+    flags = np.array([0, 1, 0, 0, 0], np.int32).view(np.float32)     # running, 1 iteration done
     aux0 = mx.concatenate([mx.ones((2 * nb,), dtype=mx.float32),
-                           mx.array(np.array([1, 1, 0, 0, 1, 0, 0, 0], np.int32).view(np.float32))])
+                           mx.array(np.concatenate([np.float32([1.0, 1.0, 0.0]), flags]))])
     mx.eval(V0, aux0)
 
     def chained(k=500, evaluate=True):
