@@ -4,6 +4,7 @@ its float32 matmul keeps float32 precision.  Run once per MLX setting:
     python benchmarks/mlx_cuda_probe.py                          # MLX's defaults
     MLX_USE_CUDA_GRAPHS=0 python benchmarks/mlx_cuda_probe.py    # plain stream launches
     MLX_MAX_MB_PER_BUFFER=100000 python benchmarks/mlx_cuda_probe.py
+    MLX_SPARSE_CG_GW=1 MLX_SPARSE_CG_GROUPS=2048 python benchmarks/mlx_cuda_probe.py --cg-only
 
 Prints: CG (2-D Poisson 1000^2, float32, rtol 1e-6) through our one-kernel
 iteration; 500 chained launches of that iteration against 500 launches on
@@ -72,6 +73,8 @@ def main():
     print(f"one-kernel iteration: chained {per(chained, 500):.1f} us a launch, "
           f"independent {per(independent, 500):.1f} us, "
           f"building the graph alone {per(lambda: chained(evaluate=False), 500):.1f} us")
+    if "--cg-only" in sys.argv:
+        return
 
     v = mx.ones((n,), dtype=mx.float32)
 

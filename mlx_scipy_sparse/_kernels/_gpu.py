@@ -459,12 +459,13 @@ class _Pattern:
         n = self.n_rows
         _check_rows(n)
         mean = self.stats[0] if self.stats else 0.0
-        gw = 1
-        while gw < 32 and gw * 2 < mean:         # about two entries a lane, as csr_vector
+        gw = 1                                   # short rows: a thread a row (csr_rowthread)
+        while mean > 6.0 and gw < 32 and gw * 2 < mean:   # else ~2 entries a lane (csr_vector)
             gw *= 2
+        gw = int(os.environ.get("MLX_SPARSE_CG_GW", gw))          # benchmarks: force one
         per = _TG // gw
-        # at most ~1024 groups: each reads every group's partials first
-        target = -(-n // 1024)
+        # about _CG_GROUPS groups at most: each reads every group's partials first
+        target = -(-n // _CG_GROUPS)
         rb = per * max(1, -(-target // per))
         nb = max(1, -(-n // rb))
         narrow = not _WIDE and max(self.nnz, n, nb * _TG) < _NARROW_BELOW
@@ -481,6 +482,8 @@ class _Pattern:
             return kern(inputs=[data, ind, ptr, V, aux, P], **call)
         return step, nb
 
+
+_CG_GROUPS = int(os.environ.get("MLX_SPARSE_CG_GROUPS", 1024))
 
 _patterns = OrderedDict()
 
