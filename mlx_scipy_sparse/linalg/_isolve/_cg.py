@@ -119,24 +119,26 @@ def run_one_kernel(s, atol, maxiter, step, nb, product):
     # batch is read while the next one runs, so the GPU does not wait for
     # Python to build launches (~10 us each).  Launches past the stop copy
     # their inputs: the answer is the same whichever batch it is read from.
+    # The flags are sliced out in the batch's own graph: a slice made later
+    # would queue behind the next batch and wait for it.
     done, batch, last = 0, 8, None
     while True:
         if done < maxiter:
             for _ in range(min(batch, maxiter - done)):
                 V, aux = step(V, aux)
                 done += 1
-            mx.async_eval(V, aux)
+            flags = aux[2 * nb + 3:2 * nb + 5]          # stopped, count: int32 by their bits
+            mx.async_eval(V, flags)
             batch = min(2 * batch, 64)
         if last is not None:
-            Vl, auxl = last
-            # stopped and the count: int32 stored by their bits
-            stopped, iters = np.array(auxl[2 * nb + 3:2 * nb + 5]).view(np.int32).tolist()
+            Vl, fl = last
+            stopped, iters = np.array(fl).view(np.int32).tolist()
             stats["iterations"] = iters
             if stopped:
                 return Vl[:n], 0
             if Vl is V:
                 return V[:n], maxiter
-        last = (V, aux)
+        last = (V, flags)
 
 
 def run_host(s, atol, maxiter, callback):
