@@ -53,7 +53,9 @@ def main():
     s = _common.System("cg", A, b, None, None)
     step, nb, product = _cg.one_kernel_plan(s)
     n = S.shape[0]
-    V0 = mx.concatenate([b, b, product(b), mx.zeros((2 * n + 8,), dtype=mx.float32)])
+    z = mx.zeros((n,), dtype=mx.float32)
+    V0 = mx.concatenate([mx.stack([b, product(b), z, z], axis=1).reshape(-1), b, z,
+                         mx.zeros((8,), dtype=mx.float32)])
     flags = np.array([0, 1, 0, 0, 0], np.int32).view(np.float32)     # running, 1 iteration done
     aux0 = mx.concatenate([mx.ones((2 * nb,), dtype=mx.float32),
                            mx.array(np.concatenate([np.float32([1.0, 1.0, 0.0]), flags]))])

@@ -245,7 +245,8 @@ def run_cg_step(rng):
                 sc = np.array([0.7, 3.0, tol2], dtype=np.float32)
                 flags = np.array([stopped, iters, 0, 0, 0], dtype=np.int32).view(np.float32)
                 poison(40 * n + 64)
-                out = step(d, mx.array(np.concatenate(v + [np.zeros(8, np.float32)])),
+                rws = np.stack([v[1], v[2], v[4], np.zeros(n, np.float32)], axis=1).ravel()
+                out = step(d, mx.array(np.concatenate([rws, v[0], v[3], np.zeros(8, np.float32)])),
                            mx.array(np.concatenate([part, sc, flags])))
                 mx.eval(out)
                 V2, aux2 = np.array(out[0], dtype=np.float64), np.array(out[1])
@@ -266,8 +267,10 @@ def run_cg_step(rng):
                     want = [x + alpha * p2, r2, w2, p2, s2]
                     sums = (r2 @ r2, w2 @ r2)
                     sc_want, st_want = [alpha, gamma], [0, iters + 1]
+                rec = V2[:4 * n].reshape(n, 4)
+                got_v = [V2[4 * n:5 * n], rec[:, 0], rec[:, 1], V2[5 * n:6 * n], rec[:, 2]]
                 for k, nm in enumerate(("x", "r", "w", "p", "s")):
-                    check(f"{label} {nm}", V2[k * n:(k + 1) * n], want[k], 2e-5)
+                    check(f"{label} {nm}", got_v[k], want[k], 2e-5)
                 got = aux2[:2 * nb].astype(np.float64)
                 check(f"{label} partial sums", np.array([got[:nb].sum(), got[nb:].sum()]),
                       np.array(sums), 2e-5)

@@ -21,6 +21,11 @@ typedef unsigned int uint;
 template <typename T, typename U> inline T as_type(U u) { T t; std::memcpy(&t, &u, sizeof(T)); return t; }
 typedef unsigned short ushort;
 struct uint3 { uint x, y, z; };
+struct float4 {
+  float x, y, z, w;
+  float4() = default;
+  float4(float a, float b, float c, float d) : x(a), y(b), z(c), w(d) {}
+};
 struct uint2 { uint x, y; };
 
 // Half-precision storage types: only their conversions matter here.

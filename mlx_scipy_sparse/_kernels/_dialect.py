@@ -29,6 +29,8 @@ Helpers (defined in the per-language header, usable in bodies):
                              (Metal: the kernel is built with ``atomic_outputs``)
 ``msp_atomic_store(y, i, v)`` y[i] = v into such an atomic output
 ``msp_as_int(f)``, ``msp_as_float(i)`` the bits of a float read as int32 and back
+``msp_ld4(p, i)``            the i-th float4 of a float array (16-byte aligned), read-only
+``msp_st4(p, i, a, b, c, d)`` writes it
 ``msp_ld(ptr)``              read-only load (CUDA: ``__ldg``, through the texture
                              path: the gathered X rows are never written by the kernel)
 ``msp_lds(ptr)``             streaming load of data read once (CUDA: ``__ldcs``, evict
@@ -96,6 +98,12 @@ template <int S> __device__ __forceinline__ float msp_group_sum(float v) {
   for (int m = S / 2; m > 0; m >>= 1) v += __shfl_xor_sync(0xffffffffu, v, m);
   return v;
 }
+__device__ __forceinline__ float4 msp_ld4(const float* p, int64_t i) {
+  return __ldg(reinterpret_cast<const float4*>(p) + i);
+}
+__device__ __forceinline__ void msp_st4(float* p, int64_t i, float a, float b, float c, float d) {
+  reinterpret_cast<float4*>(p)[i] = make_float4(a, b, c, d);
+}
 __device__ __forceinline__ int msp_as_int(float v) { return __float_as_int(v); }
 __device__ __forceinline__ float msp_as_float(int v) { return __int_as_float(v); }
 __device__ __forceinline__ void msp_atomic_add(float* y, int64_t i, float v) { atomicAdd(y + i, v); }
@@ -129,6 +137,10 @@ inline float msp_shfl_xor(float v, int m) { return simd_shuffle_xor(v, static_ca
 template <int S> inline float msp_group_sum(float v) {
   for (int m = S / 2; m > 0; m >>= 1) v += simd_shuffle_xor(v, static_cast<ushort>(m));
   return v;
+}
+inline float4 msp_ld4(const device float* p, int64_t i) { return ((const device float4*)p)[i]; }
+inline void msp_st4(device float* p, int64_t i, float a, float b, float c, float d) {
+  ((device float4*)p)[i] = float4(a, b, c, d);
 }
 inline int msp_as_int(float v) { return as_type<int>(v); }
 inline float msp_as_float(int v) { return as_type<float>(v); }

@@ -23,35 +23,30 @@ whole iteration:
   and <w', r'>.  A stopped iteration copies its inputs, so launches past
   the stop change nothing and the host may check every few launches.
 
-Inputs: a, ci, rp (CSR, T values); V (5 n + 8 float32: x, r, w, p, s one
-after the other); aux (2 nb + 8 float32: the partials of gamma, those of
-delta, then alpha_prev, gamma_prev, tol**2, and two int32 stored by their
-bits: stopped, iterations done); P = [n, nb, rows per group].  Outputs V2
-and aux2, the same roles.  (The 8 spare elements keep both arrays out of
+Inputs: a, ci, rp (CSR, T values); V (6 n + 8 float32: per row the record
+(r, w, s, 0), the product's gather reading all three at once, then x, then
+p); aux (2 nb + 8 float32: the partials of gamma, those of delta, then
+alpha_prev, gamma_prev, tol**2, and two int32 stored by their bits:
+stopped, iterations done); P = [n, nb, rows per group].  Outputs V2 and
+aux2, the same roles.  (The 8 spare elements keep both arrays out of
 Metal's constant address space, where MLX puts inputs under 8 elements.)
-Two arrays rather than twelve: MLX's CUDA backend spends host
-time on every array of a launch (~54 us a launch with 12 inputs and 8
-outputs on the H200 host).  Grid: nb groups of 256 threads, GW lanes a row.
+Grid: nb groups of 256 threads, GW lanes a row.
 """
 
 INPUTS = ["a", "ci", "rp", "V", "aux", "P"]
 OUTPUTS = [("V2", "float32"), ("aux2", "float32")]
 
 BODY = """
-#define MSP_CG_NEXT(c) (r[c] - alpha * (w[c] + beta * s[c]))
+#define MSP_CG_NEXT(q) ((q).x - alpha * ((q).y + beta * (q).z))
   const int tid = @TID;
   const OT grp_id = @BID;
   const OT n = P[0], nb = P[1], rb = P[2];
-  const @GLOBAL float* x = V;
-  const @GLOBAL float* r = V + n;
-  const @GLOBAL float* w = V + 2 * n;
-  const @GLOBAL float* p = V + 3 * n;
-  const @GLOBAL float* s = V + 4 * n;
-  @GLOBAL float* x2 = V2;
-  @GLOBAL float* r2 = V2 + n;
-  @GLOBAL float* w2 = V2 + 2 * n;
-  @GLOBAL float* p2 = V2 + 3 * n;
-  @GLOBAL float* s2 = V2 + 4 * n;
+  const @GLOBAL float* R = V;
+  const @GLOBAL float* x = V + 4 * n;
+  const @GLOBAL float* p = V + 5 * n;
+  @GLOBAL float* R2 = V2;
+  @GLOBAL float* x2 = V2 + 4 * n;
+  @GLOBAL float* p2 = V2 + 5 * n;
   const @GLOBAL float* part = aux;
   const @GLOBAL float* sc = aux + 2 * nb;
   @GLOBAL float* part2 = aux2;
@@ -84,21 +79,23 @@ BODY = """
       const OT e = (OT)rp[row + 1];
       for (OT q = (OT)rp[row] + gl; q < e; q += GW) {
         const OT c = (OT)msp_lds(ci + q);
-        acc += msp_f(msp_lds(a + q)) * MSP_CG_NEXT(c);
+        const float4 rc = msp_ld4(R, c);
+        acc += msp_f(msp_lds(a + q)) * MSP_CG_NEXT(rc);
       }
     }
     acc = msp_group_sum<GW>(acc);
     if (live && gl == 0) {
+      const float4 me = msp_ld4(R, row);
       if (stop) {
-        x2[row] = x[row]; r2[row] = r[row]; w2[row] = w[row]; p2[row] = p[row]; s2[row] = s[row];
+        msp_st4(R2, row, me.x, me.y, me.z, 0.0f);
+        x2[row] = x[row];
+        p2[row] = p[row];
       } else {
-        const float pv = r[row] + beta * p[row];
-        const float rn = MSP_CG_NEXT(row);
+        const float pv = me.x + beta * p[row];
+        const float rn = MSP_CG_NEXT(me);
+        msp_st4(R2, row, rn, acc, me.y + beta * me.z, 0.0f);
         x2[row] = x[row] + alpha * pv;
-        r2[row] = rn;
         p2[row] = pv;
-        s2[row] = w[row] + beta * s[row];
-        w2[row] = acc;
         gp += rn * rn;
         dp += acc * rn;
       }

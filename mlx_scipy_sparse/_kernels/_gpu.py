@@ -452,7 +452,7 @@ class _Pattern:
     # the one-kernel CG iteration ------------------------------------------
     def cg_plan(self, T):
         """(step, nb) for the CG iteration of _dialect_cg: step(data, V, aux)
-        -> (V2, aux2), V of 5 n + 8 and aux of 2 nb + 8 float32 elements."""
+        -> (V2, aux2), V of 6 n + 8 and aux of 2 nb + 8 float32 elements."""
         return self._cached(("cg", T), lambda: self._cg_plan(T))
 
     def _cg_plan(self, T):
@@ -474,7 +474,7 @@ class _Pattern:
                      "cg_step", _DT_NAMES[T], _DT_NAMES[self.indices.dtype], S=gw,
                      O="int32" if narrow else "int64")]
         call = dict(template=targs, grid=(nb * _TG, 1, 1), threadgroup=(_TG, 1, 1),
-                    output_shapes=[(5 * n + 8,), (2 * nb + 8,)],
+                    output_shapes=[(6 * n + 8,), (2 * nb + 8,)],
                     output_dtypes=[mx.float32, mx.float32])
         kern, ind, ptr, P = _kernel("cg_step"), self.indices, self.indptr, _P(n, nb, rb)
 

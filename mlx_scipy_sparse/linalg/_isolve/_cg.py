@@ -111,7 +111,9 @@ def run_one_kernel(s, atol, maxiter, step, nb, product):
     x, r = s.start()
     n = s.N
     w = product(r)
-    V = mx.concatenate([x, r, w, mx.zeros((2 * n + 8,), dtype=mx.float32)])   # x r w p s
+    z = mx.zeros((n,), dtype=mx.float32)
+    rws = mx.stack([r, w, z, z], axis=1).reshape(-1)         # (r, w, s, 0) a row, then x, p
+    V = mx.concatenate([rws, x, mx.zeros((n + 8,), dtype=mx.float32)])
     zp = mx.zeros((nb - 1,), dtype=mx.float32)
     state = mx.array(np.array([1.0, 1.0, atol * atol, 0, 0, 0, 0, 0], dtype=np.float32))
     aux = mx.concatenate([_device_dot(r, r)[None], zp, _device_dot(w, r)[None], zp, state])
@@ -135,9 +137,9 @@ def run_one_kernel(s, atol, maxiter, step, nb, product):
             stopped, iters = np.array(fl).view(np.int32).tolist()
             stats["iterations"] = iters
             if stopped:
-                return Vl[:n], 0
+                return Vl[4 * n:5 * n], 0
             if Vl is V:
-                return V[:n], maxiter
+                return V[4 * n:5 * n], maxiter
         last = (V, flags)
 
 
