@@ -153,6 +153,22 @@ def fast_product(data, indices, indptr, shape, X, transpose=False, checked=True)
     return fn
 
 
+def host_product(data, indices, indptr, shape):
+    """fn(x, out) -> out = A @ x on the CPU backend's threads, x and out
+    numpy vectors of data's dtype (a solver's own buffers: no MLX array is
+    made, out's old contents are zeroed chunk by chunk), or None where the
+    values are not free or not a dtype the CPU kernels compute in."""
+    if not isinstance(data, mx.array) or _arrays.trace_state(indices, indptr, data) != _arrays.FREE:
+        return None
+    dt = _arrays.np_dtype(data.dtype)
+    if _arrays.mx_dtype(dt) != data.dtype or _cpu.native_dtype(dt) != dt:
+        return None
+    ind, ptr = _cpu_pattern(indices, indptr, shape[1])
+    d, bounds = _arrays.to_np(data), _cpu.chunks(ptr, 1)
+    return lambda x, out: _cpu.spmm(d, ind, ptr, *shape, x, False, dt, out=out, bounds=bounds,
+                                    zero_out=True)
+
+
 def cg_iteration(data, indices, indptr, shape):
     """(step, nb): one whole unpreconditioned CG iteration a GPU launch
     (_dialect_cg) for a square CSR array of free float32 values on a GPU,

@@ -144,12 +144,13 @@ def native_dtype(dtype):
 
 
 def spmm(data, indices, indptr, n_rows, n_cols, X, transpose=False, out_dtype=None, out=None,
-         bounds=None):
+         bounds=None, zero_out=False):
     """Y = A @ X, or A.T @ X when ``transpose``, for A in CSR arrays.
 
     X is 1-D (SpMV) or 2-D row-major (SpMM).  Returns a new array of
     ``out_dtype`` (numpy's promotion of the operands by default), or fills
-    ``out`` (zeroed, C-contiguous, of a dtype sparsetools computes in).
+    ``out`` (zeroed, C-contiguous, of a dtype sparsetools computes in;
+    ``zero_out``: any contents, zeroed here, for A @ X only).
     ``bounds``: chunks(indptr, k), where the caller keeps them.
     """
     out_dtype = np.dtype(out_dtype or np.result_type(data.dtype, X.dtype))
@@ -169,7 +170,7 @@ def spmm(data, indices, indptr, n_rows, n_cols, X, transpose=False, out_dtype=No
 
         def job(c, _t):
             r0, r1 = b[c], b[c + 1]
-            if out is None:
+            if out is None or zero_out:
                 Y[r0:r1] = 0
             if vec:
                 st.csr_matvec(r1 - r0, n_cols, indptr[r0:r1 + 1], indices, A, X, Y[r0:r1])

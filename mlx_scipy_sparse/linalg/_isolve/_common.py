@@ -178,11 +178,18 @@ def _our_matrix(sysm, dtype):
 def host_matvec(sysm, X):
     """For a solve bare on the CPU: fn(X2, x2) = A @ X2 as a numpy array,
     for an MLX vector X2 of X's shape and dtype and x2, a numpy view of the
-    same buffer.  Over our CSR/CSC array the kernel table's prepared
-    product (no per-call decisions); where it refuses (inside a VJP every
-    new array reads as traced) our array's numpy product, the same CPU
-    kernel; otherwise the operator's matvec."""
+    same buffer; the array is valid until the next call.  Over our CSR
+    array the CPU kernels write into one buffer kept here; over CSC the
+    kernel table's prepared product (no per-call decisions); where either
+    refuses (inside a VJP every new array reads as traced) our array's
+    numpy product, the same CPU kernel; otherwise the operator's matvec."""
     ours = _our_matrix(sysm, X.dtype)
+    host = None if ours is None or ours[2] else \
+        _kernels.host_product(ours[0].data, ours[0].indices, ours[0].indptr, ours[1])
+    if host is not None:
+        # into one buffer of ours: no MLX array a product (each cost a memset and an eval)
+        out = np.empty(X.shape, dtype=_arrays.np_dtype(X.dtype))
+        return lambda X2, x2: host(x2, out)
     if ours is not None:
         S, shape, flip = ours
         fn = _kernels.fast_product(S.data, S.indices, S.indptr, shape, X, transpose=flip)
