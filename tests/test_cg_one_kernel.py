@@ -94,3 +94,30 @@ def test_maxiter_x0_and_zero_rhs():
     # already solved: no iteration, x0 back
     x, info = cg(Am, mx.zeros((n,), dtype=mx.float32))
     assert info == 0 and not np.any(np.array(x))
+
+
+def test_host_chunked_iteration_matches_scipy():
+    """Bare on the CPU over our CSR array, cg runs its passes over row
+    chunks on the CPU backend's threads (a matrix large enough to be cut
+    in several); against scipy float64: the count, the iterates (callback),
+    the answer, and the same bits on a second call."""
+    with mx.stream(mx.cpu):
+        A = poisson(160)                        # 25600 rows, 127k entries: several chunks
+        from mlx_scipy_sparse._kernels import _cpu
+        assert len(_cpu.chunks(A.indptr)) > 2
+        b = np.random.default_rng(5).standard_normal(A.shape[0])
+        seen, ref = [], []
+        x, info = cg(sp.csr_array(A), b, rtol=1e-8, callback=lambda xk: seen.append(xk.copy()))
+        xs, info_s = sl.cg(A, b, rtol=1e-8, callback=lambda xk: ref.append(xk.copy()))
+        assert info == info_s == 0 and len(seen) == len(ref)
+        for k in (0, len(ref) // 2, len(ref) - 1):
+            np.testing.assert_allclose(seen[k], ref[k], rtol=0, atol=1e-8 * np.abs(ref[k]).max())
+        np.testing.assert_allclose(x, xs, rtol=0, atol=1e-9 * np.abs(xs).max())
+        x2, _ = cg(sp.csr_array(A), b, rtol=1e-8)
+        np.testing.assert_array_equal(x, x2)
+        # float32 MLX in, MLX out: float64 accumulation keeps the count near scipy's
+        x32, info32 = cg(sp.csr_array(A.astype(np.float32)), mx.array(b.astype(np.float32)),
+                         rtol=1e-5)
+        its32 = _common.stats["iterations"]
+        _, _, its = scipy_iterations(A, b, rtol=1e-5)
+        assert info32 == 0 and isinstance(x32, mx.array) and abs(its32 - its) <= max(3, its // 10)

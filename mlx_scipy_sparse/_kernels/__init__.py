@@ -154,10 +154,13 @@ def fast_product(data, indices, indptr, shape, X, transpose=False, checked=True)
 
 
 def host_product(data, indices, indptr, shape):
-    """fn(x, out) -> out = A @ x on the CPU backend's threads, x and out
-    numpy vectors of data's dtype (a solver's own buffers: no MLX array is
-    made, out's old contents are zeroed chunk by chunk), or None where the
-    values are not free or not a dtype the CPU kernels compute in."""
+    """(product, rows) for a solver's own numpy vectors on the CPU backend's
+    threads, or None where the values are not free or not a dtype the CPU
+    kernels compute in.  product(x, out, after=None): out = A @ x (out's
+    old contents zeroed chunk by chunk; no MLX array is made), and
+    [after(r0, r1) ...] run on each chunk's thread right after it;
+    rows(fn): [fn(r0, r1) ...] over the same row chunks.  Both lists come in
+    chunk order, so sums over them are the same bits every call."""
     if not isinstance(data, mx.array) or _arrays.trace_state(indices, indptr, data) != _arrays.FREE:
         return None
     dt = _arrays.np_dtype(data.dtype)
@@ -165,8 +168,10 @@ def host_product(data, indices, indptr, shape):
         return None
     ind, ptr = _cpu_pattern(indices, indptr, shape[1])
     d, bounds = _arrays.to_np(data), _cpu.chunks(ptr, 1)
-    return lambda x, out: _cpu.spmm(d, ind, ptr, *shape, x, False, dt, out=out, bounds=bounds,
-                                    zero_out=True)
+
+    def product(x, out, after=None):
+        return _cpu.spmv_into(d, ind, ptr, shape[1], x, out, bounds, after)
+    return product, lambda fn: _cpu.rows_shared(bounds, fn)
 
 
 def cg_iteration(data, indices, indptr, shape):

@@ -117,6 +117,34 @@ def _share(n_chunks, run_chunk, static=False):
     _run([lambda t=t: loop(t) for t in range(n_threads)])
 
 
+def spmv_into(data, indices, indptr, n_cols, x, out, bounds, after=None):
+    """out = A @ x (CSR numpy arrays in a native dtype, x a vector), out
+    zeroed and written chunk by chunk on the threads; ``after(r0, r1)``
+    runs on the same thread right after each chunk, while its rows are in
+    cache.  Returns [after(r0, r1) ...] in chunk order."""
+    res = [None] * (len(bounds) - 1)
+
+    def job(c, _t):
+        r0, r1 = bounds[c], bounds[c + 1]
+        out[r0:r1] = 0
+        st.csr_matvec(r1 - r0, n_cols, indptr[r0:r1 + 1], indices, data, x, out[r0:r1])
+        if after is not None:
+            res[c] = after(r0, r1)
+    _share(len(bounds) - 1, job)
+    return res
+
+
+def rows_shared(bounds, fn):
+    """[fn(r0, r1) for each chunk of ``bounds``] on the threads, in chunk order
+    (fn should spend its time in numpy calls, which release the GIL)."""
+    res = [None] * (len(bounds) - 1)
+
+    def job(c, _t):
+        res[c] = fn(bounds[c], bounds[c + 1])
+    _share(len(bounds) - 1, job)
+    return res
+
+
 def chunks(indptr, k=1):
     """Row bounds of the chunks a product of this pattern with k columns is
     shared out in (one chunk when it is too small to split)."""
@@ -144,13 +172,12 @@ def native_dtype(dtype):
 
 
 def spmm(data, indices, indptr, n_rows, n_cols, X, transpose=False, out_dtype=None, out=None,
-         bounds=None, zero_out=False):
+         bounds=None):
     """Y = A @ X, or A.T @ X when ``transpose``, for A in CSR arrays.
 
     X is 1-D (SpMV) or 2-D row-major (SpMM).  Returns a new array of
     ``out_dtype`` (numpy's promotion of the operands by default), or fills
-    ``out`` (zeroed, C-contiguous, of a dtype sparsetools computes in;
-    ``zero_out``: any contents, zeroed here, for A @ X only).
+    ``out`` (zeroed, C-contiguous, of a dtype sparsetools computes in).
     ``bounds``: chunks(indptr, k), where the caller keeps them.
     """
     out_dtype = np.dtype(out_dtype or np.result_type(data.dtype, X.dtype))
@@ -170,7 +197,7 @@ def spmm(data, indices, indptr, n_rows, n_cols, X, transpose=False, out_dtype=No
 
         def job(c, _t):
             r0, r1 = b[c], b[c + 1]
-            if out is None or zero_out:
+            if out is None:
                 Y[r0:r1] = 0
             if vec:
                 st.csr_matvec(r1 - r0, n_cols, indptr[r0:r1 + 1], indices, A, X, Y[r0:r1])

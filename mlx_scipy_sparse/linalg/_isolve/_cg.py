@@ -143,12 +143,57 @@ def run_one_kernel(s, atol, maxiter, step, nb, product):
         last = (V, flags)
 
 
+def run_host_chunked(s, atol, maxiter, callback, product, rows):
+    """run_host's iteration without a preconditioner over our CSR array, in
+    three passes over row chunks on the CPU backend's threads: the product
+    with each chunk's part of <p, q> taken right after it (q's chunk still
+    in cache); x += alpha p, r -= alpha q and the chunk's part of <r, r>;
+    then p = r + beta p.  numpy's calls release the GIL (scipy's BLAS
+    wrappers do not), and the parts are added in chunk order."""
+    hv = HostVectors(s.dtype)
+    x0, r0 = s.start()
+    x, r = hv.own(x0), hv.own(r0)
+    p, q, tmp = np.empty_like(r), np.empty_like(r), np.empty_like(r)
+    rr = sum(rows(lambda a, b: hv.dot(r[a:b], r[a:b])))
+    stats["iterations"] = 0
+    for it in range(maxiter):
+        if math.sqrt(abs(rr)) < atol:
+            return _arrays.to_mx(x), 0
+        stats["iterations"] = it + 1
+        if it == 0:
+            p[...] = r
+        else:
+            beta = rr / rr_prev
+
+            def direction(a, b):
+                np.multiply(p[a:b], beta, out=p[a:b])
+                np.add(p[a:b], r[a:b], out=p[a:b])
+            rows(direction)
+        alpha = rr / sum(product(p, q, lambda a, b: hv.dot(p[a:b], q[a:b])))
+
+        def update(a, b):
+            np.multiply(p[a:b], alpha, out=tmp[a:b])
+            np.add(x[a:b], tmp[a:b], out=x[a:b])
+            np.multiply(q[a:b], alpha, out=tmp[a:b])
+            np.subtract(r[a:b], tmp[a:b], out=r[a:b])
+            return hv.dot(r[a:b], r[a:b])
+        rr_prev, rr = rr, sum(rows(update))
+        if callback is not None:
+            callback(s.for_callback(_arrays.to_mx(x)) if s.mlx else np.array(x))
+    return _arrays.to_mx(x), maxiter
+
+
 def run_host(s, atol, maxiter, callback):
     """The same iteration bare on the CPU: vectors in host memory updated in
     place by BLAS (see _hostvec), products through our operator on an MLX
     vector that shares p's buffer, every iteration's test read at once
     (nothing is pending on the host).  A distributed operator's inner
     products go through its vdot (the local BLAS dot, then one all_sum)."""
+    ours = _our_matrix(s, s.mx_dtype)
+    if s.psolve is None and s.local_reductions and ours is not None and not ours[2]:
+        host = _kernels.host_product(ours[0].data, ours[0].indices, ours[0].indptr, ours[1])
+        if host is not None:
+            return run_host_chunked(s, atol, maxiter, callback, *host)
     hv = HostVectors(s.dtype)
     dot = hv.dot if s.local_reductions else (lambda u, v: s.A.vdot(u, v)[()])
     x0, r0 = s.start()

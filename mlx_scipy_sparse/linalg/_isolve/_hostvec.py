@@ -20,8 +20,6 @@ class HostVectors:
     def __init__(self, dtype):
         self.dtype = np.dtype(dtype)
         self.axpy_ = blas.get_blas_funcs("axpy", dtype=self.dtype)
-        cplx = self.dtype.kind == "c"
-        self.dot_ = blas.get_blas_funcs("dotc" if cplx else "dot", dtype=self.dtype)
         self.wide = self.dtype in (np.float32, np.complex64)
 
     def own(self, v):
@@ -33,12 +31,14 @@ class HostVectors:
         n = x.shape[0]
         if n == 0:                  # a rank holding no rows (BLAS refuses empty vectors)
             return self.dtype.type(0)
+        # numpy's vdot: the same BLAS, but it releases the GIL (scipy's wrappers
+        # do not), so chunks of a vector can be summed on several threads
         if not self.wide or n <= _BLOCK:
-            return self.dot_(x, y)
+            return np.vdot(x, y)
         total = 0.0
         for i in range(0, n, _BLOCK):
-            total += complex(self.dot_(x[i:i + _BLOCK], y[i:i + _BLOCK])) if self.dtype.kind == "c" \
-                else float(self.dot_(x[i:i + _BLOCK], y[i:i + _BLOCK]))
+            total += complex(np.vdot(x[i:i + _BLOCK], y[i:i + _BLOCK])) if self.dtype.kind == "c" \
+                else float(np.vdot(x[i:i + _BLOCK], y[i:i + _BLOCK]))
         return total
 
     def axpy(self, a, x, y):
