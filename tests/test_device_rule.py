@@ -175,6 +175,36 @@ def test_reductions_on_the_device_in_scipys_types(flavour, fmt, name, kw):
         assert not calls, "handed to scipy"
 
 
+@pytest.mark.parametrize("flavour", ["array", "matrix"])
+@pytest.mark.parametrize("fmt", ["csr", "csc"])
+@pytest.mark.parametrize("name", ["max", "min"])
+@pytest.mark.parametrize("axis", [0, 1, -1])
+def test_max_min_along_an_axis_on_the_device(flavour, fmt, name, axis):
+    """float32 values: max / min along an axis reduced where the values live,
+    scipy's COO answer exactly (type, shape, stored entries, values), with a
+    full row, an empty row and a column of negatives (implicit zeros count
+    only where a row / column is not full); a NaN takes scipy's path."""
+    rng = np.random.default_rng(3)
+    S = ss.random_array((40, 30), density=0.2, format="lil", dtype=np.float32, rng=rng)
+    S[3, :] = rng.standard_normal(30)
+    S[:, 7] = -rng.uniform(1, 2, 40)
+    S[5, :] = 0
+    S = getattr(ss, f"{fmt}_{flavour}")(S)
+    S.data -= 0.3
+    A = getattr(sp, f"{fmt}_{flavour}")(S)
+    ref = getattr(S, name)(axis=axis)
+    with _scipy_calls() as calls:
+        ours = getattr(A, name)(axis=axis)
+    assert not calls, "handed to scipy"
+    assert type(ours).__name__ == type(ref).__name__ and ours.shape == ref.shape
+    assert ours.nnz == ref.nnz and ours.dtype == ref.dtype
+    np.testing.assert_array_equal(ours.toarray(), ref.toarray())
+    S.data[4] = np.nan
+    A = getattr(sp, f"{fmt}_{flavour}")(S)
+    np.testing.assert_array_equal(getattr(A, name)(axis=axis).toarray(),
+                                  getattr(S, name)(axis=axis).toarray())
+
+
 def test_device_reductions_leave_float64_and_transformations_alone():
     """float64 stays scipy's (its exact bits, CPU stream); traced values
     keep the MLX result with its gradient."""

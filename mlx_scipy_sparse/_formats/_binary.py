@@ -329,6 +329,11 @@ class BinaryOps:
         op on a 40k-entry array); scipy's otherwise."""
         traced = _transformed(self)
         device = not traced and _device_reduce.applies(self)
+        if device and axis in (0, 1, -1, -2) and out is None and not explicit and self.ndim == 2 \
+                and self.nnz and self._known_flag("has_canonical_format"):
+            r = _device_reduce.extreme_axis(self, name, axis % 2)
+            if r is not None:
+                return r
         if axis is not None or out is not None or explicit or self.ndim != 2 \
                 or self._on_host() or self.nnz == 0 or self.dtype.kind not in "fiu" \
                 or not self._known_flag("has_canonical_format"):

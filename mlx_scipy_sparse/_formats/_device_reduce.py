@@ -94,3 +94,38 @@ def count_nonzero(A, axis):
     if major and total == A.nnz:
         return counts.astype(_arrays.np_dtype(A._indptr.dtype))
     return counts.astype(np.int64)
+
+
+def extreme_axis(A, name, axis):
+    """A.max(axis) / A.min(axis) of a canonical 2-D array in scipy's form (a
+    COO array or matrix of the nonzero results), the reduction made where
+    the values live: a scatter of each entry's value onto its row (axis 1)
+    or column (axis 0), and implicit zeros counted where a row / column is
+    not full.  Only the n results come to the host, not the entries.  None
+    (scipy's path) where a value is NaN: scipy's order of comparing decides
+    which NaN it returns."""
+    slots = A._axis_slots(axis)
+    vals = A._values()
+    if slots is None or not mx.issubdtype(vals.dtype, mx.floating):
+        return None
+    n_out, n_in = A.shape[1 - axis], A.shape[axis]
+    big = mx.max if name == "max" else mx.min
+    with mx.stream(_kernels.stream_for(vals.dtype)):
+        if mx.any(mx.isnan(vals)).item():
+            return None
+        start = mx.full((n_out,), -np.inf if name == "max" else np.inf, dtype=vals.dtype)
+        at = start.at[slots]
+        m = at.maximum(vals) if name == "max" else at.minimum(vals)
+        full = _kernels.scatter_sum(mx.ones(vals.shape, dtype=mx.int32), slots, n_out)
+        m = mx.where(full < n_in, big(mx.stack([m, mx.zeros_like(m)]), axis=0), m)
+    value = np.array(_arrays.to_np(m))
+    idx = np.flatnonzero(value)
+    value = value[idx]
+    if A._is_array:
+        S = _ss.coo_array((value, (idx,)), shape=(n_out,), dtype=A.dtype)
+    else:
+        zeros = np.zeros(idx.size, dtype=idx.dtype)
+        coords, shape = ((zeros, idx), (1, n_out)) if axis == 0 else ((idx, zeros), (n_out, 1))
+        S = _ss.coo_matrix((value, coords), shape=shape, dtype=A.dtype)
+    from . import _bridge
+    return _bridge.wrap(S)

@@ -468,7 +468,8 @@ class _Pattern:
         target = -(-n // _CG_GROUPS)
         rb = per * max(1, -(-target // per))
         nb = max(1, -(-n // rb))
-        narrow = not _WIDE and max(self.nnz, n, nb * _TG) < _NARROW_BELOW
+        # offsets into V reach 6 n: 32-bit ones only where that fits
+        narrow = not _WIDE and max(self.nnz, 6 * n + 8, 2 * nb + 8, nb * _TG) < _NARROW_BELOW
         targs = [(k, _NAME_DT[v] if isinstance(v, str) else v)
                  for k, v in _dialect.template_args(
                      "cg_step", _DT_NAMES[T], _DT_NAMES[self.indices.dtype], S=gw,
