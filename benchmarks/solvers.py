@@ -60,32 +60,44 @@ def best(fn, repeats):
 
 # ---------------------------------------------------------------- CPU
 def cpu_rows(S, b, repeats):
-    rows = []
+    """Every solver once per round, the rounds repeated and each row's best
+    kept: a load that comes and goes on a shared box then falls on all rows
+    alike rather than on whichever ran during it."""
+    runs = []                       # (label, fn -> (x, info, iterations))
     for dt in (np.float64, np.float32):
         Sd, bd = S.astype(dt), b.astype(dt)
-        count = [0]
 
-        def run_scipy():
-            count[0] = 0
-            return sl.cg(Sd, bd, rtol=RTOL, callback=lambda xk: count.__setitem__(0, count[0] + 1))
-        t, (x, info) = best(run_scipy, repeats)
-        rows.append((f"scipy cg {np.dtype(dt).name}", count[0], true_residual(S, x, b), t, info))
-    with mx.stream(mx.cpu):
-        for dt, mdt in ((np.float64, mx.float64), (np.float32, mx.float32)):
-            A = sp.csr_array(S.astype(dt))
-            bm = mx.array(b.astype(dt), dtype=mdt)
-            mx.eval(bm)
+        def run_scipy(Sd=Sd, bd=bd):
+            count = [0]
+            x, info = sl.cg(Sd, bd, rtol=RTOL,
+                            callback=lambda xk: count.__setitem__(0, count[0] + 1))
+            return x, info, count[0]
+        runs.append((f"scipy cg {np.dtype(dt).name}", run_scipy))
+    for dt, mdt in ((np.float64, mx.float64), (np.float32, mx.float32)):
+        A = sp.csr_array(S.astype(dt))
+        bm = mx.array(b.astype(dt), dtype=mdt)
+        mx.eval(bm)
 
-            def run_ours():
+        def run_ours(A=A, bm=bm):
+            with mx.stream(mx.cpu):
                 x, info = cg(A, bm, rtol=RTOL)
                 mx.eval(x)
-                return x, info
-            t, (x, info) = best(run_ours, repeats)
-            rows.append((f"ours cg {np.dtype(dt).name} (MLX in/out)", _common.stats["iterations"],
-                         true_residual(S, np.array(x), b), t, info))
-        t, (x, info) = best(lambda: cg(S, b, rtol=RTOL), repeats)
-        rows.append(("ours cg float64 (numpy/scipy in/out)", _common.stats["iterations"],
-                     true_residual(S, x, b), t, info))
+            return np.array(x), info, _common.stats["iterations"]
+        runs.append((f"ours cg {np.dtype(dt).name} (MLX in/out)", run_ours))
+
+    def run_numpy():
+        x, info = cg(S, b, rtol=RTOL)
+        return x, info, _common.stats["iterations"]
+    runs.append(("ours cg float64 (numpy/scipy in/out)", run_numpy))
+    times = {label: [] for label, _ in runs}
+    outs = {}
+    for _ in range(repeats):
+        for label, fn in runs:
+            t0 = time.perf_counter()
+            outs[label] = fn()
+            times[label].append(time.perf_counter() - t0)
+    rows = [(label, outs[label][2], true_residual(S, outs[label][0], b), min(times[label]),
+             outs[label][1]) for label, _ in runs]
     return rows, rows[0][3]
 
 
