@@ -222,3 +222,32 @@ def test_host_values_with_mlx_indices(fmt):
     with pytest.raises(TypeError):
         ours(fmt, (mx.array(S.data.real.astype(np.float32)), *idx), shape=S.shape,
              dtype=np.complex128)
+
+
+@pytest.mark.parametrize("fmt", ["csr", "csc"])
+@pytest.mark.parametrize("flavour", ["array", "matrix"])
+def test_scalar_entry_read_on_views_is_scipys(fmt, flavour):
+    """A[i, j] with two integers (Python or numpy, negative ones too) is read
+    on views for free CPU values: scipy's value and type, duplicates summed,
+    bool and small ints in their dtype; out of range raises scipy's
+    IndexError; traced values keep their gradient through the general path."""
+    rng = np.random.default_rng(1)
+    for dt in (np.float32, np.float64, np.int64, np.int8, np.complex64, bool):
+        S = ss.random_array((30, 20), density=0.3, format="coo", rng=rng).astype(dt)
+        S = ss.coo_array((np.r_[S.data, S.data[:5]], (np.r_[S.row, S.row[:5]],
+                                                       np.r_[S.col, S.col[:5]])), shape=S.shape)
+        Ss = getattr(ss, f"{fmt}_{flavour}")(S)
+        A = getattr(sp, f"{fmt}_{flavour}")(Ss)
+        for i, j in [(0, 0), (S.row[0], S.col[0]), (-1, -1), (np.int64(S.row[2]), np.int32(S.col[2])),
+                     (int(S.row[1]) - 30, int(S.col[1]))]:
+            got, ref = A[i, j], Ss[i, j]
+            assert type(got) is type(ref) and got == ref
+        for bad in [(30, 0), (0, -21)]:
+            with pytest.raises(IndexError):
+                A[bad]
+    A = getattr(sp, f"{fmt}_{flavour}")(ss.random_array((6, 5), density=0.5, format=fmt,
+                                                          dtype=np.float32, rng=2))
+    i, j = (int(v[0]) for v in A.nonzero())
+    g = mx.grad(lambda d: getattr(sp, f"{fmt}_{flavour}")(
+        (d, A.indices, A.indptr), shape=A.shape)[i, j] * 3.0)(A.data)
+    assert float(np.array(g).sum()) == 3.0

@@ -9,12 +9,13 @@ from .. import _arrays, _kernels
 from . import _bridge, _validate, _values
 from ._binary import BinaryOps
 from ._elementwise import ElementwiseOps
+from ._entry import ScalarEntry
 from ._inplace import InPlaceOps
 from ._base import _spbase
 
 
-class _compressed_base(_values.IndexHandles, _values.HeldValues, ElementwiseOps, BinaryOps,
-                       InPlaceOps, _spbase):
+class _compressed_base(ScalarEntry, _values.IndexHandles, _values.HeldValues, ElementwiseOps,
+                       BinaryOps, InPlaceOps, _spbase):
     _scipy_array = None    # scipy class of the same format and flavour
     _scipy_matrix = None
 
