@@ -251,3 +251,41 @@ def test_scalar_entry_read_on_views_is_scipys(fmt, flavour):
     g = mx.grad(lambda d: getattr(sp, f"{fmt}_{flavour}")(
         (d, A.indices, A.indptr), shape=A.shape)[i, j] * 3.0)(A.data)
     assert float(np.array(g).sum()) == 3.0
+
+
+@pytest.mark.parametrize("fmt,meth", [("csr", "getrow"), ("csc", "getcol")])
+def test_major_line_of_a_matrix_is_scipys(fmt, meth):
+    """csr_matrix.getrow / csc_matrix.getcol on free CPU values, without a
+    scipy object: scipy's class, shape, entries (duplicates kept), index
+    arrays and their dtypes, flags; float64 stays float64; out of range
+    raises IndexError; traced values keep their gradient."""
+    rng = np.random.default_rng(3)
+    for dt in (np.float32, np.float64, np.int32, np.int64, np.complex64, bool):
+        S = ss.random_array((30, 20), density=0.3, format="coo", rng=rng).astype(dt)
+        S = ss.coo_array((np.r_[S.data, S.data[:5]], (np.r_[S.row, S.row[:5]],
+                                                       np.r_[S.col, S.col[:5]])), shape=S.shape)
+        Ss = getattr(ss, f"{fmt}_matrix")(S)
+        A = getattr(sp, f"{fmt}_matrix")(Ss)
+        n = Ss.shape[0] if fmt == "csr" else Ss.shape[1]
+        for k in (0, 3, -1, np.int64(5), n - 1):
+            got, ref = getattr(A, meth)(k), getattr(Ss, meth)(k)
+            assert type(got).__name__ == type(ref).__name__ and got.shape == ref.shape
+            assert got.dtype == ref.dtype and got.nnz == ref.nnz
+            np.testing.assert_array_equal(got.toarray(), ref.toarray())
+            for name in ("indices", "indptr"):
+                mine, theirs = np.asarray(getattr(got, name)), getattr(ref, name)
+                assert mine.dtype == theirs.dtype
+                np.testing.assert_array_equal(mine, theirs)
+            assert got.has_sorted_indices == ref.has_sorted_indices
+            assert got.has_canonical_format == ref.has_canonical_format
+        for bad in (n, -n - 1):
+            with pytest.raises(IndexError):
+                getattr(A, meth)(bad)
+    A = getattr(sp, f"{fmt}_matrix")(ss.random_array((6, 5), density=0.6, format=fmt,
+                                                       dtype=np.float32, rng=4))
+    g = mx.grad(lambda d: getattr(getattr(sp, f"{fmt}_matrix")(
+        (d, A.indices, A.indptr), shape=A.shape), meth)(1).toarray().sum())(A.data)
+    ptr = np.asarray(A.indptr)
+    want = np.zeros(A.nnz, np.float32)
+    want[ptr[1]:ptr[2]] = 1
+    np.testing.assert_array_equal(np.array(g), want)

@@ -4,6 +4,7 @@ import scipy.sparse as _ss
 from . import _bridge
 from ._base import sparray, spmatrix
 from ._compressed import _compressed_base
+from ._entry import major_line
 
 
 class _csc_base(_compressed_base):
@@ -33,6 +34,9 @@ class csc_array(_csc_base, sparray):
 class csc_matrix(spmatrix, _csc_base):
     """Compressed Sparse Column matrix (scipy.sparse.csc_matrix on MLX arrays)."""
     _scipy_matrix = _ss.csc_matrix
+
+    def getcol(self, j):
+        return major_line(self, "getcol", j)
 
 
 for _cls, _sc in ((csc_array, _ss.csc_array), (csc_matrix, _ss.csc_matrix)):

@@ -4,6 +4,7 @@ import scipy.sparse as _ss
 from . import _bridge
 from ._base import sparray, spmatrix
 from ._compressed import _compressed_base
+from ._entry import major_line
 
 
 class _csr_base(_compressed_base):
@@ -33,6 +34,9 @@ class csr_array(_csr_base, sparray):
 class csr_matrix(spmatrix, _csr_base):
     """Compressed Sparse Row matrix (scipy.sparse.csr_matrix on MLX arrays)."""
     _scipy_matrix = _ss.csr_matrix
+
+    def getrow(self, i):
+        return major_line(self, "getrow", i)
 
 
 for _cls, _sc in ((csr_array, _ss.csr_array), (csr_matrix, _ss.csr_matrix)):

@@ -1,6 +1,8 @@
-"""A[i, j] for two integers on free CPU values: read on views of the
-arrays (scipy's own route lends the whole array to a scipy object first:
-42 us a call on a 40k-entry array against scipy's 10 us)."""
+"""A[i, j] for two integers, and a CSR matrix's row (a CSC matrix's
+column), on free CPU values without a scipy object: scipy's own route lends
+the whole array to a scipy object first and wraps its answer back (on a
+40k-entry array A[i, j] 42 us against scipy's 10, getrow 120 us against 33).
+"""
 import numbers
 
 import numpy as np
@@ -46,3 +48,30 @@ class ScalarEntry:
         s, e = int(ptr[major]), int(ptr[major + 1])
         hit = _arrays.to_np(self._indices)[s:e] == minor
         return _arrays.to_np(data)[s:e][hit].sum(dtype=self.dtype)
+
+
+def major_line(A, name, k):
+    """A.getrow(k) of a CSR matrix / A.getcol(k) of a CSC one for free CPU
+    values: the line's entries copied (numpy slices of views: nothing lazy
+    to keep, nothing shared with A) into a 1-row (1-column) matrix of the
+    same format; sorted / canonical known only where A's are (scipy works
+    them out on the slice); scipy's path otherwise (traced values go on to
+    the moves that keep their gradient)."""
+    data = A._data
+    n_major = A._shape[0] if A.format == "csr" else A._shape[1]
+    i = _index(k, n_major)
+    if i is None or A._on_host() or not _arrays.is_mx(data) or data.dtype == mx.bfloat16 \
+            or not _kernels.bare_cpu(data):
+        return _bridge.call(A, name, (k,), {})
+    A._ensure_valid()
+    if not A._valid:
+        return _bridge.call(A, name, (k,), {})
+    ptr = _arrays.to_np(A._indptr)
+    s, e = int(ptr[i]), int(ptr[i + 1])
+    indptr = mx.array(np.array([0, e - s], dtype=ptr.dtype))
+    shape = (1, A._shape[1]) if A.format == "csr" else (A._shape[0], 1)
+    # (dtype given: mx.array of float64 numpy would make float32)
+    d = mx.array(_arrays.to_np(data)[s:e], dtype=data.dtype)
+    ind = mx.array(_arrays.to_np(A._indices)[s:e], dtype=A._indices.dtype)
+    return type(A)._built(shape, d, ind, indptr, sorted_indices=True if A._sorted else None,
+                          canonical=True if A._canonical else None)
