@@ -289,3 +289,33 @@ def test_major_line_of_a_matrix_is_scipys(fmt, meth):
     want = np.zeros(A.nnz, np.float32)
     want[ptr[1]:ptr[2]] = 1
     np.testing.assert_array_equal(np.array(g), want)
+
+
+@pytest.mark.parametrize("fmt", ["csr", "csc"])
+@pytest.mark.parametrize("flavour", ["array", "matrix"])
+def test_slices_of_whole_lines_are_scipys(fmt, flavour):
+    """A[r0:r1] (CSR) and A[:, c0:c1] (CSC), read on views for free CPU
+    values, and every other slice through scipy: scipy's class, shape,
+    entries, index arrays, flags, for empty, negative, out-of-range, full
+    and stepped slices."""
+    rng = np.random.default_rng(3)
+    for dt in (np.float32, np.float64, np.int64, bool):
+        S = ss.random_array((30, 20), density=0.3, format="coo", rng=rng).astype(dt)
+        S = ss.coo_array((np.r_[S.data, S.data[:5]], (np.r_[S.row, S.row[:5]],
+                                                       np.r_[S.col, S.col[:5]])), shape=S.shape)
+        Ss = getattr(ss, f"{fmt}_{flavour}")(S)
+        A = getattr(sp, f"{fmt}_{flavour}")(Ss)
+        for key in (slice(2, 5), slice(None), slice(-3, None), slice(5, 2), slice(0, 100),
+                    slice(2, 5, 1), slice(1, 9, 2), (slice(2, 5), slice(None)),
+                    (slice(None), slice(2, 5)), (slice(None), slice(3, -1)),
+                    (slice(1, 4), slice(1, 4))):
+            got, ref = A[key], Ss[key]
+            assert type(got).__name__ == type(ref).__name__ and got.shape == ref.shape
+            assert got.dtype == ref.dtype and got.nnz == ref.nnz
+            np.testing.assert_array_equal(got.toarray(), ref.toarray())
+            for name in ("indices", "indptr"):
+                mine, theirs = np.asarray(getattr(got, name)), getattr(ref, name)
+                assert mine.dtype == theirs.dtype
+                np.testing.assert_array_equal(mine, theirs)
+            assert got.has_sorted_indices == ref.has_sorted_indices
+            assert got.has_canonical_format == ref.has_canonical_format
