@@ -88,7 +88,7 @@ class InPlaceOps:
             return False
         with mx.stream(_kernels.stream_for(dtype)):
             vals = mx.broadcast_to(vals.astype(dtype), shape).reshape(-1)
-            d = self.data           # the public object: views share it
+            d = self._values_to_write()
             d[places.reshape(-1)] = vals
         return True
 

@@ -105,6 +105,15 @@ class HeldValues:
                     d = self._data = _arrays.settled(_arrays.public(d))
         return d
 
+    def _values_to_write(self):
+        """The values object an in-place write goes into.  Views and shares of
+        free values hold the public object (A.data), made when first asked
+        for: written when it exists; until then nobody else holds ours, and
+        writing it saves making that object (~37 us of a ~50 us `A *= 2`
+        on 40k entries here)."""
+        d = self._data
+        return d if type(d) is not _arrays.PublicArray else self.data
+
     @data.setter
     def data(self, value):
         self._data = _arrays.own(assign(value))
