@@ -224,13 +224,19 @@ def test_host_values_with_mlx_indices(fmt):
              dtype=np.complex128)
 
 
+@pytest.mark.parametrize("views", [True, False])
 @pytest.mark.parametrize("fmt", ["csr", "csc"])
 @pytest.mark.parametrize("flavour", ["array", "matrix"])
-def test_scalar_entry_read_on_views_is_scipys(fmt, flavour):
+def test_scalar_entry_read_on_views_is_scipys(fmt, flavour, views, monkeypatch):
     """A[i, j] with two integers (Python or numpy, negative ones too) is read
     on views for free CPU values: scipy's value and type, duplicates summed,
     bool and small ints in their dtype; out of range raises scipy's
-    IndexError; traced values keep their gradient through the general path."""
+    IndexError; traced values keep their gradient through the general path.
+    ``views=False``: the path a GPU takes (scipy's, on a lent array), whose
+    int64 answer must be np.int64 as well (not np.longlong)."""
+    if not views:
+        from mlx_scipy_sparse._formats import _entry
+        monkeypatch.setattr(_entry._kernels, "bare_cpu", lambda *a: False)
     rng = np.random.default_rng(1)
     for dt in (np.float32, np.float64, np.int64, np.int8, np.complex64, bool):
         S = ss.random_array((30, 20), density=0.3, format="coo", rng=rng).astype(dt)

@@ -37,7 +37,14 @@ class ScalarEntry:
                     v = self._major_slice(key)
             elif type(key) is slice:
                 v = self._major_slice((key, _ALL))
-        return v if v is not None else _bridge.call(self, "__getitem__", (key,), {})
+        if v is None:
+            v = _bridge.call(self, "__getitem__", (key,), {})
+            if isinstance(v, np.generic) and type(v) is not self.dtype.type \
+                    and v.dtype == self.dtype:
+                # scipy on a view of an MLX int64 buffer answers np.longlong,
+                # on its own arrays np.int64
+                v = self.dtype.type(v)
+        return v
 
     def _major_slice(self, key):
         """A[r0:r1] / A[r0:r1, :] of CSR, A[:, c0:c1] of CSC (step 1): a range
