@@ -11,7 +11,7 @@ import pytest
 import scipy.sparse as ss
 
 import mlx_scipy_sparse as sp
-from mlx_scipy_sparse._formats import _compressed
+from mlx_scipy_sparse._formats import _compressed, _device_reduce
 from mlx_scipy_sparse._kernels import _device
 
 
@@ -203,6 +203,52 @@ def test_max_min_along_an_axis_on_the_device(flavour, fmt, name, axis):
     A = getattr(sp, f"{fmt}_{flavour}")(S)
     np.testing.assert_array_equal(getattr(A, name)(axis=axis).toarray(),
                                   getattr(S, name)(axis=axis).toarray())
+
+
+@pytest.mark.parametrize("flavour", ["array", "matrix"])
+@pytest.mark.parametrize("fmt", ["csr", "csc", "coo"])
+def test_argmax_argmin_along_an_axis_on_the_device(flavour, fmt):
+    """float32 values: argmax / argmin along each axis worked out where the
+    values live, scipy's answer exactly (int64 array / np.matrix, shape,
+    values) with and without `explicit`, over patterns with stored zeros,
+    full rows, empty rows and negative columns (scipy's implicit-zero rules,
+    its min(position, first missing index) where the extreme is zero);
+    the major axis with no hand-off to scipy; a NaN takes scipy's path."""
+    rng = np.random.default_rng(0)
+    for trial in range(12):
+        S = ss.random_array((25, 18), density=rng.uniform(0.05, 0.9), format="lil", rng=rng,
+                            data_sampler=lambda size: rng.integers(-3, 4, size).astype(float))
+        if trial % 3 == 0:
+            S[2, :] = rng.integers(-3, 4, 18)
+        if trial % 4 == 0:
+            S[:, 5] = -1.0
+        if trial % 5 == 0:
+            S[4, :] = 0
+        Ss = getattr(ss, f"{fmt}_{flavour}")(S.astype(np.float32))
+        Ss.sum_duplicates()
+        A = getattr(sp, f"{fmt}_{flavour}")(Ss)
+        for name in ("argmax", "argmin"):
+            for axis in (0, 1, -1):
+                for explicit in (False, True):
+                    major = fmt != "coo" and (axis % 2 == 1) == (fmt == "csr")
+                    with _scipy_calls() as calls:
+                        got = getattr(A, name)(axis=axis, explicit=explicit)
+                    ref = getattr(Ss, name)(axis=axis, explicit=explicit)
+                    assert type(got) is type(ref) and np.shape(got) == np.shape(ref)
+                    assert np.asarray(got).dtype == np.asarray(ref).dtype
+                    np.testing.assert_array_equal(np.asarray(got), np.asarray(ref))
+                    if major:
+                        assert not calls, "handed to scipy"
+    def refused(*a):
+        raise RuntimeError("an op the device refuses")
+    with pytest.MonkeyPatch.context() as mp:      # a device that refuses an op: scipy's answer
+        mp.setattr(_device_reduce, "_arg_lines", refused)
+        np.testing.assert_array_equal(np.asarray(A.argmin(axis=0)), np.asarray(Ss.argmin(axis=0)))
+    S = ss.random_array((10, 8), density=0.5, format=fmt, dtype=np.float32, rng=1)
+    S.data[3] = np.nan
+    S = getattr(ss, f"{fmt}_{flavour}")(S)
+    A = getattr(sp, f"{fmt}_{flavour}")(S)
+    np.testing.assert_array_equal(np.asarray(A.argmax(axis=1)), np.asarray(S.argmax(axis=1)))
 
 
 def test_device_reductions_leave_float64_and_transformations_alone():

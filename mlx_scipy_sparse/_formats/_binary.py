@@ -321,6 +321,23 @@ class BinaryOps:
     def min(self, axis=None, out=None, *, explicit=False):
         return self._extreme("min", mx.min, mx.minimum, axis, out, explicit)
 
+    def argmax(self, axis=None, out=None, *, explicit=False):
+        return self._arg_extreme("argmax", axis, out, explicit)
+
+    def argmin(self, axis=None, out=None, *, explicit=False):
+        return self._arg_extreme("argmin", axis, out, explicit)
+
+    def _arg_extreme(self, name, axis, out, explicit):
+        """Along an axis under the device rule: worked out where the values
+        live (_device_reduce.arg_extreme_axis); scipy's otherwise."""
+        if out is None and axis in (0, 1, -1, -2) and self.ndim == 2 and self.nnz \
+                and all(self.shape) and not _transformed(self) and _device_reduce.applies(self) \
+                and self._known_flag("has_canonical_format"):
+            r = _device_reduce.arg_extreme_axis(self, name, axis % 2, explicit)
+            if r is not None:
+                return r
+        return _bridge.call(self, name, (), _extreme_kwargs(axis, out, explicit))
+
     def _extreme(self, name, reduce, with_zero, axis, out, explicit):
         """max()/min() over every entry, in MLX with traced values or under
         the device rule (implicit zeros count unless every place is

@@ -129,3 +129,75 @@ def extreme_axis(A, name, axis):
         S = _ss.coo_matrix((value, coords), shape=shape, dtype=A.dtype)
     from . import _bridge
     return _bridge.wrap(S)
+
+
+def _lines(A):
+    """Pattern side of an arg-reduction along A's major lines (rows of CSR,
+    columns of CSC), worked out once per pattern on the host: each entry's
+    line and position in it, each line's first entry, count, and scipy's
+    first missing index (the first k whose k-th stored index is not k, else
+    the count: the line is then not full where it is asked for)."""
+    def compute():
+        ptr = np.asarray(_arrays.to_np(A._indptr)).astype(np.int64)
+        ind = np.asarray(_arrays.to_np(A._indices)).astype(np.int64)
+        counts = np.diff(ptr)
+        line = np.repeat(np.arange(counts.size), counts)
+        pos = np.arange(ind.size) - ptr[line]
+        missing = counts.copy()
+        off = ind != pos
+        np.minimum.at(missing, line[off], pos[off])
+        # int32: MLX's GPU scatter refuses int64 values (the caller keeps nnz below 2**31)
+        return tuple(mx.array(a.astype(np.int32)) for a in (line, pos, ptr[:-1], counts, missing))
+    return _kernels.memo("arg-lines", (A._indices, A._indptr), compute)
+
+
+def arg_extreme_axis(A, name, axis, explicit):
+    """A.argmax(axis) / A.argmin(axis) of a canonical 2-D array in scipy's
+    form (int64 numpy; np.matrix for the matrix flavour), worked out where
+    the values live: the extreme of each line by a scatter, its first
+    position by a second one, then scipy's rule for implicit zeros (its
+    `min(position, first missing index)` where the extreme is zero
+    included).  The minor axis goes through our conversion (scipy converts
+    too); None (scipy's path) where a value is NaN or the form is not ours."""
+    major = 1 if A.format == "csr" else 0 if A.format == "csc" else None
+    if major != axis:
+        A = A.tocsr() if axis == 1 else A.tocsc()
+        if not applies(A) or not A._known_flag("has_canonical_format"):
+            return None
+    vals = A._values()
+    if not mx.issubdtype(vals.dtype, mx.floating) or A.nnz >= 2 ** 31 - 2 \
+            or max(A.shape) >= 2 ** 31:
+        return None
+    with mx.stream(_kernels.stream_for(vals.dtype)):
+        if mx.any(mx.isnan(vals)).item():
+            return None
+    try:
+        out = np.array(_arrays.to_np(_arg_lines(A, name, axis, explicit, vals))).astype(int)
+    except (RuntimeError, ValueError):
+        # not yet run on a GPU (checked with the device rule forced on a CPU):
+        # should a GPU refuse one of its ops, scipy's path answers instead
+        return None
+    if A._is_array:
+        return out
+    return as_matrix(out.reshape(-1, 1) if axis == 1 else out.reshape(1, -1))
+
+
+def _arg_lines(A, name, axis, explicit, vals):
+    """The MLX part of arg_extreme_axis: the answer per line (lazy)."""
+    line, pos, start, counts, missing = _lines(A)
+    n_out, line_size = A.shape[1 - axis], A.shape[axis]
+    with mx.stream(_kernels.stream_for(vals.dtype)):
+        at = mx.full((n_out,), -np.inf if name == "argmax" else np.inf, dtype=vals.dtype).at[line]
+        m = at.maximum(vals) if name == "argmax" else at.minimum(vals)
+        hit = mx.where(vals == m[line], pos, mx.array(A.nnz + 1, dtype=pos.dtype))
+        first = mx.full((n_out,), A.nnz + 1, dtype=pos.dtype).at[line].minimum(hit)
+        has = counts > 0
+        at_entry = mx.where(has, start + mx.minimum(first, mx.maximum(counts - 1, 0)), 0)
+        col = mx.take(A._indices.astype(pos.dtype), at_entry) if A.nnz else mx.zeros_like(first)
+        if explicit:
+            ret = col
+        else:
+            beats = m > 0 if name == "argmax" else m < 0
+            ret = mx.where(beats | (counts == line_size), col,
+                           mx.where(m == 0, mx.minimum(first, missing), missing))
+        return mx.where(has, ret, 0)
