@@ -224,6 +224,27 @@ def test_host_values_with_mlx_indices(fmt):
              dtype=np.complex128)
 
 
+def _with_duplicates(rng, dt):
+    """A 30 x 20 COO array of dtype dt whose first five entries are stored twice."""
+    S = ss.random_array((30, 20), density=0.3, format="coo", rng=rng).astype(dt)
+    return ss.coo_array((np.r_[S.data, S.data[:5]], (np.r_[S.row, S.row[:5]],
+                                                      np.r_[S.col, S.col[:5]])), shape=S.shape)
+
+
+def _same_compressed(got, ref):
+    """Our CSR/CSC result is scipy's: class, shape, dtype, entries, index
+    arrays and their dtypes, order flags."""
+    assert type(got).__name__ == type(ref).__name__ and got.shape == ref.shape
+    assert got.dtype == ref.dtype and got.nnz == ref.nnz
+    np.testing.assert_array_equal(got.toarray(), ref.toarray())
+    for name in ("indices", "indptr"):
+        mine, theirs = np.asarray(getattr(got, name)), getattr(ref, name)
+        assert mine.dtype == theirs.dtype
+        np.testing.assert_array_equal(mine, theirs)
+    assert got.has_sorted_indices == ref.has_sorted_indices
+    assert got.has_canonical_format == ref.has_canonical_format
+
+
 @pytest.mark.parametrize("views", [True, False])
 @pytest.mark.parametrize("fmt", ["csr", "csc"])
 @pytest.mark.parametrize("flavour", ["array", "matrix"])
@@ -239,9 +260,7 @@ def test_scalar_entry_read_on_views_is_scipys(fmt, flavour, views, monkeypatch):
         monkeypatch.setattr(_entry._kernels, "bare_cpu", lambda *a: False)
     rng = np.random.default_rng(1)
     for dt in (np.float32, np.float64, np.int64, np.int8, np.complex64, bool):
-        S = ss.random_array((30, 20), density=0.3, format="coo", rng=rng).astype(dt)
-        S = ss.coo_array((np.r_[S.data, S.data[:5]], (np.r_[S.row, S.row[:5]],
-                                                       np.r_[S.col, S.col[:5]])), shape=S.shape)
+        S = _with_duplicates(rng, dt)
         Ss = getattr(ss, f"{fmt}_{flavour}")(S)
         A = getattr(sp, f"{fmt}_{flavour}")(Ss)
         for i, j in [(0, 0), (S.row[0], S.col[0]), (-1, -1), (np.int64(S.row[2]), np.int32(S.col[2])),
@@ -267,23 +286,13 @@ def test_major_line_of_a_matrix_is_scipys(fmt, meth):
     raises IndexError; traced values keep their gradient."""
     rng = np.random.default_rng(3)
     for dt in (np.float32, np.float64, np.int32, np.int64, np.complex64, bool):
-        S = ss.random_array((30, 20), density=0.3, format="coo", rng=rng).astype(dt)
-        S = ss.coo_array((np.r_[S.data, S.data[:5]], (np.r_[S.row, S.row[:5]],
-                                                       np.r_[S.col, S.col[:5]])), shape=S.shape)
+        S = _with_duplicates(rng, dt)
         Ss = getattr(ss, f"{fmt}_matrix")(S)
         A = getattr(sp, f"{fmt}_matrix")(Ss)
         n = Ss.shape[0] if fmt == "csr" else Ss.shape[1]
         for k in (0, 3, -1, np.int64(5), n - 1):
             got, ref = getattr(A, meth)(k), getattr(Ss, meth)(k)
-            assert type(got).__name__ == type(ref).__name__ and got.shape == ref.shape
-            assert got.dtype == ref.dtype and got.nnz == ref.nnz
-            np.testing.assert_array_equal(got.toarray(), ref.toarray())
-            for name in ("indices", "indptr"):
-                mine, theirs = np.asarray(getattr(got, name)), getattr(ref, name)
-                assert mine.dtype == theirs.dtype
-                np.testing.assert_array_equal(mine, theirs)
-            assert got.has_sorted_indices == ref.has_sorted_indices
-            assert got.has_canonical_format == ref.has_canonical_format
+            _same_compressed(got, ref)
         for bad in (n, -n - 1):
             with pytest.raises(IndexError):
                 getattr(A, meth)(bad)
@@ -306,9 +315,7 @@ def test_slices_of_whole_lines_are_scipys(fmt, flavour):
     and stepped slices."""
     rng = np.random.default_rng(3)
     for dt in (np.float32, np.float64, np.int64, bool):
-        S = ss.random_array((30, 20), density=0.3, format="coo", rng=rng).astype(dt)
-        S = ss.coo_array((np.r_[S.data, S.data[:5]], (np.r_[S.row, S.row[:5]],
-                                                       np.r_[S.col, S.col[:5]])), shape=S.shape)
+        S = _with_duplicates(rng, dt)
         Ss = getattr(ss, f"{fmt}_{flavour}")(S)
         A = getattr(sp, f"{fmt}_{flavour}")(Ss)
         for key in (slice(2, 5), slice(None), slice(-3, None), slice(5, 2), slice(0, 100),
@@ -316,12 +323,4 @@ def test_slices_of_whole_lines_are_scipys(fmt, flavour):
                     (slice(None), slice(2, 5)), (slice(None), slice(3, -1)),
                     (slice(1, 4), slice(1, 4))):
             got, ref = A[key], Ss[key]
-            assert type(got).__name__ == type(ref).__name__ and got.shape == ref.shape
-            assert got.dtype == ref.dtype and got.nnz == ref.nnz
-            np.testing.assert_array_equal(got.toarray(), ref.toarray())
-            for name in ("indices", "indptr"):
-                mine, theirs = np.asarray(getattr(got, name)), getattr(ref, name)
-                assert mine.dtype == theirs.dtype
-                np.testing.assert_array_equal(mine, theirs)
-            assert got.has_sorted_indices == ref.has_sorted_indices
-            assert got.has_canonical_format == ref.has_canonical_format
+            _same_compressed(got, ref)
