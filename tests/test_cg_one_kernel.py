@@ -81,7 +81,7 @@ def test_maxiter_x0_and_zero_rhs():
     Am = sp.csr_array(A.astype(np.float32))
     bm = mx.array(b.astype(np.float32))
     # stopped by maxiter: info = maxiter and scipy's iterate after that many updates
-    for maxiter in (1, 7, 21):
+    for maxiter in (0, 1, 7, 21):
         x, info = cg(Am, bm, rtol=1e-12, maxiter=maxiter)
         xs, info_s = sl.cg(A, b, rtol=1e-12, maxiter=maxiter)
         assert info == maxiter == info_s

@@ -9,9 +9,8 @@ import math
 import mlx.core as mx
 import numpy as np
 
-from ... import _arrays
+from ... import _arrays, _kernels
 from .._interface import _device_dot
-from ... import _kernels
 from ._common import _our_matrix, bare_matvec, host_matvec, iterate, stats
 from ._hostvec import HostVectors
 
@@ -109,6 +108,9 @@ def run_one_kernel(s, atol, maxiter, step, nb, product):
     made on the device at the top of each iteration, as scipy's, so the
     answer is the iterate scipy's test picks, never one past it."""
     x, r = s.start()
+    if maxiter <= 0:                # scipy: no iteration, x0 back with info = maxiter
+        stats["iterations"] = 0
+        return x, maxiter
     n = s.N
     w = product(r)
     z = mx.zeros((n,), dtype=mx.float32)
