@@ -1,8 +1,8 @@
 """A[i, j] for two integers, a range of rows of CSR (columns of CSC), and
-a CSR matrix's row (a CSC matrix's column), on free CPU values without a
-scipy object: scipy's own route lends
-the whole array to a scipy object first and wraps its answer back (on a
-40k-entry array A[i, j] 42 us against scipy's 10, getrow 120 us against 33).
+a CSR matrix's row (a CSC matrix's column), read on views of free CPU
+values without a scipy object: scipy's own route lends the whole array to
+a scipy object first and wraps its answer back (on a 40k-entry array
+A[i, j] 42 us against scipy's 10, getrow 120 us against 33).
 """
 import numbers
 
@@ -25,8 +25,20 @@ def _index(k, n):
     return k if 0 <= k < n else None
 
 
+def _readable(A):
+    """Whether A's arrays can be read on views here: free values on the CPU
+    (bfloat16 has no numpy view) and a checked pattern."""
+    data = A._data
+    if A._on_host() or not _arrays.is_mx(data) or data.dtype == mx.bfloat16 \
+            or not _kernels.bare_cpu(data):
+        return False
+    A._ensure_valid()
+    return bool(A._valid)
+
+
 class ScalarEntry:
-    """__getitem__ of CSR/CSC with the (int, int) case read here."""
+    """__getitem__ of CSR/CSC: single entries and ranges of whole lines read
+    here, everything else through scipy."""
 
     def __getitem__(self, key):
         v = None
@@ -60,22 +72,15 @@ class ScalarEntry:
     def _entry(self, key):
         """scipy's answer for A[i, j]: the stored values there summed (duplicates
         included), a numpy scalar of the dtype; None where this does not apply."""
-        data = self._data
-        if self._on_host() or not _arrays.is_mx(data) or data.dtype == mx.bfloat16 \
-                or not _kernels.bare_cpu(data):
-            return None
         m, n = self._shape
         i, j = _index(key[0], m), _index(key[1], n)
-        if i is None or j is None:
-            return None
-        self._ensure_valid()
-        if not self._valid:
+        if i is None or j is None or not _readable(self):
             return None
         major, minor = (i, j) if self.format == "csr" else (j, i)
         ptr = _arrays.to_np(self._indptr)
         s, e = int(ptr[major]), int(ptr[major + 1])
         hit = _arrays.to_np(self._indices)[s:e] == minor
-        return _arrays.to_np(data)[s:e][hit].sum(dtype=self.dtype)
+        return _arrays.to_np(self._data)[s:e][hit].sum(dtype=self.dtype)
 
 
 def major_line(A, name, k):
@@ -94,13 +99,9 @@ def major_range(A, i0, i1):
     shared with A); sorted / canonical known only where A's are (scipy
     works them out on the slice).  None elsewhere (traced values go on to
     the moves that keep their gradient)."""
+    if not _readable(A):
+        return None
     data = A._data
-    if A._on_host() or not _arrays.is_mx(data) or data.dtype == mx.bfloat16 \
-            or not _kernels.bare_cpu(data):
-        return None
-    A._ensure_valid()
-    if not A._valid:
-        return None
     ptr = _arrays.to_np(A._indptr)[i0:i1 + 1]
     s, e = int(ptr[0]), int(ptr[-1])
     indptr = mx.array(ptr - ptr[0], dtype=A._indptr.dtype)
