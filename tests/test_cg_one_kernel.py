@@ -121,3 +121,26 @@ def test_host_chunked_iteration_matches_scipy():
         its32 = _common.stats["iterations"]
         _, _, its = scipy_iterations(A, b, rtol=1e-5)
         assert info32 == 0 and isinstance(x32, mx.array) and abs(its32 - its) <= max(3, its // 10)
+
+
+def test_concurrent_solves_share_the_workers_safely():
+    """Four threads solving with the same array at once (their chunked passes
+    share the CPU backend's workers) get the bits of a solve alone."""
+    import threading
+    with mx.stream(mx.cpu):
+        A = sp.csr_array(poisson(120))
+        rng = np.random.default_rng(9)
+        bs = [rng.standard_normal(A.shape[0]) for _ in range(4)]
+        alone = [cg(A, b, rtol=1e-8)[0] for b in bs]
+    got = [None] * 4
+
+    def solve(k):
+        with mx.stream(mx.cpu):
+            got[k] = cg(A, bs[k], rtol=1e-8)[0]
+    threads = [threading.Thread(target=solve, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    for k in range(4):
+        np.testing.assert_array_equal(got[k], alone[k])
