@@ -11,6 +11,7 @@ import scipy.sparse as _ss
 
 from . import _arrays
 from ._formats import _bridge
+from ._kernels import keep_in_mlx
 
 _FROM_SCIPY = (
     "random", "random_array", "rand", "eye", "eye_array", "identity", "diags",
@@ -29,10 +30,13 @@ def _lift(name):
         # float16 operands are lent as float32 (scipy has no float16): what
         # only moves their values (stacking, tril, find ...) comes back float16
         state = _bridge.values_state(*args, *kwargs.values())
-        if state != _arrays.FREE:           # traced values: moved in MLX where it can be
+        free = state == _arrays.FREE
+        # traced values, or free ones under the device rule (a GPU): moved in
+        # MLX where they can be, as the methods do (_bridge.call)
+        if not free or keep_in_mlx():
             from ._formats._moves import kron_moved, moved
-            r = kron_moved(f, args, kwargs) if name == "kron" else \
-                moved(name, lambda a, k: f(*a, **k), args, kwargs)
+            r = kron_moved(f, args, kwargs) if name == "kron" and not free else \
+                moved(name, lambda a, k: f(*a, **k), args, kwargs, free=free)
             if r is not None:
                 return r
         _bridge.transformed(name, state=state)

@@ -67,7 +67,12 @@ OPS = {"A + B": lambda A, B: A + B, "A - B": lambda A, B: A - B,
        "A > 0.1": lambda A, B: A > 0.1, "A < -0.1": lambda A, B: A < -0.1,
        "A.multiply(row numpy)": lambda A, B: A.multiply(np.linspace(-1, 1, 30)),
        "A * col numpy": lambda A, B: A * np.linspace(0, 1, 40)[:, None],
-       "diagonal": lambda A, B: A.diagonal()}
+       "diagonal": lambda A, B: A.diagonal(),
+       "vstack": lambda A, B: sp.vstack([A, B]) if isinstance(A, sp.sparray) else ss.vstack([A, B]),
+       "hstack": lambda A, B: sp.hstack([A, B]) if isinstance(A, sp.sparray) else ss.hstack([A, B]),
+       "tril": lambda A, B: sp.tril(A, -2) if isinstance(A, sp.sparray) else ss.tril(A, -2),
+       "triu": lambda A, B: sp.triu(A) if isinstance(A, sp.sparray) else ss.triu(A),
+       "block_diag": lambda A, B: (sp if isinstance(A, sp.sparray) else ss).block_diag([A, B])}
 
 
 @pytest.mark.parametrize("fmt", ["csr", "csc"])
