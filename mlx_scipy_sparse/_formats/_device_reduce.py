@@ -19,6 +19,7 @@ import mlx.core as mx
 import scipy.sparse as _ss
 
 from .. import _arrays, _kernels
+from . import _bridge
 
 _DEVICE_DTYPES = (mx.float16, mx.bfloat16, mx.float32, mx.complex64)
 _shapes = {}
@@ -109,15 +110,13 @@ def extreme_axis(A, name, axis):
     if slots is None or not mx.issubdtype(vals.dtype, mx.floating):
         return None
     n_out, n_in = A.shape[1 - axis], A.shape[axis]
-    big = mx.max if name == "max" else mx.min
+    if _has_nan(vals):
+        return None
     with mx.stream(_kernels.stream_for(vals.dtype)):
-        if mx.any(mx.isnan(vals)).item():
-            return None
-        start = mx.full((n_out,), -np.inf if name == "max" else np.inf, dtype=vals.dtype)
-        at = start.at[slots]
-        m = at.maximum(vals) if name == "max" else at.minimum(vals)
+        m = _line_extreme(vals, slots, n_out, name == "max")
         full = _kernels.scatter_sum(mx.ones(vals.shape, dtype=mx.int32), slots, n_out)
-        m = mx.where(full < n_in, big(mx.stack([m, mx.zeros_like(m)]), axis=0), m)
+        with_zero = mx.maximum(m, 0) if name == "max" else mx.minimum(m, 0)
+        m = mx.where(full < n_in, with_zero, m)
     value = np.array(_arrays.to_np(m))
     idx = np.flatnonzero(value)
     value = value[idx]
@@ -127,8 +126,20 @@ def extreme_axis(A, name, axis):
         zeros = np.zeros(idx.size, dtype=idx.dtype)
         coords, shape = ((zeros, idx), (1, n_out)) if axis == 0 else ((idx, zeros), (n_out, 1))
         S = _ss.coo_matrix((value, coords), shape=shape, dtype=A.dtype)
-    from . import _bridge
     return _bridge.wrap(S)
+
+
+def _has_nan(vals):
+    """Whether a value is NaN, read where the values live (one scalar back)."""
+    with mx.stream(_kernels.stream_for(vals.dtype)):
+        return bool(mx.any(mx.isnan(vals)).item())
+
+
+def _line_extreme(vals, slots, n_out, largest):
+    """The largest (smallest) value landing on each of n_out slots, -inf
+    (inf) where none lands: one scatter."""
+    start = mx.full((n_out,), -np.inf if largest else np.inf, dtype=vals.dtype).at[slots]
+    return start.maximum(vals) if largest else start.minimum(vals)
 
 
 def _lines(A):
@@ -168,9 +179,8 @@ def arg_extreme_axis(A, name, axis, explicit):
     if not mx.issubdtype(vals.dtype, mx.floating) or A.nnz >= 2 ** 31 - 2 \
             or max(A.shape) >= 2 ** 31:
         return None
-    with mx.stream(_kernels.stream_for(vals.dtype)):
-        if mx.any(mx.isnan(vals)).item():
-            return None
+    if _has_nan(vals):
+        return None
     try:
         out = np.array(_arrays.to_np(_arg_lines(A, name, axis, explicit, vals))).astype(int)
     except (RuntimeError, ValueError):
@@ -187,13 +197,12 @@ def _arg_lines(A, name, axis, explicit, vals):
     line, pos, start, counts, missing = _lines(A)
     n_out, line_size = A.shape[1 - axis], A.shape[axis]
     with mx.stream(_kernels.stream_for(vals.dtype)):
-        at = mx.full((n_out,), -np.inf if name == "argmax" else np.inf, dtype=vals.dtype).at[line]
-        m = at.maximum(vals) if name == "argmax" else at.minimum(vals)
+        m = _line_extreme(vals, line, n_out, name == "argmax")
         hit = mx.where(vals == m[line], pos, mx.array(A.nnz + 1, dtype=pos.dtype))
         first = mx.full((n_out,), A.nnz + 1, dtype=pos.dtype).at[line].minimum(hit)
         has = counts > 0
         at_entry = mx.where(has, start + mx.minimum(first, mx.maximum(counts - 1, 0)), 0)
-        col = mx.take(A._indices.astype(pos.dtype), at_entry) if A.nnz else mx.zeros_like(first)
+        col = mx.take(A._indices, at_entry).astype(pos.dtype)      # (the caller has nnz > 0)
         if explicit:
             ret = col
         else:

@@ -218,8 +218,8 @@ class _MlxSpace:
     def cycle(self, V, p, m):
         """Lanczos steps p .. m-1 queued on the device with no sync: alpha
         and beta stay MLX scalars, and every step makes two full Gram-Schmidt
-        passes (the host's test for a second one would cost a sync a step,
-        ~2 each on a GPU).  Returns (alphas, betas) read in one sync at the
+        passes (the host's test for a second one costs a sync a step, and
+        the step-by-step iteration made two syncs a step).  Returns (alphas, betas) read in one sync at the
         end; the caller checks them for a breakdown (a beta near zero), which
         this cannot see in time to change direction."""
         alphas, betas = [], []
