@@ -10,7 +10,7 @@ import numpy as np
 import scipy.sparse as _ss
 
 from . import _arrays
-from ._formats import _bridge
+from ._formats import _bridge, _select
 from ._kernels import keep_in_mlx
 
 _FROM_SCIPY = (
@@ -35,7 +35,9 @@ def _lift(name):
         # MLX where they can be, as the methods do (_bridge.call)
         if not free or keep_in_mlx():
             from ._formats._moves import kron_moved, moved
-            r = kron_moved(f, args, kwargs) if name == "kron" and not free else \
+            r = kron_moved(f, args, kwargs, free) if name == "kron" else \
+                _select.find(args[0]) if name == "find" and len(args) == 1 and not kwargs \
+                and _select.applies(args[0]) else \
                 moved(name, lambda a, k: f(*a, **k), args, kwargs, free=free)
             if r is not None:
                 return r

@@ -14,7 +14,7 @@ import numpy as np
 import mlx.core as mx
 
 from .. import _arrays, _kernels
-from . import _bridge, _device_reduce
+from . import _bridge, _device_reduce, _select
 
 
 def _transformed(*operands):
@@ -32,28 +32,36 @@ def _settle(C, state):
     vals = C._values()
     with mx.stream(_kernels.stream_for(vals.dtype)):
         keep = vals != 0
-        n = int(mx.sum(keep).item())
-        if n == C.nnz:
-            return C
-        # compacted in MLX: each kept entry's new place is the count kept before it
-        pos = mx.where(keep, mx.cumsum(keep.astype(mx.int32)) - 1, n)
-        src = mx.zeros((n + 1,), dtype=mx.int32).at[pos].add(
-            mx.arange(C.nnz, dtype=mx.int32))[:n]
+    src, n = _kernels.compact(keep)
+    if src is None:
+        return C
+    data, ind, ptr = kept_entries(C, keep, src)
+    return type(C)._built(C.shape, data, ind, ptr, sorted_indices=True, canonical=True)
+
+
+def kept_entries(C, keep, src):
+    """(data, indices, indptr) of a compressed array's entries at positions
+    ``src`` (in order; ``keep`` the matching mask): indptr from the count
+    kept in each major line."""
+    with mx.stream(_kernels.stream_for(mx.int32)):
         per_major = _kernels.scatter_sum(keep.astype(mx.int32),
                                          _kernels.entry_rows(C._indptr, C.nnz),
                                          C._indptr.size - 1)
         ptr = mx.concatenate([mx.zeros((1,), dtype=C._indptr.dtype),
                               mx.cumsum(per_major).astype(C._indptr.dtype)])
         ind = mx.take(C._indices, src)
-        data = mx.take(vals, src)
         mx.eval(ptr, ind)
-    return type(C)._built(C.shape, data, ind, ptr, sorted_indices=True, canonical=True)
+    return _kernels.gather(C._values(), src), _arrays.settled(ind), _arrays.settled(ptr)
 
 
 def _canonical(X, fmt):
     """X as a canonical `fmt` (CSR/CSC) array, built in MLX; None if it cannot be."""
-    if X.format == fmt and X._pattern_ready() and X.has_canonical_format:
-        return X
+    if X.format != "coo" and X._pattern_ready() and X.has_canonical_format:
+        if X.format == fmt:
+            return X
+        F = X._flip()           # a permutation of the values, no merging
+        F._canonical = True
+        return F
     C = X if X.format == "coo" else X._convert_in_mlx("coo", False)
     return None if C is None else C._convert_in_mlx(fmt, False)
 
@@ -96,10 +104,36 @@ class BinaryOps:
                                   canonical=True), state)
 
     def maximum(self, other):
-        return self._on_union(other, "maximum", mx.maximum)
+        r = self._with_scalar(other, np.maximum, mx.maximum)
+        return self._on_union(other, "maximum", mx.maximum) if r is None else r
 
     def minimum(self, other):
-        return self._on_union(other, "minimum", mx.minimum)
+        r = self._with_scalar(other, np.minimum, mx.minimum)
+        return self._on_union(other, "minimum", mx.minimum) if r is None else r
+
+    def _with_scalar(self, s, np_op, mx_op):
+        """maximum(A, s) for s <= 0 (minimum: s >= 0), where zero stays zero:
+        the op on the stored values of the canonical CSR/CSC form (COO gives
+        CSR), numpy's result dtype, zeros it makes dropped (scipy's), in MLX
+        where the values stay there; None otherwise (scipy's dense case too)."""
+        if not (np.isscalar(s) and isinstance(s, (int, float, np.integer, np.floating))) \
+                or isinstance(s, (bool, np.bool_)) or self.ndim != 2 or self._on_host() \
+                or self.dtype.kind not in "iuf" or np_op(0, s):
+            return None
+        state = _bridge.values_state(self)
+        if state == _arrays.FREE and not _kernels.keep_in_mlx():
+            return None
+        fmt = "csc" if self.format == "csc" else "csr"
+        C = _canonical(self, fmt)
+        out = np_op(np.ones(1, dtype=self.dtype), s).dtype
+        if C is None or not _arrays.supported_dtype(out):
+            return None
+        mo = _arrays.mx_dtype(out)
+        with mx.stream(_kernels.stream_for(mo)):
+            data = mx_op(C._values().astype(mo), mx.array(s, dtype=mo))
+        cls = _bridge.CLASSES[fmt][0 if self._is_array else 1]
+        return _settle(cls._built(C.shape, data, C._indices, C._indptr, sorted_indices=True,
+                                  canonical=True), state)
 
     # comparisons whose result is sparse (False where both are absent): the
     # union's values compared, then the False entries dropped (_settle)
@@ -227,6 +261,13 @@ class BinaryOps:
                 r = self._sample(mx.reciprocal(other.astype(recip)))
             if r is not None:
                 return r
+        if type(other) is np.ndarray and other.ndim > 0 and other.dtype.kind in "iuf":
+            # numpy's 1 / other (scipy's reciprocal, its bits), sampled in MLX where
+            # the values stay there (_sample decides)
+            with np.errstate(divide="ignore"):
+                r = self._sample(np.true_divide(1.0, other))
+            if r is not None:
+                return r
         return super().__truediv__(other)
 
     def multiply(self, other):
@@ -336,6 +377,13 @@ class BinaryOps:
             r = _device_reduce.arg_extreme_axis(self, name, axis % 2, explicit)
             if r is not None:
                 return r
+        if out is None and axis is None and not explicit and self.ndim == 2 and self.nnz \
+                and all(self.shape) and not _transformed(self) and _device_reduce.applies(self) \
+                and self._known_flag("has_canonical_format"):
+            C = self if self.format in ("csr", "coo") else self.tocsr()  # row-major order
+            r = _device_reduce.arg_extreme_all(C, name)
+            if r is not None:
+                return r
         return _bridge.call(self, name, (), _extreme_kwargs(axis, out, explicit))
 
     def _extreme(self, name, reduce, with_zero, axis, out, explicit):
@@ -371,32 +419,57 @@ class BinaryOps:
 
     def trace(self, offset=0):
         """scipy's; with traced values the sum of the diagonal, in MLX."""
-        if _transformed(self) and self.ndim == 2 and not self._on_host():
-            d = self.diagonal(offset)
-            if _arrays.is_mx(d):
-                return d.sum()
+        if self.ndim == 2 and not self._on_host():
+            if _transformed(self):
+                d = self.diagonal(offset)
+                if _arrays.is_mx(d):
+                    return d.sum()
+            elif _device_reduce.applies(self):     # summed where the values live
+                from ._moves import moved
+                d = moved("diagonal", lambda a, k: a[0].diagonal(*a[1:], **k),
+                          (self, offset), {})
+                if d is not None:
+                    with mx.stream(_kernels.stream_for(d.dtype)):
+                        return _device_reduce.in_scipy_form(self, "trace", {}, d.sum())
         return _bridge.call(self, "trace", (offset,), {})
 
     # -- in-place canonicalisation: nothing to do returns at once ------------------
     def sum_duplicates(self):
         if self._known_flag("has_canonical_format"):
             return None
+        if _select.applies(self):       # merged in MLX, where the values live
+            C = self._canonical_form() if self.format == "coo" else \
+                _canonical(self, self.format)
+            if C is not None:
+                return _select.adopt(self, C)
         return _bridge.call(self, "sum_duplicates", (), {})
 
     def sort_indices(self):
         if self._known_flag("has_sorted_indices"):
             return None
+        if self.format != "coo" and _select.applies(self):
+            from ._inplace import sorted_in_mlx
+            C = sorted_in_mlx(self)
+            if C is not None:
+                return _select.adopt(self, C)
         return _bridge.call(self, "sort_indices", (), {})
 
     def eliminate_zeros(self):
         """Nothing to do when no stored value is zero (read on the host
         where the values can be read: not traced by mx.compile)."""
         vals = self._values()
+        if _select.applies(self):
+            return _select.eliminate_zeros(self)
         if self.ndim == 2 and _arrays.is_mx(vals) and _arrays.evaluable(vals) \
                 and vals.dtype != mx.bfloat16 and _all_nonzero(vals):
             self._ensure_valid()
             return None
         return _bridge.call(self, "eliminate_zeros", (), {})
+
+    def nonzero(self):
+        if _select.applies(self):
+            return _select.nonzero(self)
+        return _bridge.call(self, "nonzero", (), {})
 
     def _known_flag(self, name):
         """The canonical flag, worked out from the index arrays where it can
@@ -410,15 +483,34 @@ class BinaryOps:
     def toarray(self, order=None, out=None):
         """scipy's dense array; with traced values an MLX array (duplicates
         added, as scipy adds them) that carries the gradient."""
-        dense = self._dense_mx() if out is None else None
+        dense = self._dense_either("toarray", order) if out is None else None
         return super().toarray(order=order, out=out) if dense is None else dense
 
     def todense(self, order=None, out=None):
-        dense = self._dense_mx() if out is None else None
+        dense = self._dense_either("todense", order) if out is None else None
         return super().todense(order=order, out=out) if dense is None else dense
+
+    def _dense_either(self, name, order):
+        dense = self._dense_mx()
+        return self._dense_device(name, order) if dense is None else dense
 
     def _dense_mx(self):
         return self._densified() if _transformed(self) else None
+
+    def _dense_device(self, name, order):
+        """toarray()/todense() of free values under the device rule: made
+        where the values live, handed back as scipy's numpy array (np.matrix
+        for todense of a matrix); None where scipy does it."""
+        if order not in (None, "C", "F") or self._on_host() or self.ndim != 2 \
+                or not _device_reduce.applies(self) or self._values().dtype == mx.bfloat16 \
+                or _transformed(self):
+            return None
+        dense = self._densified()
+        if dense is None:
+            return None
+        out = np.array(_arrays.to_np(dense), order=order or "C")
+        return _device_reduce.as_matrix(out) if name == "todense" and not self._is_array \
+            else out
 
     def _densified(self):
         """The dense MLX array (duplicates added), None where it cannot be

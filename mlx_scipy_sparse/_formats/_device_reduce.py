@@ -210,3 +210,46 @@ def _arg_lines(A, name, axis, explicit, vals):
             ret = mx.where(beats | (counts == line_size), col,
                            mx.where(m == 0, mx.minimum(first, missing), missing))
         return mx.where(has, ret, 0)
+
+
+def arg_extreme_all(C, name):
+    """A.argmax() / A.argmin() over every place, for C canonical and stored
+    in row-major order (CSR or COO), worked out where the values live:
+    the first entry holding the extreme, then scipy's rule for implicit
+    zeros, including its `min(first missing place, entry position)` where
+    the extreme is zero (scipy compares a flat place with a position in its
+    data there; ours gives its answer).  A Python int, as scipy's; None
+    where a value is NaN (scipy's order of comparing decides) or sizes
+    pass int32."""
+    vals = C._values()
+    m, n = C.shape
+    nnz = C.nnz
+    if not mx.issubdtype(vals.dtype, mx.floating) or nnz >= 2 ** 31 - 1 or _has_nan(vals):
+        return None
+    rows, cols = C._coords if C.format == "coo" else \
+        (_kernels.entry_rows(C._indptr, nnz), C._indices)
+    largest = name == "argmax"
+    with mx.stream(_kernels.stream_for(vals.dtype)):
+        ext = mx.max(vals) if largest else mx.min(vals)
+        at = mx.arange(nnz, dtype=mx.int32)
+        k = mx.min(mx.where(vals == ext, at, nnz))      # the first, in a fixed order
+        picked = mx.stack([k, rows[k].astype(mx.int32), cols[k].astype(mx.int32)])
+    ext, (k, row, col) = ext.item(), _arrays.to_np(picked).tolist()
+    if (ext > 0 if largest else ext < 0) or nnz == m * n:
+        return row * n + col
+    missing = _first_missing(C, rows, cols)
+    return min(missing, np.intp(k)) if ext == 0 else missing     # (scipy's types too)
+
+
+def _first_missing(C, rows, cols):
+    """The first place (row-major flat index) of C holding no entry, kept
+    per pattern: where the sorted flat indices first differ from 0, 1, 2 ..."""
+    n = C.shape[1]
+
+    def compute():
+        with mx.stream(_kernels.stream_for(mx.int32)):
+            flat = rows.astype(mx.int64) * n + cols.astype(mx.int64)
+            at = mx.arange(flat.size, dtype=mx.int64)
+            return int(mx.min(mx.where(flat != at, at, flat.size)).item())
+    arrays = list(C._coords) if C.format == "coo" else [C._indices, C._indptr]
+    return _kernels.memo(("first-missing", C.shape), arrays, compute)

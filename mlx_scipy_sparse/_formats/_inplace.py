@@ -12,11 +12,14 @@ non-canonical array, a cast scipy would refuse -- is scipy's, through the
 bridge (it may change the structure, and views then go their own way, as in
 scipy).
 """
+import warnings
+
 import numpy as np
 import mlx.core as mx
+import scipy.sparse as _ss
 
 from .. import _arrays, _kernels
-from . import _bridge
+from . import _bridge, _select
 from ._moves import _index_arrays, _key
 
 _MAX_PLACES = 1 << 22       # a larger selection is scipy's (no dense map of it)
@@ -26,12 +29,14 @@ class InPlaceOps:
     """Mixin of CSR and CSC."""
 
     def __setitem__(self, key, x):
-        if not self._write_stored(lambda S: S[key], ("getitem", _hashable(key)), x):
+        if not self._write_stored(lambda S: S[key], ("getitem", _hashable(key)), x) \
+                and not _restructure(self, _set_tagged(key), ("setitem", _hashable(key)), x):
             _bridge.call(self, "__setitem__", (key, x), {})
 
     def setdiag(self, values, k=0):
         if not self._write_stored(lambda S: S.diagonal(k), ("diagonal", k), values,
-                                  prefix=True):
+                                  prefix=True) \
+                and not _restructure(self, lambda S, t: S.setdiag(t, k), ("setdiag", k), values):
             _bridge.call(self, "setdiag", (values, k), {})
 
     def resize(self, *shape):
@@ -55,6 +60,9 @@ class InPlaceOps:
                     self._drop_handle("indptr")
                     self._indptr = _arrays.settled(mx.concatenate([ptr, tail]))
             self._shape = shape
+            return None
+        if len(shape) == 2 and all(type(n) is int and n >= 0 for n in shape) \
+                and _restructure(self, lambda S, t: S.resize(shape), ("resize", shape)):
             return None
         return _bridge.call(self, "resize", shape, {})
 
@@ -139,3 +147,87 @@ def _values_for(x, dtype):
             or not _arrays.supported_dtype(np.dtype(dtype)):
         return None
     return mx.array(a.astype(dtype), dtype=_arrays.mx_dtype(dtype))    # float64 stays so
+
+
+def _set_tagged(key):
+    def run(S, tags):
+        S[key] = tags
+    return run
+
+
+def sorted_in_mlx(A):
+    """A with its indices sorted in each line, the values permuted in MLX
+    (where they live); None where this path does not apply."""
+    return _restructured(A, lambda S, t: S.sort_indices(), ("sort",), None, canonical=False)
+
+
+_NO_VALUES = object()     # an op that writes no new values (resize)
+
+
+def _restructure(A, mutate, key, x=_NO_VALUES):
+    """In place, under the device rule (free values) or with traced values:
+    scipy's op ``mutate(S, tags)`` that changes A's structure (a write that
+    adds entries, a shrinking resize), its values moved in MLX.  False where
+    this path does not apply (scipy's, through the bridge)."""
+    if key[1] is None or not (_bridge.values_state(A) != _arrays.FREE or _select.applies(A)):
+        return False
+    if x is not _NO_VALUES:
+        x = _values_for(x, A.dtype)
+        if x is None:
+            return False
+    new = _restructured(A, mutate, key, None if x is _NO_VALUES else x)
+    if new is None:
+        return False
+    _select.adopt(A, new)
+    return True
+
+
+def _restructured(A, mutate, key, x, canonical=True):
+    """A after scipy's in-place op ``mutate``, as a new array of ours: the
+    op runs once per pattern (and key, and x's shape) on a stand-in whose
+    values are the entry numbers 1, 2, ... and x's element numbers negated,
+    so the result says where each entry's value comes from; the values then
+    follow by two gathers (differentiable with respect to A's values and x)."""
+    if A.ndim != 2 or A._on_host() or not _arrays.is_mx(A._data) or not A._pattern_ready() \
+            or (canonical and not A.has_canonical_format) or A.nnz >= 2 ** 31 - 1:
+        return None
+    x_shape = None if x is None else tuple(x.shape)
+    if x_shape is not None and int(np.prod(x_shape)) >= 2 ** 31 - 1:
+        return None
+
+    def compute():
+        ids = np.arange(1, A.nnz + 1, dtype=np.float64)
+        S = A._with_values(mx.array(ids, dtype=mx.float64))._to_sp(copy=True)
+        tags = None if x_shape is None else \
+            -np.arange(1, int(np.prod(x_shape)) + 1, dtype=np.float64).reshape(x_shape)
+        try:
+            with warnings.catch_warnings(record=True) as said:
+                warnings.simplefilter("always")
+                mutate(S, tags)
+        except Exception:       # scipy's error comes from scipy's own path
+            return None
+        code = np.asarray(S.data)
+        if code.size and (not np.all(code == np.round(code)) or np.any(code == 0)):
+            return None         # values were added together: not a move
+        code = code.astype(np.int64)
+        shell = _bridge.wrap(S)
+        shell._ensure_valid()
+        idx = np.int32
+        old = _arrays.settled(mx.array(np.where(code > 0, code - 1, -1).astype(idx)))
+        new = _arrays.settled(mx.array(np.where(code < 0, -code - 1, -1).astype(idx)))
+        return shell, old, new, [(w.message, w.category) for w in said]
+    kept = _kernels.memo(("restructure", A.format, A.shape, key, x_shape), _index_arrays(A),
+                         compute)
+    if kept is None:
+        return None
+    shell, old, new, said = kept
+    for message, category in said:     # scipy's own warnings, on every call as scipy's
+        warnings.warn(message, category, stacklevel=4)
+    dtype = A._data.dtype
+    with mx.stream(_kernels.stream_for(dtype)):
+        data = _kernels.gather(A._values(), mx.maximum(old, 0)) if A.nnz else \
+            mx.zeros(old.shape, dtype)
+        if x is not None:
+            xs = x.astype(dtype).reshape(-1)
+            data = mx.where(old >= 0, data, _kernels.gather(xs, mx.maximum(new, 0)))
+    return shell._with_values(data)

@@ -85,12 +85,16 @@ def _stand_ins(bases, numbered):
     return out
 
 
-def kron_moved(f, args, kwargs):
-    """kron(A, B) with traced values: each result entry is a_i * b_j, and
-    scipy's kron run on (numbers, ones) and (ones, numbers) stand-ins says
-    which i and j (a pattern function, kept)."""
+def kron_moved(f, args, kwargs, free=False):
+    """kron(A, B) with traced values (``free``: free ones under the device
+    rule, of canonical operands, so the pattern is scipy's): each result
+    entry is a_i * b_j, and scipy's kron run on (numbers, ones) and (ones,
+    numbers) stand-ins says which i and j (a pattern function, kept)."""
     ops = _sparse_in(args[:2])
     if len(ops) != 2 or len(args) > 3 or set(kwargs) - {"format"}:
+        return None
+    if free and not all(X.format in ("csr", "csc") and X._pattern_ready() and X.has_canonical_format
+                        for X in ops):
         return None
     bases = [_canonical(X) for X in ops]
     if any(b is None for b in bases):
@@ -126,7 +130,7 @@ def moved(name, call_scipy, args, kwargs, free=False):
     back as scipy's numpy array or matrix (the same values: nothing is
     added); float64 and bfloat16 values stay scipy's, and reshape keeps
     scipy's identity rules."""
-    if name not in MOVES or (free and name == "reshape"):
+    if name not in MOVES:
         return None
     if name == "__getitem__" and _sparse_in(args[1:]):
         return None             # a sparse index (boolean mask) is not an operand
@@ -141,8 +145,12 @@ def moved(name, call_scipy, args, kwargs, free=False):
     index_arrays = [a for b in bases for a in _index_arrays(b)]
 
     def compute():
-        it = iter(_stand_ins(bases, [True] * len(bases)))
+        stand_ins = _stand_ins(bases, [True] * len(bases))
+        it = iter(stand_ins)
         r = call_scipy(_substitute(args, it), _substitute(kwargs, it))
+        same = [k for k, S in enumerate(stand_ins) if r is S]
+        if same:            # scipy answered its operand itself (reshape to its shape)
+            return ("self", same[0], None)
         if _bridge.is_sparse(r):
             src = np.asarray(r.data).astype(np.int64) - 1
             shell = _bridge.wrap(r)
@@ -152,6 +160,8 @@ def moved(name, call_scipy, args, kwargs, free=False):
         return ("dense", (r.shape, matrix),
                 _arrays.settled(mx.array(r.astype(np.int64).ravel() - 1)))
     kind, first, src = _kernels.memo(("move",) + key, index_arrays, compute)
+    if kind == "self":
+        return ops[first]
     np_dtype = np.result_type(*[b.dtype for b in bases])
     if free and kind != "sparse" and (first[0] == () or np_dtype == np.float64
                                       or not _arrays.supported_dtype(np_dtype)

@@ -149,6 +149,29 @@ def scatter_sum(values, slot, n):
         return mx.zeros((n,), dtype=values.dtype).at[slot].add(values)
 
 
+def compact(keep):
+    """(positions of keep's True entries in order, their count) for a
+    concrete MLX bool array: the count is read (one scalar), the positions
+    made where keep lives (a cumulative sum and a scatter on a GPU, numpy's
+    flatnonzero on a view on the CPU).  Positions are None when every entry
+    is kept (nothing moves)."""
+    n_all = keep.size
+    if not gpu_default():
+        pos = np.flatnonzero(_arrays.to_np(keep))
+        return (None if pos.size == n_all else mx.array(pos.astype(
+            np.int32 if n_all < 2 ** 31 else np.int64))), int(pos.size)
+    wide = mx.int32 if n_all < 2 ** 31 else mx.int64
+    with mx.stream(stream_for(wide) if wide == mx.int32 else mx.cpu):  # (GPU scatter: int32)
+        k = keep.astype(wide)
+        n = int(mx.sum(k).item())
+        if n == n_all:
+            return None, n
+        # each kept entry's place is the count kept before it; the rest land on slot n
+        slot = mx.where(keep, mx.cumsum(k) - 1, n)
+        pos = mx.zeros((n + 1,), dtype=wide).at[slot].add(mx.arange(n_all, dtype=wide))[:n]
+    return pos, n
+
+
 def elementwise(values, np_fn, mx_fn, out):
     """An elementwise function of the values, result dtype ``out`` (numpy's
     for np_fn).  Bare on the CPU it is numpy's own loop on a view (scipy's
