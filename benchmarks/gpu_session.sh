@@ -14,7 +14,7 @@ step() {  # name, seconds, command...
 }
 for s in "$@"; do case $s in
   tests) step gpu_tests 150 python -m pytest -q -p no:cacheprovider -m "not slow" \
-      tests/test_device_rule.py tests/test_mx_operands.py tests/test_inplace_writes.py \
+      tests/test_device_rule.py tests/test_device_rule_select.py tests/test_mx_operands.py tests/test_inplace_writes.py \
       tests/test_compile_loop.py tests/test_value_ops.py tests/test_csgraph_frontier.py \
       tests/test_linalg_iterative.py tests/test_linalg_grad.py tests/test_linalg_eigen.py \
       tests/test_linalg_direct.py \
@@ -28,6 +28,12 @@ for s in "$@"; do case $s in
       --repeats 3 --gpu --no-cpu --no-checks --range 0:55 ;;
   surface2) step surface_gpu2 220 python -m benchmarks.surface --n 1000000 --per-row 16 \
       --repeats 3 --gpu --no-cpu --no-checks --range 55:110 ;;
+  surface3) step surface_gpu3 220 python -m benchmarks.surface --n 1000000 --per-row 16 \
+      --repeats 3 --gpu --no-cpu --no-checks --range 110: ;;
+  spmvgraphs) step spmv_graphs_on 150 python -m benchmarks.run --suite gpu --ops spmv
+      step spmv_graphs_off 150 env MLX_USE_CUDA_GRAPHS=0 python -m benchmarks.run --suite gpu --ops spmv
+      step seed_graphs_on 120 python examples/seed_notebook.py
+      step seed_graphs_off 120 env MLX_USE_CUDA_GRAPHS=0 python examples/seed_notebook.py ;;
   solvers) step solvers_gpu 240 python -m benchmarks.solvers --gpu --repeats 3 ;;
   solverscpu) step solvers_cpu 200 python -m benchmarks.solvers ;;
   eigen) step eigen_gpu 200 python benchmarks/eigen_direct.py --n 1000000 --gpu --repeat 1 ;;

@@ -144,7 +144,9 @@ class _spbase:
     def __reduce__(self):
         if self.dtype == _NP_F16:
             return (_unpickle_f16, (self.to_scipy(),))
-        return (_bridge.wrap, (self._to_sp(copy=True),))
+        # views, not copies: pickle reads them at once, and loading copies into MLX
+        # (a fresh 300 KB copy made pickling 12x slower: 750 us against 62 us here)
+        return (_bridge.wrap, (self._to_sp(),))
 
     # -- products ------------------------------------------------------------
     def _kernel_operand(self, other):

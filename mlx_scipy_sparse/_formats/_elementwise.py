@@ -109,6 +109,17 @@ class ElementwiseOps:
         value = np.array(s, dtype=out)
         d = self._values_to_write()
         mo, mine = _arrays.mx_dtype(out), d.dtype
+        if type(d) is not _arrays.PublicArray and mo == mine and mine != mx.bfloat16 \
+                and _kernels.bare_cpu(d):
+            # nobody else holds these values (no view, no public object): a copy
+            # of our own, scaled in place by numpy's loop before anyone sees it,
+            # not an MLX evaluation (13-20 us here against numpy's 5 us for 40k
+            # values; a numpy result copied into MLX paid fresh pages: 17 us)
+            new = mx.array(_arrays.to_np(d), dtype=mine)
+            w = _arrays.to_np(new, writeable=True)
+            np.multiply(w, value, out=w)
+            self._data = new
+            return self
         with mx.stream(_kernels.stream_for(mo)):
             scaled = d * mx.array(value, dtype=mo) if mo == mine else \
                 (d.astype(mo) * mx.array(value, dtype=mo)).astype(mine)
