@@ -13,7 +13,7 @@ step() {  # name, seconds, command...
   echo "   rc=$? $(tail -n 1 "$OUT/$name.log" | cut -c1-160)" | tee -a "$OUT/summary.txt"
 }
 for s in "$@"; do case $s in
-  tests) step gpu_tests 150 python -m pytest -q -p no:cacheprovider -m "not slow" \
+  tests) step gpu_tests 330 python -m pytest -q -p no:cacheprovider -m "not slow" \
       tests/test_device_rule.py tests/test_device_rule_select.py tests/test_mx_operands.py tests/test_inplace_writes.py \
       tests/test_compile_loop.py tests/test_value_ops.py tests/test_csgraph_frontier.py \
       tests/test_linalg_iterative.py tests/test_linalg_grad.py tests/test_linalg_eigen.py \
@@ -34,6 +34,7 @@ for s in "$@"; do case $s in
       step spmv_graphs_off 150 env MLX_USE_CUDA_GRAPHS=0 python -m benchmarks.run --suite gpu --ops spmv
       step seed_graphs_on 120 python examples/seed_notebook.py
       step seed_graphs_off 120 env MLX_USE_CUDA_GRAPHS=0 python examples/seed_notebook.py ;;
+  overhead) step overhead 150 python -m benchmarks.overhead ;;
   solvers) step solvers_gpu 240 python -m benchmarks.solvers --gpu --repeats 3 ;;
   solverscpu) step solvers_cpu 200 python -m benchmarks.solvers ;;
   eigen) step eigen_gpu 200 python benchmarks/eigen_direct.py --n 1000000 --gpu --repeat 1 ;;

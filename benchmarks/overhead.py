@@ -40,6 +40,24 @@ rows = {
 }
 _unchecked = _kernels.fast_product(d, ind, ptr, (1024, 1024), X, checked=False)
 rows["prepared launch, unchecked"] = lambda: _unchecked(X)
+
+
+def _probe_on(stream):
+    """is_free with its stop_gradient probe scheduled on ``stream``."""
+    def probe(a):
+        try:
+            mx.async_eval(a)
+            mx.async_eval(mx.stop_gradient(a, stream=stream))
+        except ValueError:
+            return False
+        return True
+    return probe
+
+
+for label, probe in (("probe on the GPU stream", _probe_on(mx.gpu)),
+                     ("probe on the CPU stream", _probe_on(mx.cpu))):
+    rows[f"prepared + {label}"] = lambda probe=probe: (probe(X), _unchecked(X))[1]
+    rows[f"x + 1 after {label}"] = lambda probe=probe: (probe(X), X + 1)[1]
 for name, fn in rows.items():
     print(f"{name:<30}{_median_time(fn, mx_sync, 200, batch=10) * 1e3:8.1f} us/call (10 a sync)"
           f"{_median_time(fn, mx_sync, 200, batch=1) * 1e3:8.1f} us/call (1 a sync)", flush=True)
