@@ -28,10 +28,21 @@ def fake_gpu(monkeypatch):
             return _composed.spmm(data, indices, indptr, n_rows, n_cols, X, transpose, data.dtype)
         return launch
 
+    def prepared_product(data, indices, indptr, n_rows, n_cols, xshape, transpose):
+        # the real one is the launch inside a custom function with the VJP; the
+        # composed product is differentiable by MLX itself
+        calls["plans"] += 1
+
+        def product(d, X):
+            calls["launches"] += 1
+            return _composed.spmm(d, indices, indptr, n_rows, n_cols, X, transpose, d.dtype)
+        return product
+
     class FakeGpu:
         supports = staticmethod(lambda dtype: dtype == mx.float32)
 
     FakeGpu.bare_plan = staticmethod(bare_plan)
+    FakeGpu.prepared_product = staticmethod(prepared_product)
     monkeypatch.setattr(_kernels, "_gpu", FakeGpu)
     monkeypatch.setattr(_kernels, "gpu_default", lambda: True)
     # the slow route: what spmm does off the GPU
@@ -71,17 +82,25 @@ def test_new_values_drop_the_plan(fake_gpu):
     assert fake_gpu["plans"] == 2
 
 
-def test_traced_operands_take_the_differentiable_route(fake_gpu):
+def test_traced_operands(fake_gpu):
+    """A gradient tracer (evaluated by the caller or not) gets the right
+    gradient, through the kept product, which carries its VJP, or spmm's
+    route; what mx.compile traces is refused by the kept product."""
     A = sp.csr_array(S)
     X = mx.array(np.arange(30, dtype=np.float32))
     mx.eval(A @ X, A @ X)                   # a plan is kept
-    launches = fake_gpu["launches"]
     W = mx.array(np.linspace(-1, 1, 40).astype(np.float32))
-    g = mx.grad(lambda x: mx.sum((A @ x) * W))(X)
-    np.testing.assert_allclose(np.array(g), S.T @ np.array(W), rtol=1e-5, atol=1e-6)
+    for evaluated in (False, True):
+        def loss(x):
+            if evaluated:
+                mx.eval(x)                  # passes evaluation like a free array
+            return mx.sum((A @ x) * W)
+        g = mx.grad(loss)(X)
+        np.testing.assert_allclose(np.array(g), S.T @ np.array(W), rtol=1e-5, atol=1e-6)
+    launches = fake_gpu["launches"]
     gc = mx.compile(lambda x: A @ x)(X)
     np.testing.assert_allclose(np.array(gc), S @ np.array(X), rtol=1e-5)
-    assert fake_gpu["launches"] == launches   # the bare launch refused both
+    assert fake_gpu["launches"] == launches   # the kept product refused the traced operand
 
 
 def test_device_change_takes_the_slow_route(fake_gpu, monkeypatch):

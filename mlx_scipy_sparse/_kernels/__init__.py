@@ -118,12 +118,14 @@ def _cpu_pattern(indices, indptr, n_cols):
 
 
 def fast_product(data, indices, indptr, shape, X, transpose=False, checked=True):
-    """For a product that spmm would run bare (no gradient can flow), on the
-    GPU's kernels or on the CPU's threads: fn(X2) giving A @ X2 for later
-    operands X2 of X's shape and dtype, or None.  fn returns None where spmm
-    must decide again (the default device changed, or X2 is traced by a
-    transformation).  A small product is bound by host time
-    (benchmarks/overhead.py), and this is spmm less its per-call decisions;
+    """For free values, on the GPU's kernels or on the CPU's threads: fn(X2)
+    giving A @ X2 for later operands X2 of X's shape and dtype, or None.  fn
+    returns None where spmm must decide again (the default device changed,
+    or X2 is traced by mx.compile / mx.vmap; on the CPU, X2 under mx.grad
+    too).  On a GPU fn's product carries the VJP itself, which costs less
+    host time than asking whether X2 is a gradient tracer.  A small product
+    is bound by host time (benchmarks/overhead.py), and this is spmm less
+    its per-call decisions;
     the caller keeps fn while data, indices and indptr stay the same objects
     (a tracer never becomes concrete, so their state cannot change).
     ``checked=False``: fn launches without looking at X2 or the device: for
@@ -136,7 +138,22 @@ def fast_product(data, indices, indptr, shape, X, transpose=False, checked=True)
     if gpu:
         if _gpu is None or not _gpu.supports(data.dtype):   # float32/16, bfloat16 only
             return None
-        launch = _gpu.bare_plan(data, indices, indptr, *shape, X.shape, transpose)
+        if not checked:
+            return _gpu.bare_plan(data, indices, indptr, *shape, X.shape, transpose)
+        product = _gpu.prepared_product(data, indices, indptr, *shape, X.shape, transpose)
+
+        def gpu_fn(X2):
+            # differentiable whatever X2 is (a gradient tracer too): only what
+            # mx.compile / mx.vmap trace, which evaluation refuses, goes back
+            # to spmm (its composed path)
+            if not gpu_default():
+                return None
+            try:
+                mx.async_eval(X2)
+            except ValueError:
+                return None
+            return product(data, X2)
+        return gpu_fn
     else:
         ind, ptr = _cpu_pattern(indices, indptr, shape[1])
         fwd = _cpu_forward(ind, ptr, *shape, data.dtype, 1 if X.ndim == 1 else X.shape[1],
