@@ -90,7 +90,7 @@ def to_np(x, writeable=False):
 FREE, GRAD, TRACED = "free", "grad", "traced"
 
 
-def _grad_tracers(arrays):
+def grad_tracers(arrays):
     """Whether any of these evaluated arrays is a tracer of mx.grad / mx.vjp.
 
     A tracer the caller evaluated inside the loss (`mx.eval(v)`,
@@ -119,7 +119,7 @@ def trace_state(*arrays):
 
     mx.async_eval answers without waiting for pending work (a product of a
     still-lazy operand queues behind it instead of syncing); it refuses
-    unevaluated tracers.  Evaluated tracers are found by _grad_tracers."""
+    unevaluated tracers.  Evaluated tracers are found by grad_tracers."""
     try:
         mx.async_eval(*arrays)          # the hot path: every argument an mx.array
     except TypeError:
@@ -130,7 +130,7 @@ def trace_state(*arrays):
             return GRAD
         except ValueError:
             return TRACED
-    return GRAD if _grad_tracers(arrays) else FREE
+    return GRAD if grad_tracers(arrays) else FREE
 
 
 def is_free(a):
@@ -139,7 +139,7 @@ def is_free(a):
         mx.async_eval(a)
     except ValueError:
         return False
-    return not _grad_tracers((a,))
+    return not grad_tracers((a,))
 
 
 def evaluable(*arrays):

@@ -55,10 +55,14 @@ class InPlaceOps:
             grow = self._major(shape) - self._major(self.shape)
             if grow:
                 ptr = self._indptr
-                with mx.stream(mx.cpu if ptr.dtype == mx.int64 else _kernels.stream_for(ptr.dtype)):
-                    tail = mx.full((grow,), ptr[-1], dtype=ptr.dtype)
-                    self._drop_handle("indptr")
-                    self._indptr = _arrays.settled(mx.concatenate([ptr, tail]))
+                self._drop_handle("indptr")
+                if not _kernels.gpu_default():      # numpy: no MLX evaluation (~15 us here)
+                    p = _arrays.to_np(ptr)
+                    self._indptr = mx.array(np.concatenate([p, np.full(grow, p[-1], p.dtype)]))
+                else:
+                    with mx.stream(mx.cpu if ptr.dtype == mx.int64 else _kernels.stream_for(ptr.dtype)):
+                        tail = mx.full((grow,), ptr[-1], dtype=ptr.dtype)
+                        self._indptr = _arrays.settled(mx.concatenate([ptr, tail]))
             self._shape = shape
             return None
         if len(shape) == 2 and all(type(n) is int and n >= 0 for n in shape) \
