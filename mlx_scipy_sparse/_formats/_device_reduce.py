@@ -83,7 +83,7 @@ def count_nonzero(A, axis):
     vals = A._values()
     with mx.stream(_kernels.stream_for(vals.dtype)):
         nz = (vals != 0).astype(mx.int32 if A.nnz < 2**31 else mx.int64)
-        total = int(mx.sum(nz.astype(mx.int64)).item())
+        total = int(mx.sum(nz).item())      # exact: the count fits the sum's dtype
     if axis is None:
         return np.intp(total)               # numpy's count_nonzero type
     axis %= 2
