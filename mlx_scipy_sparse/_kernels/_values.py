@@ -178,7 +178,15 @@ def elementwise(values, np_fn, mx_fn, out):
     bits exactly); under a transformation or on a GPU the MLX function,
     which MLX differentiates."""
     if bare_cpu(values) and values.dtype != mx.bfloat16:
-        return mx.array(np.asarray(np_fn(_arrays.to_np(values))), dtype=out)
+        v = _arrays.to_np(values)
+        if isinstance(np_fn, np.ufunc) and values.dtype == out:
+            # a copy in MLX's memory, then numpy's loop in place on it before anyone
+            # sees it: one fresh buffer, not two (16M values: 55 ms against 71 here)
+            new = mx.array(v, dtype=out)
+            w = _arrays.to_np(new, writeable=True)
+            np_fn(w, out=w)
+            return new
+        return mx.array(np.asarray(np_fn(v)), dtype=out)
     with mx.stream(stream_for(out)):
         return mx_fn(values if values.dtype == out else values.astype(out))
 
