@@ -337,8 +337,13 @@ def main(argv=None):
     p.add_argument("--range", default=None, metavar="A:B",
                    help="only ops A to B-1 of the list (split a long run in parts)")
     p.add_argument("--png", default=None, help="write the ratios as a bar chart")
+    p.add_argument("--reuse-host-memory", action="store_true",
+                   help="call sp.reuse_host_memory() first (the opt-in allocator setting: "
+                        "freed memory kept, so large results stop paying page faults)")
     a = p.parse_args(argv)
     warnings.simplefilter("ignore")      # scipy's efficiency warnings, ours the same
+    if a.reuse_host_memory:
+        print("sp.reuse_host_memory():", sp.reuse_host_memory())
     dens = a.per_row / a.n if a.per_row else a.density
     ops = [op for op in OPS if a.ops is None or a.ops in op.name]
     if a.range:

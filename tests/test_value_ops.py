@@ -465,3 +465,19 @@ def test_free_max_min_on_the_cpu_are_scipys(dtype, flavour):
     if np.dtype(dtype).kind == "f":
         N = ss.csr_array(np.array([[np.nan, 0], [1, 2]], dtype=dtype))
         assert np.isnan(sp.csr_array(N).max()) and np.isnan(sp.csr_array(N).min())
+
+
+@pytest.mark.parametrize("fmt", ["csr", "coo"])
+def test_sum_of_every_entry_is_scipys_bits(fmt):
+    """A.sum() on free CPU values is scipy's own np.sum of its data; scipy
+    sums duplicates first, so an array with duplicates must give those bits
+    too (complex64, where the order shows)."""
+    rng = np.random.default_rng(4)
+    rows, cols = rng.integers(0, 9, 300), rng.integers(0, 7, 300)
+    vals = (rng.standard_normal(300) + 1j * rng.standard_normal(300)).astype(np.complex64)
+    S = ss.coo_array((vals, (rows, cols)), shape=(9, 7))
+    if fmt == "csr":
+        S = S.tocsr()
+    ours = getattr(sp, f"{fmt}_array")(S).sum()
+    ref = S.copy().sum()
+    assert type(ours) is type(ref) and ours.tobytes() == ref.tobytes()

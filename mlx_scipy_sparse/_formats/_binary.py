@@ -304,9 +304,11 @@ class BinaryOps:
             r = self._sum_mx(axis, bare=device)
         if r is None and axis is None and dtype is None and out is None and state == _arrays.FREE \
                 and self.ndim == 2 and self.nnz and not self._on_host() \
-                and self._values().dtype not in (mx.float16, mx.bfloat16):
+                and self._values().dtype not in (mx.float16, mx.bfloat16) \
+                and self._known_flag("has_canonical_format"):
             # scipy's own reduction (np.sum of its data, a matrix for the matrix
-            # flavour) on a view: a hand-off cost 3x the sum at 40k entries
+            # flavour; it sums duplicates first, so canonical arrays only) on a
+            # view: a hand-off cost 3x the sum at 40k entries
             v = _arrays.to_np(self._values())
             return np.sum(v if self._is_array else _device_reduce.as_matrix(v))
         if r is None:
