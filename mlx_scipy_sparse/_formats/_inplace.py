@@ -210,10 +210,12 @@ def _restructured(A, mutate, key, x, canonical=True):
                 mutate(S, tags)
         except Exception:       # scipy's error comes from scipy's own path
             return None
-        code = np.asarray(S.data)
-        if code.size and (not np.all(code == np.round(code)) or np.any(code == 0)):
-            return None         # values were added together: not a move
-        code = code.astype(np.int64)
+        code = np.asarray(S.data).astype(np.int64)
+        moved = code[code > 0]
+        n_x = 0 if x_shape is None else int(np.prod(x_shape))
+        if code.size and (np.any(code == 0) or code.max() > A.nnz or code.min() < -n_x
+                          or np.unique(moved).size != moved.size):
+            return None         # numbers were added together (or lost): not a move
         shell = _bridge.wrap(S)
         shell._ensure_valid()
         idx = np.int32

@@ -100,8 +100,7 @@ def adopt(A, new):
     as after scipy restructures an array in place.  Handles handed out
     before (A.indices, A.data) and views (A.T) keep the old arrays: with a
     new structure they go their own way, as the bridge's in-place calls do."""
-    keep = ("maxprint",)
-    state = {k: v for k, v in new.__dict__.items() if k not in keep}
+    state = {k: v for k, v in new.__dict__.items() if k != "maxprint"}   # A's own stays
     with _arrays.STATE_LOCK:
         for k in ("_handles", "_seen", "_fast", "_csr_cache"):
             A.__dict__.pop(k, None)
