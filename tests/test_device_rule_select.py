@@ -246,3 +246,23 @@ def test_gradient_through_a_write_that_adds_entries():
                 fd = (f(*(mx.array(a, dtype=mx.float64) for a in hi)).item()
                       - f(*(mx.array(a, dtype=mx.float64) for a in lo)).item()) / (2 * eps)
                 assert abs(np.array(g)[k] - fd) < 1e-5 * max(1.0, abs(fd))
+
+
+def test_the_device_compaction_on_the_cpu(monkeypatch):
+    """The compaction as a GPU runs it (a cumulative sum and a scatter, new
+    line starts read at the old ones), driven here on the CPU: scipy's
+    entries after eliminate_zeros, a cancelling A + B and nonzero."""
+    from mlx_scipy_sparse import _kernels
+    monkeypatch.setattr(_kernels, "gpu_default", lambda: True)
+    from mlx_scipy_sparse._kernels import _values as kv
+    monkeypatch.setattr(kv, "gpu_default", lambda: True)
+    for fmt in ("csr", "csc"):
+        S, A = _operand(fmt, "array", seed=3)
+        X, Y = A.copy(), S.copy()
+        X.eliminate_zeros()
+        Y.eliminate_zeros()
+        _same_sparse(X, Y)
+        _same(A.nonzero(), S.nonzero())
+        SB = (-S).copy()
+        SB.data[1::2] *= 3                  # the other half cancels: zeros scipy drops
+        _same_sparse(A + getattr(sp, f"{fmt}_array")(SB), S + SB)
