@@ -120,3 +120,20 @@ def test_one_row_times_one_by_one_reads_one_value():
     with mx.stream(mx.cpu):
         g = mx.grad(loss)(mx.array(S1.data, dtype=mx.float64))
     np.testing.assert_array_equal(np.array(g), [3.0, 3.0, 3.0])
+
+
+@pytest.mark.parametrize("fmt", ["csr", "csc"])
+@pytest.mark.parametrize("shape", [(60, 50), (50,), (60, 1), (1, 50)])
+def test_sparse_plus_minus_mx_dense_is_scipys_bits(fmt, shape):
+    """A ± D and D ± A with an MLX D, free values on the CPU (D copied into a
+    new MLX array, A's entries added there by numpy): scipy's numbers bit for
+    bit, for a full D, a row and a column; D itself unchanged."""
+    S = ss.random_array((60, 50), density=0.2, format=fmt, dtype=np.float32, rng=0)
+    S.sum_duplicates()
+    A = sp.csr_array(S).asformat(fmt)
+    D = np.random.default_rng(1).standard_normal(shape).astype(np.float32)
+    Dm = mx.array(D)
+    for ours, ref in ((A + Dm, S + D), (A - Dm, S - D), (Dm - A, D - S), (Dm + A, D + S)):
+        assert isinstance(ours, mx.array)
+        assert np.array(ours).tobytes() == np.ascontiguousarray(np.asarray(ref)).tobytes()
+    assert np.array(Dm).tobytes() == D.tobytes()
