@@ -142,6 +142,19 @@ def is_free(a):
     return not grad_tracers((a,))
 
 
+def fresh_copy(a, dtype):
+    """(new, w): a new MLX array holding a C-contiguous copy of the numpy
+    array ``a`` and a writeable numpy view of its buffer, for numpy to finish
+    a result in place before anyone else sees ``new``; None where the view
+    would not be that buffer laid out flat (MLX keeps a strided layout it is
+    given, and numpy would then write into a copy)."""
+    new = mx.array(np.ascontiguousarray(a), dtype=dtype)
+    w = to_np(new, writeable=True)
+    if not w.flags.c_contiguous or np.may_share_memory(w, a):
+        return None
+    return new, w
+
+
 def evaluable(*arrays):
     """False inside mx.compile / mx.vmap tracing, where evaluation is refused."""
     try:

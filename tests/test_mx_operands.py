@@ -137,3 +137,6 @@ def test_sparse_plus_minus_mx_dense_is_scipys_bits(fmt, shape):
         assert isinstance(ours, mx.array)
         assert np.array(ours).tobytes() == np.ascontiguousarray(np.asarray(ref)).tobytes()
     assert np.array(Dm).tobytes() == D.tobytes()
+    if len(shape) == 2 and shape[1] > 1:        # a strided D (a transposed view)
+        Dt = mx.array(np.ascontiguousarray(D.T)).T
+        assert np.array(A + Dt).tobytes() == np.asarray(S + D).tobytes()

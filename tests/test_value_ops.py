@@ -481,3 +481,20 @@ def test_sum_of_every_entry_is_scipys_bits(fmt):
     ours = getattr(sp, f"{fmt}_array")(S).sum()
     ref = S.copy().sum()
     assert type(ours) is type(ref) and ours.tobytes() == ref.tobytes()
+
+
+def test_strided_values_scaled_and_mapped_in_place_stay_apart():
+    """Values given as a strided MLX view: `A *= 2` and a ufunc finish their
+    result in a new buffer (numpy in place on it); the caller's array and
+    its view keep their numbers."""
+    S = ss.random_array((30, 20), density=0.3, format="csr", dtype=np.float32, rng=2)
+    S.sum_duplicates()
+    big = mx.array(np.arange(2 * S.nnz, dtype=np.float32) + 1)
+    view = big[::2]
+    before = np.array(view)
+    A = sp.csr_array((view, mx.array(S.indices), mx.array(S.indptr)), shape=S.shape)
+    root = A.sqrt()
+    A *= 2
+    assert np.array_equal(np.array(A.data), before * 2)
+    assert np.array_equal(np.array(root.data), np.sqrt(before))
+    assert np.array_equal(np.array(big[::2]), before) and np.array_equal(np.array(view), before)

@@ -234,10 +234,11 @@ class BinaryOps:
             return None
         m, n = self.shape
         o = _arrays.to_np(other).astype(_arrays.np_dtype(out), copy=False)
-        if o.shape != self.shape:       # a row or a column: laid out in full first
-            o = np.ascontiguousarray(np.broadcast_to(o, self.shape))
-        new = mx.array(o, dtype=out)
-        w = _arrays.to_np(new, writeable=True).reshape(-1)
+        made = _arrays.fresh_copy(np.broadcast_to(o, self.shape), out)   # a row: in full
+        if made is None:
+            return None
+        new, w = made
+        w = w.reshape(-1)
         if d_sign < 0:
             np.negative(w, out=w)
         at = _arrays.to_np(rows).astype(np.int64) * n + _arrays.to_np(cols)

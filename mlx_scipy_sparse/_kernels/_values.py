@@ -182,10 +182,11 @@ def elementwise(values, np_fn, mx_fn, out):
         if isinstance(np_fn, np.ufunc) and values.dtype == out:
             # a copy in MLX's memory, then numpy's loop in place on it before anyone
             # sees it: one fresh buffer, not two (16M values: 55 ms against 71 here)
-            new = mx.array(v, dtype=out)
-            w = _arrays.to_np(new, writeable=True)
-            np_fn(w, out=w)
-            return new
+            made = _arrays.fresh_copy(v, out)
+            if made is not None:
+                new, w = made
+                np_fn(w, out=w)
+                return new
         return mx.array(np.asarray(np_fn(v)), dtype=out)
     with mx.stream(stream_for(out)):
         return mx_fn(values if values.dtype == out else values.astype(out))
