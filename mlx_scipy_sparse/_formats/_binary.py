@@ -41,23 +41,9 @@ def _settle(C, state):
 
 def kept_entries(C, keep, src):
     """(data, indices, indptr) of a compressed array's entries at positions
-    ``src`` (in order; ``keep`` the matching mask): indptr from the count
-    kept in each major line."""
-    # a line's new start is the count kept before its old start
-    if not _kernels.gpu_default():
-        k, p = _arrays.to_np(keep), _arrays.to_np(C._indptr)
-        before = np.zeros(k.size + 1, dtype=p.dtype)
-        np.cumsum(k, out=before[1:])
-        ptr = mx.array(before[p])
-        ind = mx.array(_arrays.to_np(C._indices)[_arrays.to_np(src)])
-    else:
-        wide = mx.int32 if keep.size < 2 ** 31 else mx.int64
-        with mx.stream(_kernels.stream_for(mx.int32) if wide == mx.int32 else mx.cpu):
-            before = mx.concatenate([mx.zeros((1,), dtype=wide), mx.cumsum(keep.astype(wide))])
-            ptr = mx.take(before, C._indptr).astype(C._indptr.dtype)
-            ind = mx.take(C._indices, src)
-            mx.eval(ptr, ind)
-    return _kernels.gather(C._values(), src), _arrays.settled(ind), _arrays.settled(ptr)
+    ``src`` (in order; ``keep`` the matching mask)."""
+    ind, ptr = _kernels.kept_pattern(C._indices, C._indptr, keep, src)
+    return _kernels.gather(C._values(), src), ind, ptr
 
 
 def _canonical(X, fmt):

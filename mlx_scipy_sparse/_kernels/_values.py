@@ -172,6 +172,25 @@ def compact(keep):
     return pos, n
 
 
+def kept_pattern(indices, indptr, keep, src):
+    """(indices, indptr) of a compressed pattern keeping the entries at
+    positions ``src`` (``keep`` the matching mask): a line's new start is
+    the count kept before its old start (a cumulative sum read at indptr;
+    numpy on the CPU)."""
+    if not gpu_default():
+        k, p = _arrays.to_np(keep), _arrays.to_np(indptr)
+        before = np.zeros(k.size + 1, dtype=p.dtype)
+        np.cumsum(k, out=before[1:])
+        return (_arrays.settled(mx.array(_arrays.to_np(indices)[_arrays.to_np(src)])),
+                _arrays.settled(mx.array(before[p])))
+    wide = mx.int32 if keep.size < 2 ** 31 else mx.int64
+    with mx.stream(stream_for(mx.int32) if wide == mx.int32 else mx.cpu):
+        before = mx.concatenate([mx.zeros((1,), dtype=wide), mx.cumsum(keep.astype(wide))])
+        ptr = mx.take(before, indptr).astype(indptr.dtype)
+        ind = mx.take(indices, src)
+    return _arrays.settled(ind), _arrays.settled(ptr)
+
+
 def elementwise(values, np_fn, mx_fn, out):
     """An elementwise function of the values, result dtype ``out`` (numpy's
     for np_fn).  Bare on the CPU it is numpy's own loop on a view (scipy's
