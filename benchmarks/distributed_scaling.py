@@ -12,7 +12,7 @@ rows, a 2000 x 2000 grid).  Each rank
 builds only its own rows (no global matrix anywhere), pins itself to
 ``--threads`` cores of its own and limits BLAS and our CPU kernel to as many
 threads.  Every rank reports, per product, the time of the whole product,
-of the exchange alone and of the local compute alone; CG (linalg.cg, float64,
+of the exchange alone and of the local compute alone; CG (linalg.cg, --dtype,
 a fixed number of iterations) is timed per iteration.  The driver starts P
 ring ranks on 127.0.0.1 for each P with the package's launcher (P = 1
 runs without one: a group of one), collects each rank's numbers and prints the
@@ -102,9 +102,10 @@ def worker(a):
     n = int(np.prod(shape))
     lo, hi = n * rank // size, n * (rank + 1) // size
     t0 = time.perf_counter()
-    A = D.from_local_rows(poisson_rows(shape, lo, hi), exchange=a.exchange)
+    A = D.from_local_rows(poisson_rows(shape, lo, hi).astype(a.dtype), exchange=a.exchange)
     build = time.perf_counter() - t0
-    x = mx.array(np.random.default_rng(rank).uniform(-1, 1, hi - lo), dtype=mx.float64)
+    dt = getattr(mx, a.dtype)
+    x = mx.array(np.random.default_rng(rank).uniform(-1, 1, hi - lo), dtype=dt)
     mx.eval(x)
     p = A._p
 
@@ -125,12 +126,12 @@ def worker(a):
     spmv = timed(lambda: A @ x, a.spmv_iters)
     barrier()
     exchange = timed(lambda: p.gather(x), a.spmv_iters) if p.plan.mode != "none" else 0.0
-    ghosts = p.gather(x) if p.plan.mode != "none" else mx.zeros((0,), dtype=mx.float64)
+    ghosts = p.gather(x) if p.plan.mode != "none" else mx.zeros((0,), dtype=dt)
     mx.eval(ghosts)
     barrier()
     compute = timed(lambda: A.local_product(x, ghosts), a.spmv_iters)
     barrier()
-    b = A @ mx.ones((hi - lo,), dtype=mx.float64)
+    b = A @ mx.ones((hi - lo,), dtype=dt)
     mx.eval(b)
     t = time.perf_counter()
     _, info = L.cg(A, b, rtol=1e-30, maxiter=a.cg_iters)
@@ -148,14 +149,14 @@ def scipy_reference(a, shape):
     """scipy on the whole problem in one process with --threads threads."""
     import numpy as np
     import scipy.sparse.linalg as ssl
-    A = poisson_rows(shape, 0, int(np.prod(shape)))
-    x = np.random.default_rng(0).uniform(-1, 1, A.shape[0])
+    A = poisson_rows(shape, 0, int(np.prod(shape))).astype(a.dtype)
+    x = np.random.default_rng(0).uniform(-1, 1, A.shape[0]).astype(a.dtype)
     ts = []
     for _ in range(a.spmv_iters + 2):
         t = time.perf_counter()
         A @ x
         ts.append(time.perf_counter() - t)
-    b = A @ np.ones(A.shape[0])
+    b = A @ np.ones(A.shape[0], dtype=a.dtype)
     t = time.perf_counter()
     ssl.cg(A, b, rtol=1e-30, maxiter=a.cg_iters)
     cg = (time.perf_counter() - t) / a.cg_iters
@@ -168,7 +169,8 @@ def run_case(a, mode, ranks):
     me = [sys.executable, os.path.abspath(__file__), "--worker", "--mode", mode, "--rows",
           str(a.weak_rows if mode == "weak" else a.strong_rows), "--dims", str(a.dims),
           "--threads", str(a.threads), "--cores", str(a.cores), "--exchange", a.exchange,
-          "--spmv-iters", str(a.spmv_iters), "--cg-iters", str(a.cg_iters), "--out", out]
+          "--dtype", a.dtype, "--spmv-iters", str(a.spmv_iters),
+          "--cg-iters", str(a.cg_iters), "--out", out]
     env = dict(os.environ, OPENBLAS_NUM_THREADS=str(a.threads), OMP_NUM_THREADS=str(a.threads),
                MKL_NUM_THREADS=str(a.threads))
     env.pop("MLX_RANK", None)
@@ -196,6 +198,8 @@ def main():
     ap.add_argument("--threads", type=int, default=1, help="compute threads per rank")
     ap.add_argument("--cores", type=int, default=2, help="cores each rank is pinned to")
     ap.add_argument("--exchange", default="auto", choices=("auto", "neighbour", "all_gather"))
+    ap.add_argument("--dtype", default="float64", choices=("float64", "float32"))
+    ap.add_argument("--modes", default="weak,strong", help="weak, strong or both")
     ap.add_argument("--spmv-iters", type=int, default=20)
     ap.add_argument("--cg-iters", type=int, default=50)
     ap.add_argument("--timeout", type=int, default=900)
@@ -212,14 +216,14 @@ def main():
     ranks = [int(r) for r in a.ranks.split(",")]
     print(f"# distributed_scaling: {a.dims}-D Poisson, ring backend on 127.0.0.1, "
           f"{a.threads} compute thread(s) on {a.cores} pinned core(s) per rank, "
-          f"{os.cpu_count()} cores; exchange={a.exchange}; float64; SpMV median of "
+          f"{os.cpu_count()} cores; exchange={a.exchange}; {a.dtype}; SpMV median of "
           f"{a.spmv_iters}, CG {a.cg_iters} iterations (linalg.cg)")
     table = {}
-    for mode in ("weak", "strong"):
+    for mode in a.modes.split(","):
         for P in ranks:
             table[(mode, P)] = run_case(a, mode, P)
     ref = {}
-    for mode in ("weak", "strong"):
+    for mode in a.modes.split(","):
         rows = a.weak_rows if mode == "weak" else a.strong_rows
         ref[mode] = scipy_reference(a, grid(rows, 1, a.dims, mode == "weak"))
     print("\n## per rank: the product, the exchange alone, the local compute alone (ms)")
@@ -230,7 +234,7 @@ def main():
             print(f"{mode + ' P=' + str(P):>12} {r['rank']:>4} {r['rows']:>9} {r['mode']:>10} "
                   f"{r['spmv_ms']:8.3f} {r['exchange_ms']:9.3f} {r['compute_ms']:8.3f} "
                   f"{r['sent']:>6} {r['received']:>6} {r['cg_ms']:8.3f}")
-    for mode in ("weak", "strong"):
+    for mode in a.modes.split(","):
         rows = a.weak_rows if mode == "weak" else a.strong_rows
         sp_ref, cg_ref = ref[mode]
         print(f"\n## {mode} scaling ({rows} rows {'per rank' if mode == 'weak' else 'in all'}; "
