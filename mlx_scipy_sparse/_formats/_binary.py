@@ -29,9 +29,7 @@ def _settle(C, state):
     structural pattern: it cannot depend on them)."""
     if state != _arrays.FREE or C.nnz == 0:
         return C
-    vals = C._values()
-    with mx.stream(_kernels.stream_for(vals.dtype)):
-        keep = vals != 0
+    keep = _kernels.nonzero_mask(C._values())
     src, n = _kernels.compact(keep)
     if src is None:
         return C
@@ -491,6 +489,8 @@ class BinaryOps:
         if self.ndim == 2 and _arrays.is_mx(vals) and _arrays.evaluable(vals) \
                 and vals.dtype != mx.bfloat16 and _all_nonzero(vals):
             self._ensure_valid()
+            return None
+        if _select.dropped_by_host_pass(self):
             return None
         return _bridge.call(self, "eliminate_zeros", (), {})
 

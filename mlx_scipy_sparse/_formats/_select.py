@@ -26,11 +26,6 @@ def applies(A):
     return bool(A._valid)
 
 
-def _nonzero_mask(vals):
-    with mx.stream(_kernels.stream_for(vals.dtype)):
-        return vals != 0
-
-
 def _host(a, dtype=None):
     out = np.array(_arrays.to_np(a))
     return out if dtype is None else out.astype(dtype, copy=False)
@@ -42,7 +37,7 @@ def nonzero(A):
     in row-major order, as scipy's stable sort by row leaves them (the
     order of the CSR conversion)."""
     C = (A._flip() if A.format == "csc" else A).tocoo()
-    keep = _nonzero_mask(C._values())
+    keep = _kernels.nonzero_mask(C._values())
     src, _ = _kernels.compact(keep)
     dtype = _arrays.np_dtype(C._coords[0].dtype)
     if src is None:
@@ -65,7 +60,7 @@ def find(A):
     else:
         rows, cols = _kernels.entry_rows(C._indptr, C.nnz), C._indices
     vals = C._values()
-    src, _ = _kernels.compact(_nonzero_mask(vals))
+    src, _ = _kernels.compact(_kernels.nonzero_mask(vals))
     if src is not None:
         with mx.stream(_kernels.stream_for(mx.int32)):
             rows, cols = mx.take(rows, src), mx.take(cols, src)
@@ -78,8 +73,10 @@ def find(A):
 def eliminate_zeros(A):
     """A.eliminate_zeros() in place: the stored zeros dropped, the order
     (and so the canonical flags) kept, as scipy's."""
+    if dropped_by_host_pass(A):
+        return
     vals = A._values()
-    keep = _nonzero_mask(vals)
+    keep = _kernels.nonzero_mask(vals)
     src, _ = _kernels.compact(keep)
     if src is None:
         return
@@ -93,6 +90,23 @@ def eliminate_zeros(A):
         new = type(A)._built(A.shape, data, ind, ptr, sorted_indices=A._sorted,
                              canonical=A._canonical)
     adopt(A, new)
+
+
+def dropped_by_host_pass(A):
+    """Whether A's stored zeros were dropped in place by the CPU's compiled
+    pass (free values on the CPU, a checked CSR or CSC array); False where
+    that pass does not apply."""
+    if A.format == "coo" or A.ndim != 2 or not _arrays.is_mx(A._values()):
+        return False
+    A._ensure_valid()
+    if not A._valid:
+        return False
+    n_lines, n_other = A.shape if A.format == "csr" else A.shape[::-1]
+    got = _kernels.drop_zeros(A._values(), A._indices, A._indptr, n_lines, n_other)
+    if got is None:
+        return False
+    adopt(A, type(A)._built(A.shape, *got, sorted_indices=A._sorted, canonical=A._canonical))
+    return True
 
 
 def adopt(A, new):

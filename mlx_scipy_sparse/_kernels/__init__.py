@@ -21,8 +21,8 @@ import mlx.core as mx
 from .. import _arrays
 from . import _composed, _cpu
 from ._values import (  # noqa: F401
-    bare_cpu, compact, elementwise, entry_rows, gather, kept_pattern, memo, intersection_pattern,
-    merge_pattern, scatter_sum,
+    bare_cpu, compact, drop_zeros, elementwise, entry_rows, gather, kept_pattern, memo,
+    nonzero_mask, intersection_pattern, merge_pattern, scatter_sum,
     transpose_pattern, union_pattern)
 from ._host_memory import reuse_host_memory  # noqa: F401
 from ._device import (  # noqa: F401

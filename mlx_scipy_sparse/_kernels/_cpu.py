@@ -134,6 +134,13 @@ def spmv_into(data, indices, indptr, n_cols, x, out, bounds, after=None):
     return res
 
 
+def drop_zeros_into(data, indices, indptr, n_lines, n_other):
+    """Drop the zeros of a compressed pattern in place (entries kept in
+    order); returns the new number of entries."""
+    st.csr_eliminate_zeros(n_lines, n_other, indptr, indices, data)
+    return int(indptr[-1])
+
+
 def rows_shared(bounds, fn):
     """[fn(r0, r1) for each chunk of ``bounds``] on the threads, in chunk order
     (fn should spend its time in numpy calls, which release the GIL)."""

@@ -21,7 +21,7 @@ import numpy as np
 import mlx.core as mx
 
 from .. import _arrays
-from ._cpu import csr_transpose, rows_of
+from ._cpu import csr_transpose, drop_zeros_into, rows_of
 from ._device import gpu_default, stream_for
 
 _MEMO = OrderedDict()
@@ -149,6 +149,23 @@ def scatter_sum(values, slot, n):
         return mx.zeros((n,), dtype=values.dtype).at[slot].add(values)
 
 
+def drop_zeros(values, indices, indptr, n_lines, n_other):
+    """(values, indices, indptr) of a compressed pattern without its stored
+    zeros, for free values on the CPU: scipy's compiled pass, run in place on
+    copies (one pass where the general path takes five numpy passes).  None
+    where this does not apply (values elsewhere, a dtype the pass lacks)."""
+    if not bare_cpu(values) or indices.dtype != indptr.dtype:
+        return None
+    v = _arrays.to_np(values)
+    if v.dtype.kind not in "biufc" or v.dtype.itemsize < 4:
+        return None
+    d, i, p = (np.array(_arrays.to_np(a)) for a in (values, indices, indptr))
+    n = drop_zeros_into(d, i, p, n_lines, n_other)
+    # copies of the kept prefixes: an MLX slice would cost an evaluation (~20 us)
+    return tuple(mx.array(h, dtype=a.dtype) for h, a in
+                 ((d[:n], values), (i[:n], indices), (p, indptr)))
+
+
 def compact(keep):
     """(positions of keep's True entries in order, their count) for a
     concrete MLX bool array: the count is read (one scalar), the positions
@@ -172,17 +189,25 @@ def compact(keep):
     return pos, n
 
 
+def nonzero_mask(values):
+    """values != 0 where the values live: a numpy mask on a view for free
+    values on the CPU (no MLX evaluation), an MLX one elsewhere."""
+    if bare_cpu(values) and values.dtype != mx.bfloat16:
+        return _arrays.to_np(values) != 0
+    with mx.stream(stream_for(values.dtype)):
+        return values != 0
+
+
 def kept_pattern(indices, indptr, keep, src):
     """(indices, indptr) of a compressed pattern keeping the entries at
     positions ``src`` (``keep`` the matching mask): a line's new start is
-    the count kept before its old start (a cumulative sum read at indptr;
-    numpy on the CPU)."""
+    the count kept before its old start (on the CPU a binary search of the
+    old starts in ``src``, a cumulative sum read at indptr elsewhere)."""
     if not gpu_default():
-        k, p = _arrays.to_np(keep), _arrays.to_np(indptr)
-        before = np.zeros(k.size + 1, dtype=p.dtype)
-        np.cumsum(k, out=before[1:])
-        return (_arrays.settled(mx.array(_arrays.to_np(indices)[_arrays.to_np(src)])),
-                _arrays.settled(mx.array(before[p])))
+        s, p = _arrays.to_np(src), _arrays.to_np(indptr)
+        ptr = s.searchsorted(p.astype(s.dtype, copy=False)).astype(p.dtype, copy=False)
+        return (_arrays.settled(mx.array(_arrays.to_np(indices)[s])),
+                _arrays.settled(mx.array(ptr)))
     wide = mx.int32 if keep.size < 2 ** 31 else mx.int64
     with mx.stream(stream_for(mx.int32) if wide == mx.int32 else mx.cpu):
         before = mx.concatenate([mx.zeros((1,), dtype=wide), mx.cumsum(keep.astype(wide))])
