@@ -5,8 +5,10 @@ kernel in P processes at once, each pinned to its own core, against one alone.
 
 Kernels: scipy's csr_matvec on a 2-D Poisson matrix of 2M rows (the weak-scaling
 rank's local product: streams 130 MB), the same on 20k rows (in cache: no
-memory traffic, so a slowdown there is the clock), a 40 MB numpy copy (memory
-alone) and an in-cache numpy loop (arithmetic alone).  Prints each kernel's
+memory traffic, so a slowdown there is the clock), scipy's cg on the 2M-row
+matrix (10 iterations a call: the product and the vector streams of CG, no
+communication at all), a 40 MB numpy copy (memory alone) and an in-cache numpy
+loop (arithmetic alone).  Prints each kernel's
 median time per call at each P, its efficiency t(1)/t(P), and the cores' clock
 (/proc/cpuinfo, sampled while the P processes run) where the host shows it.
 The distributed weak-scaling table loses what these kernels lose: this says
@@ -37,6 +39,11 @@ def kernel(name):
         y = np.zeros(A.shape[0])
         n = A.shape[0]
         return lambda: (y.fill(0), st.csr_matvec(n, n, A.indptr, A.indices, A.data, x, y))
+    if name == "cg_2M":                 # scipy's cg, 10 iterations a call: product + vector streams
+        import scipy.sparse.linalg as ssl
+        A = poisson(2_000_000)
+        b = A @ np.ones(A.shape[0])
+        return lambda: ssl.cg(A, b, rtol=1e-30, maxiter=10)
     if name == "copy_40MB":
         a = np.ones(5_000_000)
         b = np.empty_like(a)
@@ -51,7 +58,7 @@ def worker(core, name, seconds, start, q):
         os.sched_setaffinity(0, {core})
     fn = kernel(name)
     fn()
-    start.wait()
+    start.wait()                        # every process built and warmed up
     ts, t_end = [], time.perf_counter() + seconds
     while time.perf_counter() < t_end:
         t = time.perf_counter()
@@ -77,14 +84,13 @@ def clocks(cores):
 
 def run(name, P, stride, seconds):
     ctx = mp.get_context("spawn")
-    start, q = ctx.Event(), ctx.Queue()
+    start, q = ctx.Barrier(P + 1), ctx.Queue()
     n = os.cpu_count() or 1
     cores = [(k * stride) % n for k in range(P)]
     ps = [ctx.Process(target=worker, args=(c, name, seconds, start, q)) for c in cores]
     for p in ps:
         p.start()
-    time.sleep(1.0 if name != "spmv_2M" else 4.0)       # builds done
-    start.set()
+    start.wait(timeout=300)
     time.sleep(seconds / 2)
     mhz = clocks(set(cores))
     times = [q.get(timeout=seconds + 120) for _ in ps]
@@ -98,7 +104,7 @@ def main():
     ap.add_argument("--procs", default="1,2,4,8")
     ap.add_argument("--stride", type=int, default=2, help="core k*stride for process k")
     ap.add_argument("--seconds", type=float, default=3.0)
-    ap.add_argument("--kernels", default="spmv_2M,spmv_20k,copy_40MB,sin_L1")
+    ap.add_argument("--kernels", default="spmv_2M,cg_2M,spmv_20k,copy_40MB,sin_L1")
     a = ap.parse_args()
     procs = [int(p) for p in a.procs.split(",")]
     print(f"# host_contention: {os.cpu_count()} cores, process k on core {a.stride}k; "
