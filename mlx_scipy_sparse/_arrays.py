@@ -112,6 +112,38 @@ def grad_tracers(arrays):
     return False
 
 
+# Format values found free.  A tracer is made a tracer when it is created, so
+# an array object found free stays free unless something writes into it (an
+# MLX write rebinds the object to a new node, which may be traced).  Only a
+# format's own values objects are noted (its internal array, or the
+# PublicArray it hands out as `.data`, whose in-place methods all call
+# forget(); never a caller's array), and the library's writes into them call
+# forget().  Saves the probe (~8 us a call on the CPU) on every later op.
+_KNOWN_FREE = {}
+
+
+def note_free(a):
+    """Remember that the format-owned values object ``a`` is free."""
+    if type(a) is mx.array or type(a) is PublicArray:
+        k = id(a)
+        _KNOWN_FREE[k] = weakref.ref(a, functools.partial(_drop_known, k))
+
+
+def _drop_known(k, ref):
+    if _KNOWN_FREE.get(k) is ref:
+        del _KNOWN_FREE[k]
+
+
+def forget(a):
+    """``a`` is about to be written: its node may change."""
+    _KNOWN_FREE.pop(id(a), None)
+
+
+def _known_free(a):
+    r = _KNOWN_FREE.get(id(a))
+    return r is not None and r() is a
+
+
 def trace_state(*arrays):
     """FREE: no transformation sees these arrays, so no gradient can flow
     through an op on them; GRAD: under mx.grad / mx.vjp, where mx.eval still
@@ -120,6 +152,8 @@ def trace_state(*arrays):
     mx.async_eval answers without waiting for pending work (a product of a
     still-lazy operand queues behind it instead of syncing); it refuses
     unevaluated tracers.  Evaluated tracers are found by grad_tracers."""
+    if len(arrays) == 1 and _known_free(arrays[0]):
+        return FREE
     try:
         mx.async_eval(*arrays)          # the hot path: every argument an mx.array
     except TypeError:
@@ -135,6 +169,8 @@ def trace_state(*arrays):
 
 def is_free(a):
     """trace_state(a) == FREE for one array, without evaluating a tracer."""
+    if _known_free(a):
+        return True
     try:
         mx.async_eval(a)
     except ValueError:
@@ -363,6 +399,7 @@ def _counts_writes(fn):
     def method(self, *args, **kwargs):
         if _READ_ONLY and _is_read_only(self):
             raise ValueError("assignment destination is read-only")
+        forget(self)                    # the write may bring a tracer in
         r = fn(self, *args, **kwargs)
         k = id(self)
         e = _WRITES.get(k)

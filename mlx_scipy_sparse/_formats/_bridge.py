@@ -209,7 +209,14 @@ def values_state(*operands):
     """The state of the MLX values among ``operands`` (_arrays.FREE when
     there are none)."""
     vals = _traced_values(operands)
-    return _arrays.trace_state(*vals) if vals else _arrays.FREE
+    if not vals:
+        return _arrays.FREE
+    state = _arrays.trace_state(*vals)
+    if state == _arrays.FREE:
+        for x in operands:          # the formats' own values objects, not the caller's arrays
+            if is_ours(x) and hasattr(x, "_data"):
+                _arrays.note_free(x._data)
+    return state
 
 
 def transformed(name, *operands, state=None):

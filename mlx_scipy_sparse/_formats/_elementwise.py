@@ -124,6 +124,7 @@ class ElementwiseOps:
         with mx.stream(_kernels.stream_for(mo)):
             scaled = d * mx.array(value, dtype=mo) if mo == mine else \
                 (d.astype(mo) * mx.array(value, dtype=mo)).astype(mine)
+            _arrays.forget(d)
             d[...] = scaled
         return self
 

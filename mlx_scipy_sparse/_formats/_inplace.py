@@ -101,6 +101,7 @@ class InPlaceOps:
         with mx.stream(_kernels.stream_for(dtype)):
             vals = mx.broadcast_to(vals.astype(dtype), shape).reshape(-1)
             d = self._values_to_write()
+            _arrays.forget(d)                   # x may be traced: d's node changes
             d[places.reshape(-1)] = vals
         return True
 
