@@ -119,6 +119,7 @@ class ElementwiseOps:
             if made is not None:
                 new, w = made
                 np.multiply(w, value, out=w)
+                _arrays.note_free(new)          # made here from free values
                 self._data = new
                 return self
         with mx.stream(_kernels.stream_for(mo)):

@@ -33,6 +33,12 @@ def on_host(a):
 def copy(a):
     if not _arrays.is_mx(a):
         return store(a)
+    if a.dtype != mx.bfloat16 and _kernels.bare_cpu(a):
+        # free values on the CPU: numpy's copy now (5 us for 40k values) rather
+        # than an MLX copy evaluated later (~20 us); a new values object, free
+        c = mx.array(np.ascontiguousarray(_arrays.to_np(a)), dtype=a.dtype)
+        _arrays.note_free(c)
+        return c
     with mx.stream(_kernels.stream_for(a.dtype)):      # float64: the CPU stream
         return mx.array(a)
 
