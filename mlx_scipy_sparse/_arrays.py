@@ -152,7 +152,7 @@ def trace_state(*arrays):
     mx.async_eval answers without waiting for pending work (a product of a
     still-lazy operand queues behind it instead of syncing); it refuses
     unevaluated tracers.  Evaluated tracers are found by grad_tracers."""
-    if len(arrays) == 1 and _known_free(arrays[0]):
+    if all(_known_free(a) for a in arrays):
         return FREE
     try:
         mx.async_eval(*arrays)          # the hot path: every argument an mx.array

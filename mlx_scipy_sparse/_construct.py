@@ -10,7 +10,7 @@ import numpy as np
 import scipy.sparse as _ss
 
 from . import _arrays
-from ._formats import _bridge, _select
+from ._formats import _bridge, _select, _stack
 from ._kernels import keep_in_mlx
 
 _FROM_SCIPY = (
@@ -42,6 +42,10 @@ def _lift(name):
             if r is not None:
                 return r
         _bridge.transformed(name, state=state)
+        if name in _stack.STACKS:           # free CPU values: laid end to end on views
+            r = _stack.stacked(name, args, kwargs)
+            if r is not None:
+                return r
         r = _bridge.wrap(f(*_bridge.unwrap(args), **{k: _bridge.unwrap(v)
                                                       for k, v in kwargs.items()}))
         _bridge.refuse_detached(name, state, r)

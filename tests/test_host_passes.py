@@ -72,3 +72,65 @@ def test_drop_zeros_is_not_taken_for_traced_values():
         return v.sum()
     mx.grad(f)(mx.array(S.data))
     assert seen == [None]
+
+
+def _pair(fmt, dtype=np.float32, rows=(30, 0), index_dtype=np.int32):
+    out = []
+    for k, r in enumerate(rows):
+        shape = (r, 25) if fmt == "csr" else (25, r)
+        S = ss.random(*shape, density=0.2, format=fmt, random_state=k)
+        S = getattr(ss, f"{fmt}_array")((S * 10).astype(dtype))    # float16: ours alone
+        S.indices = S.indices.astype(index_dtype)
+        S.indptr = S.indptr.astype(index_dtype)
+        out.append(S)
+    return out
+
+
+@pytest.mark.parametrize("name,fmt", [("vstack", "csr"), ("hstack", "csc")])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.float16, np.int64])
+@pytest.mark.parametrize("index_dtype", [np.int32, np.int64])
+@pytest.mark.parametrize("flavours", [("array", "array"), ("matrix", "matrix"),
+                                      ("matrix", "array")])
+@pytest.mark.parametrize("rows", [(30, 12), (30, 0, 7), (5,)])
+def test_stacking_end_to_end_matches_scipy(name, fmt, dtype, index_dtype, flavours, rows):
+    half = dtype == np.float16                  # scipy has no float16: it stacks float32
+    parts = _pair(fmt, np.float32 if half else dtype, rows, index_dtype)
+    fl = (flavours * 3)[:len(parts)]
+    ours = [getattr(sp, f"{fmt}_{f}")(
+        (mx.array(S.data.astype(np.float16)), mx.array(S.indices), mx.array(S.indptr)),
+        shape=S.shape) if half else getattr(sp, f"{fmt}_{f}")(S) for S, f in zip(parts, fl)]
+    theirs = [getattr(ss, f"{fmt}_{f}")(S) for S, f in zip(parts, fl)]
+    R, Q = getattr(sp, name)(ours), getattr(ss, name)(theirs)
+    Qdata = Q.data.astype(np.float16) if half else Q.data
+    assert type(R).__name__ == type(Q).__name__ and R.shape == Q.shape
+    assert R.dtype == Qdata.dtype
+    for a, b in ((R.data, Qdata), (R.indices, Q.indices), (R.indptr, Q.indptr)):
+        b = np.asarray(b)
+        assert np.asarray(a).dtype == b.dtype
+        np.testing.assert_array_equal(np.asarray(a), b)
+    R.data[...] = 0                             # the result owns its values
+    want = theirs[0].toarray()
+    np.testing.assert_array_equal(ours[0].toarray(), want.astype(np.float16) if half else want)
+
+
+def test_stacking_errors_and_other_formats_stay_scipys():
+    A, B = _pair("csr", rows=(4, 3))
+    C = ss.csr_array(ss.random(3, 7, density=0.3, random_state=1))
+    with pytest.raises(ValueError, match="incompatible"):
+        sp.vstack([sp.csr_array(A), sp.csr_array(C)])
+    R = sp.vstack([sp.csr_array(A), sp.csc_array(B)])       # mixed formats: scipy's path
+    np.testing.assert_array_equal(R.toarray(), ss.vstack([A, B.tocsc()]).toarray())
+    R = sp.vstack([sp.csr_array(A), sp.csr_array(B)], format="coo")
+    assert R.format == "coo"
+    np.testing.assert_array_equal(R.toarray(), ss.vstack([A, B]).toarray())
+
+
+def test_stacking_traced_values_keeps_the_gradient():
+    A, B = _pair("csr", rows=(4, 3))
+    Bo = sp.csr_array(B)
+
+    def f(v):
+        Ao = sp.csr_array((v, mx.array(A.indices), mx.array(A.indptr)), shape=A.shape)
+        return sp.vstack([Ao, Bo]).power(2).sum()
+    g = mx.grad(f)(mx.array(A.data))
+    np.testing.assert_allclose(np.array(g), 2 * A.data, rtol=1e-6)

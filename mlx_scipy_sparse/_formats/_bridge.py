@@ -213,10 +213,18 @@ def values_state(*operands):
         return _arrays.FREE
     state = _arrays.trace_state(*vals)
     if state == _arrays.FREE:
-        for x in operands:          # the formats' own values objects, not the caller's arrays
-            if is_ours(x) and hasattr(x, "_data"):
-                _arrays.note_free(x._data)
+        _note_values(operands)
     return state
+
+
+def _note_values(operands, depth=0):
+    """Note the formats' own values objects among free operands (never the
+    caller's MLX arrays)."""
+    for x in operands:
+        if is_ours(x) and hasattr(x, "_data"):
+            _arrays.note_free(x._data)
+        elif type(x) in (tuple, list) and depth < 3:
+            _note_values(x, depth + 1)
 
 
 def transformed(name, *operands, state=None):

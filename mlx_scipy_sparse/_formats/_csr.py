@@ -1,7 +1,7 @@
 """Compressed Sparse Row."""
 import scipy.sparse as _ss
 
-from . import _bridge
+from . import _bridge, _float64
 from ._base import sparray, spmatrix
 from ._compressed import _compressed_base
 from ._entry import major_line
@@ -22,6 +22,7 @@ class _csr_base(_compressed_base):
     def _csr_operand(self):
         return self._data, self._indices, self._indptr, self._shape, False
 
+    @_float64.guards_itself          # copy() puts float64 on the CPU stream itself
     def tocsr(self, copy=False):
         return self.copy() if copy else self
 

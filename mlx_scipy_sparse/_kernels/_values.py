@@ -166,6 +166,26 @@ def drop_zeros(values, indices, indptr, n_lines, n_other):
                  ((d[:n], values), (i[:n], indices), (p, indptr)))
 
 
+def stack_lines(parts, index_dtype):
+    """(data, indices, indptr) of compressed arrays laid end to end along
+    their major axis (vstack of CSR, hstack of CSC), index arrays in
+    ``index_dtype``, for free values of one dtype on the CPU (numpy on views);
+    None elsewhere."""
+    if not all(bare_cpu(d) and d.dtype == parts[0][0].dtype and d.dtype != mx.bfloat16
+               for d, _, _ in parts):
+        return None
+    data = np.concatenate([_arrays.to_np(d) for d, _, _ in parts])
+    indices = np.concatenate([_arrays.to_np(i) for _, i, _ in parts], dtype=index_dtype)
+    ptrs = [_arrays.to_np(p) for _, _, p in parts]
+    indptr = np.empty(sum(len(p) - 1 for p in ptrs) + 1, dtype=index_dtype)
+    at, base = 0, 0
+    for p in ptrs:
+        np.add(p[:-1], base, out=indptr[at:at + len(p) - 1], casting="unsafe")
+        at, base = at + len(p) - 1, base + int(p[-1])
+    indptr[-1] = base
+    return mx.array(data, dtype=parts[0][0].dtype), mx.array(indices), mx.array(indptr)
+
+
 def compact(keep):
     """(positions of keep's True entries in order, their count) for a
     concrete MLX bool array: the count is read (one scalar), the positions
