@@ -77,3 +77,70 @@ def test_a_callers_array_is_never_noted():
     _noted(A)
     assert not _arrays._known_free(v)         # the caller may rebind v to a tracer later
     assert A._data is not v
+
+
+# -- the owned buffer: an in-place scale writes a buffer the array made itself ----------
+def _owned_copy():
+    B = sp.csr_array(S).copy()
+    assert "_owned" in B.__dict__                 # a copy of free CPU values owns its buffer
+    return B
+
+
+def test_scale_in_place_after_a_lazy_product_leaves_the_product_alone():
+    B = _owned_copy()
+    x = mx.array(np.arange(S.shape[1], dtype=np.float32))
+    y = B @ x                                     # lazy: reads B's buffer when evaluated
+    B *= 2.0
+    np.testing.assert_allclose(np.array(y), S @ np.arange(S.shape[1]), rtol=1e-6)
+    np.testing.assert_allclose(B.toarray(), 2 * S.toarray(), rtol=1e-6)
+
+
+def test_scale_in_place_after_lazy_value_ops_leaves_them_alone():
+    B = _owned_copy()
+    C = B.multiply(B)
+    D = B.power(2)
+    d = mx.array(3.0) * B._data                   # an MLX op on the values, lazy
+    B *= 2.0
+    B /= 4.0
+    want = S.toarray()
+    np.testing.assert_allclose(C.toarray(), want * want, rtol=1e-6)
+    np.testing.assert_allclose(D.toarray(), want ** 2, rtol=1e-6)
+    np.testing.assert_allclose(np.array(d), 3 * S.data, rtol=1e-6)
+    np.testing.assert_allclose(B.toarray(), want / 2, rtol=1e-6)
+
+
+def test_scale_in_place_reaches_views_and_handles_taken_before_as_scipys():
+    B, Bs = _owned_copy(), S.copy()
+    h, hs = B.data, Bs.data
+    T, Ts = B.T, Bs.T
+    B *= 2.0
+    Bs *= 2.0
+    np.testing.assert_allclose(np.array(h), hs, rtol=1e-6)
+    np.testing.assert_allclose(T.toarray(), Ts.toarray(), rtol=1e-6)
+    np.testing.assert_allclose(B.toarray(), Bs.toarray(), rtol=1e-6)
+
+
+def test_repeated_scales_in_place_match_scipy_bits():
+    B, Bs = _owned_copy(), S.copy()
+    for s in (2.0, 3, 0.1, 7.5):
+        B *= s
+        Bs *= s
+        B /= 3
+        Bs /= 3
+    np.testing.assert_array_equal(np.asarray(B.data), Bs.data)
+
+
+def test_pickle_and_copies_of_an_owning_array_do_not_share_its_buffer():
+    import copy
+    import pickle
+    B = _owned_copy()
+    P = pickle.loads(pickle.dumps(B))
+    C = copy.copy(B)
+    E = sp.csr_array(B)                           # copy=False: shares values, as scipy's
+    B *= 2.0
+    np.testing.assert_allclose(P.toarray(), S.toarray(), rtol=1e-6)
+    np.testing.assert_allclose(C.toarray(), S.toarray(), rtol=1e-6)
+    Es = ss.csr_array(S.copy())
+    Es2 = ss.csr_array(Es)
+    Es *= 2.0
+    np.testing.assert_allclose(E.toarray(), Es2.toarray(), rtol=1e-6)

@@ -147,7 +147,7 @@ class _compressed_base(ScalarEntry, _values.IndexHandles, _values.HeldValues, El
             self._sync_handles()
         new = self.__class__.__new__(self.__class__)
         new._shape = self._shape
-        new._data = _values.copy(values) if copy else values
+        new._set_values(values, copy)
         # the index arrays are shared even by a copy: nothing writes them in
         # place (public handles are copies of their own), and the kernels'
         # pattern caches, keyed by these very arrays, then serve the copy too

@@ -116,7 +116,7 @@ class _coo_base(_values.IndexHandles, _values.HeldValues, ElementwiseOps, Binary
             self._sync_handles()
         new = self.__class__.__new__(self.__class__)
         new._shape = self._shape
-        new._data = _values.copy(values) if copy else values
+        new._set_values(values, copy)
         new._coords = self._coords      # shared even by a copy, as CSR's index arrays
         if getattr(self, "_csr_cache", None) is not None:
             new._csr_cache = self._csr_cache        # same coordinates, same CSR view

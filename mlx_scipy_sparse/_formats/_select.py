@@ -102,9 +102,12 @@ def dropped_by_host_pass(A):
     if not A._valid:
         return False
     n_lines, n_other = A.shape if A.format == "csr" else A.shape[::-1]
-    got = _kernels.drop_zeros(A._values(), A._indices, A._indptr, n_lines, n_other)
+    vals = A._values()
+    got = _kernels.drop_zeros(vals, A._indices, A._indptr, n_lines, n_other)
     if got is None:
         return False
+    if got[0] is vals:                  # nothing was zero: nothing changes
+        return True
     adopt(A, type(A)._built(A.shape, *got, sorted_indices=A._sorted, canonical=A._canonical))
     return True
 

@@ -152,13 +152,16 @@ def scatter_sum(values, slot, n):
 def drop_zeros(values, indices, indptr, n_lines, n_other):
     """(values, indices, indptr) of a compressed pattern without its stored
     zeros, for free values on the CPU: scipy's compiled pass, run in place on
-    copies (one pass where the general path takes five numpy passes).  None
-    where this does not apply (values elsewhere, a dtype the pass lacks)."""
+    copies (one pass where the general path takes five numpy passes); the
+    arrays themselves where nothing is zero.  None where this does not apply
+    (values elsewhere, a dtype the pass lacks)."""
     if not bare_cpu(values) or indices.dtype != indptr.dtype:
         return None
     v = _arrays.to_np(values)
     if v.dtype.kind not in "biufc" or v.dtype.itemsize < 4:
         return None
+    if v.all():
+        return values, indices, indptr          # nothing to drop: the same arrays
     d, i, p = (np.array(_arrays.to_np(a)) for a in (values, indices, indptr))
     n = drop_zeros_into(d, i, p, n_lines, n_other)
     # copies of the kept prefixes: an MLX slice would cost an evaluation (~20 us)
