@@ -80,37 +80,41 @@ def test_a_callers_array_is_never_noted():
 
 
 # -- the owned buffer: an in-place scale writes a buffer the array made itself ----------
+# float64: host values on any machine (MLX keeps float64 off GPUs), so the copy owns its buffer
+S64 = S.astype(np.float64)
+
+
 def _owned_copy():
-    B = sp.csr_array(S).copy()
+    B = sp.csr_array(S64).copy()
     assert "_owned" in B.__dict__                 # a copy of free CPU values owns its buffer
     return B
 
 
 def test_scale_in_place_after_a_lazy_product_leaves_the_product_alone():
     B = _owned_copy()
-    x = mx.array(np.arange(S.shape[1], dtype=np.float32))
+    x = mx.array(np.arange(S64.shape[1], dtype=np.float64), dtype=mx.float64)
     y = B @ x                                     # lazy: reads B's buffer when evaluated
     B *= 2.0
-    np.testing.assert_allclose(np.array(y), S @ np.arange(S.shape[1]), rtol=1e-6)
-    np.testing.assert_allclose(B.toarray(), 2 * S.toarray(), rtol=1e-6)
+    np.testing.assert_allclose(np.array(y), S64 @ np.arange(S64.shape[1]), rtol=1e-6)
+    np.testing.assert_allclose(B.toarray(), 2 * S64.toarray(), rtol=1e-6)
 
 
 def test_scale_in_place_after_lazy_value_ops_leaves_them_alone():
     B = _owned_copy()
     C = B.multiply(B)
     D = B.power(2)
-    d = mx.array(3.0) * B._data                   # an MLX op on the values, lazy
+    d = mx.array(3.0, dtype=mx.float64) * B._data                   # an MLX op on the values, lazy
     B *= 2.0
     B /= 4.0
-    want = S.toarray()
+    want = S64.toarray()
     np.testing.assert_allclose(C.toarray(), want * want, rtol=1e-6)
     np.testing.assert_allclose(D.toarray(), want ** 2, rtol=1e-6)
-    np.testing.assert_allclose(np.array(d), 3 * S.data, rtol=1e-6)
+    np.testing.assert_allclose(np.array(d), 3 * S64.data, rtol=1e-6)
     np.testing.assert_allclose(B.toarray(), want / 2, rtol=1e-6)
 
 
 def test_scale_in_place_reaches_views_and_handles_taken_before_as_scipys():
-    B, Bs = _owned_copy(), S.copy()
+    B, Bs = _owned_copy(), S64.copy()
     h, hs = B.data, Bs.data
     T, Ts = B.T, Bs.T
     B *= 2.0
@@ -121,7 +125,7 @@ def test_scale_in_place_reaches_views_and_handles_taken_before_as_scipys():
 
 
 def test_repeated_scales_in_place_match_scipy_bits():
-    B, Bs = _owned_copy(), S.copy()
+    B, Bs = _owned_copy(), S64.copy()
     for s in (2.0, 3, 0.1, 7.5):
         B *= s
         Bs *= s
@@ -138,9 +142,9 @@ def test_pickle_and_copies_of_an_owning_array_do_not_share_its_buffer():
     C = copy.copy(B)
     E = sp.csr_array(B)                           # copy=False: shares values, as scipy's
     B *= 2.0
-    np.testing.assert_allclose(P.toarray(), S.toarray(), rtol=1e-6)
-    np.testing.assert_allclose(C.toarray(), S.toarray(), rtol=1e-6)
-    Es = ss.csr_array(S.copy())
+    np.testing.assert_allclose(P.toarray(), S64.toarray(), rtol=1e-6)
+    np.testing.assert_allclose(C.toarray(), S64.toarray(), rtol=1e-6)
+    Es = ss.csr_array(S64.copy())
     Es2 = ss.csr_array(Es)
     Es *= 2.0
     np.testing.assert_allclose(E.toarray(), Es2.toarray(), rtol=1e-6)

@@ -214,8 +214,9 @@ def compact(keep):
 
 def nonzero_mask(values):
     """values != 0 where the values live: a numpy mask on a view for free
-    values on the CPU (no MLX evaluation), an MLX one elsewhere."""
-    if bare_cpu(values) and values.dtype != mx.bfloat16:
+    values with the CPU as default device (no MLX evaluation; what compact
+    and kept_pattern then take on the CPU), an MLX one elsewhere."""
+    if not gpu_default() and bare_cpu(values) and values.dtype != mx.bfloat16:
         return _arrays.to_np(values) != 0
     with mx.stream(stream_for(values.dtype)):
         return values != 0
