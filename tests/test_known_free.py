@@ -103,7 +103,8 @@ def test_scale_in_place_after_lazy_value_ops_leaves_them_alone():
     B = _owned_copy()
     C = B.multiply(B)
     D = B.power(2)
-    d = mx.array(3.0, dtype=mx.float64) * B._data                   # an MLX op on the values, lazy
+    with mx.stream(mx.cpu):                       # float64: the CPU stream on any machine
+        d = mx.array(3.0, dtype=mx.float64) * B._data     # an MLX op on the values, lazy
     B *= 2.0
     B /= 4.0
     want = S64.toarray()
