@@ -141,6 +141,46 @@ def drop_zeros_into(data, indices, indptr, n_lines, n_other):
     return int(indptr[-1])
 
 
+def union_slots(a_ind, a_ptr, b_ind, b_ptr, n_major, n_minor):
+    """(slot_a, slot_b, indices, indptr) of the union of two canonical
+    compressed patterns, by scipy's compiled merge (csr_plus_csr) of
+    stand-ins: A's entries 1, B's 2, so a union entry holds 1, 2 or 3 by who
+    met there, and since the merge keeps each operand's order, A's k-th entry
+    is the k-th union entry holding 1 or 3 (one pass, where sorting keys
+    took 10x longer)."""
+    idx = np.result_type(a_ind.dtype, b_ind.dtype, a_ptr.dtype, b_ptr.dtype)
+    ap, aj, bp, bj = (np.asarray(x, dtype=idx) for x in (a_ptr, a_ind, b_ptr, b_ind))
+    na, nb = len(aj), len(bj)
+    cp = np.empty(n_major + 1, dtype=idx)
+    cj = np.empty(na + nb, dtype=idx)
+    cx = np.empty(na + nb, dtype=np.int8)
+    st.csr_plus_csr(n_major, n_minor, ap, aj, np.ones(na, np.int8), bp, bj,
+                    np.full(nb, 2, np.int8), cp, cj, cx)
+    n = int(cp[-1])
+    v = cx[:n]
+    return np.flatnonzero(v != 2), np.flatnonzero(v >= 2), cj[:n].copy(), cp
+
+
+def intersection_slots(a_ind, a_ptr, b_ind, b_ptr, n_major, n_minor):
+    """(pick_a, pick_b, indices, indptr) of the entries two canonical
+    compressed patterns share, by scipy's compiled elementwise product of
+    stand-ins: one operand's entries numbered 1..n, the other's 1, so each
+    shared entry's product is its number in the first (two passes)."""
+    idx = np.result_type(a_ind.dtype, b_ind.dtype, a_ptr.dtype, b_ptr.dtype)
+    ap, aj, bp, bj = (np.asarray(x, dtype=idx) for x in (a_ptr, a_ind, b_ptr, b_ind))
+    na, nb = len(aj), len(bj)
+    cp = np.empty(n_major + 1, dtype=idx)
+    cj = np.empty(min(na, nb), dtype=idx)
+    cx = np.empty(min(na, nb), dtype=np.float64)
+    picks = []
+    for xa, xb in ((np.arange(1, na + 1, dtype=np.float64), np.ones(nb)),
+                   (np.ones(na), np.arange(1, nb + 1, dtype=np.float64))):
+        st.csr_elmul_csr(n_major, n_minor, ap, aj, xa, bp, bj, xb, cp, cj, cx)
+        picks.append(cx[:int(cp[-1])].astype(np.int64) - 1)
+    n = int(cp[-1])
+    return picks[0], picks[1], cj[:n].copy(), cp
+
+
 def rows_shared(bounds, fn):
     """[fn(r0, r1) for each chunk of ``bounds``] on the threads, in chunk order
     (fn should spend its time in numpy calls, which release the GIL)."""

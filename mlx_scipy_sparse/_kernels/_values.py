@@ -21,7 +21,7 @@ import numpy as np
 import mlx.core as mx
 
 from .. import _arrays
-from ._cpu import csr_transpose, drop_zeros_into, rows_of
+from ._cpu import csr_transpose, drop_zeros_into, intersection_slots, rows_of, union_slots
 from ._device import gpu_default, stream_for
 
 _MEMO = OrderedDict()
@@ -260,18 +260,6 @@ def elementwise(values, np_fn, mx_fn, out):
         return mx_fn(values if values.dtype == out else values.astype(out))
 
 
-def _keys(indices, indptr, n_minor):
-    ind, ptr = _arrays.to_np(indices), _arrays.to_np(indptr)
-    return rows_of(ptr, ind.size).astype(np.int64) * n_minor + ind
-
-
-def _compressed_of(keys, n_major, n_minor, dtype):
-    width = max(n_minor, 1)
-    indptr = np.zeros(n_major + 1, dtype=dtype)
-    np.cumsum(np.bincount(keys // width, minlength=n_major), out=indptr[1:])
-    return _index_mx((keys % width).astype(dtype)), _index_mx(indptr)
-
-
 def _map_mx(a):
     return _index_mx(a.astype(np.int32 if a.size <= _I32MAX else np.int64))
 
@@ -280,12 +268,9 @@ def union_pattern(a_ind, a_ptr, b_ind, b_ptr, n_major, n_minor):
     """Two canonical compressed patterns -> (slot_a, slot_b, indices, indptr,
     n): their union (sorted), and where each operand's entries sit in it."""
     def compute():
-        ka, kb = _keys(a_ind, a_ptr, n_minor), _keys(b_ind, b_ptr, n_minor)
-        union = np.union1d(ka, kb)
-        idx = np.result_type(_arrays.np_dtype(a_ind.dtype), _arrays.np_dtype(b_ind.dtype))
-        ind, ptr = _compressed_of(union, n_major, n_minor, idx)
-        return (_map_mx(np.searchsorted(union, ka)), _map_mx(np.searchsorted(union, kb)),
-                ind, ptr, int(union.size))
+        arrays = [_arrays.to_np(a) for a in (a_ind, a_ptr, b_ind, b_ptr)]
+        sa, sb, ind, ptr = union_slots(*arrays, n_major, n_minor)
+        return _map_mx(sa), _map_mx(sb), _index_mx(ind), _index_mx(ptr), int(ind.size)
     return memo("union", (a_ind, a_ptr, b_ind, b_ptr, n_major, n_minor), compute)
 
 
@@ -293,9 +278,7 @@ def intersection_pattern(a_ind, a_ptr, b_ind, b_ptr, n_major, n_minor):
     """Two canonical compressed patterns -> (pick_a, pick_b, indices,
     indptr): the entries both hold (sorted), and where each operand has them."""
     def compute():
-        ka, kb = _keys(a_ind, a_ptr, n_minor), _keys(b_ind, b_ptr, n_minor)
-        common, ia, ib = np.intersect1d(ka, kb, assume_unique=True, return_indices=True)
-        idx = np.result_type(_arrays.np_dtype(a_ind.dtype), _arrays.np_dtype(b_ind.dtype))
-        ind, ptr = _compressed_of(common, n_major, n_minor, idx)
-        return _map_mx(ia), _map_mx(ib), ind, ptr
+        arrays = [_arrays.to_np(a) for a in (a_ind, a_ptr, b_ind, b_ptr)]
+        ia, ib, ind, ptr = intersection_slots(*arrays, n_major, n_minor)
+        return _map_mx(ia), _map_mx(ib), _index_mx(ind), _index_mx(ptr)
     return memo("intersection", (a_ind, a_ptr, b_ind, b_ptr, n_major, n_minor), compute)
