@@ -87,8 +87,8 @@ class BinaryOps:
                                                      A._minor(A.shape))
         out = _arrays.mx_dtype(np.result_type(A.dtype, B.dtype))
         with mx.stream(_kernels.stream_for(out)):       # float64: the CPU stream
-            a = _kernels.scatter_sum(A._values().astype(out), ia, n)
-            b = _kernels.scatter_sum(B._values().astype(out), ib, n)
+            a = _kernels.spread(A._values().astype(out), ia, n)     # canonical: slots distinct
+            b = _kernels.spread(B._values().astype(out), ib, n)
             data = combine(a, b)
         return _settle(cls._built(A.shape, data, ind, ptr, sorted_indices=True,
                                   canonical=True), state)

@@ -22,7 +22,7 @@ from .. import _arrays
 from . import _composed, _cpu
 from ._values import (  # noqa: F401
     bare_cpu, compact, drop_zeros, elementwise, entry_rows, gather, kept_pattern, memo,
-    nonzero_mask, intersection_pattern, merge_pattern, scatter_sum, stack_lines,
+    nonzero_mask, intersection_pattern, merge_pattern, scatter_sum, spread, stack_lines,
     transpose_pattern, union_pattern)
 from ._host_memory import reuse_host_memory  # noqa: F401
 from ._device import (  # noqa: F401

@@ -149,6 +149,17 @@ def scatter_sum(values, slot, n):
         return mx.zeros((n,), dtype=values.dtype).at[slot].add(values)
 
 
+def spread(values, slot, n):
+    """out[slot[k]] = values[k] for distinct slots, zeros elsewhere (a
+    scatter_sum whose slots never meet: numpy's fancy assignment on the CPU,
+    5x faster than its add.at); differentiable (the VJP is a gather)."""
+    if bare_cpu(values) and values.dtype != mx.bfloat16:
+        out = np.zeros(n, dtype=_arrays.np_dtype(values.dtype))
+        out[_arrays.to_np(slot)] = _arrays.to_np(values)
+        return mx.array(out, dtype=values.dtype)
+    return scatter_sum(values, slot, n)
+
+
 def drop_zeros(values, indices, indptr, n_lines, n_other):
     """(values, indices, indptr) of a compressed pattern without its stored
     zeros, for free values on the CPU: scipy's compiled pass, run in place on
@@ -197,7 +208,10 @@ def compact(keep):
     is kept (nothing moves)."""
     n_all = keep.size
     if not gpu_default():
-        pos = np.flatnonzero(_arrays.to_np(keep))
+        k = _arrays.to_np(keep)
+        if k.all():                     # the usual case, 10x cheaper than the positions
+            return None, n_all
+        pos = np.flatnonzero(k)
         return (None if pos.size == n_all else mx.array(pos.astype(
             np.int32 if n_all < 2 ** 31 else np.int64))), int(pos.size)
     wide = mx.int32 if n_all < 2 ** 31 else mx.int64
