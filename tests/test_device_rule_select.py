@@ -266,3 +266,30 @@ def test_the_device_compaction_on_the_cpu(monkeypatch):
         SB = (-S).copy()
         SB.data[1::2] *= 3                  # the other half cancels: zeros scipy drops
         _same_sparse(A + getattr(sp, f"{fmt}_array")(SB), S + SB)
+
+
+def test_the_device_transpose_on_the_cpu(monkeypatch):
+    """The transpose pattern as a GPU builds it (rows by a running sum, the
+    order by a sort of column * nnz + entry number), driven on the CPU:
+    scipy's tocsc / tocsr, A.T @ x and csgraph's symmetric pattern, for
+    sorted, unsorted, duplicated and empty-row patterns."""
+    from mlx_scipy_sparse import _kernels
+    from mlx_scipy_sparse._kernels import _values as kv
+    monkeypatch.setattr(_kernels, "gpu_default", lambda: True)
+    monkeypatch.setattr(kv, "gpu_default", lambda: True)
+    seen = []
+    real = kv._transpose_on_device
+    monkeypatch.setattr(kv, "_transpose_on_device", lambda *a: seen.append(1) or real(*a))
+    for seed in range(3):
+        S, A = _operand("csr", "array", seed=seed, shape=(37, 23))
+        _same_sparse(A.tocsc(), S.tocsc())
+        _same_sparse(sp.csc_array(S.tocsc()).tocsr(), S)
+        x = np.arange(37, dtype=np.float32)
+        np.testing.assert_allclose(np.array(A.T @ mx.array(x)), S.T @ x, rtol=1e-5)
+    U = ss.csr_array((np.arange(1, 7, dtype=np.float32), np.array([3, 1, 3, 0, 2, 2]),
+                      np.array([0, 3, 3, 6, 6])), shape=(4, 5))   # unsorted, duplicates, empty rows
+    _same_sparse(sp.csr_array(U).tocsc(), U.tocsc())
+    np.testing.assert_array_equal(np.asarray(sp.csr_array(U).tocsc().data), U.tocsc().data)
+    E = ss.csr_array((3, 4), dtype=np.float32)
+    _same_sparse(sp.csr_array(E).tocsc(), E.tocsc())
+    assert seen                                  # the device branch ran

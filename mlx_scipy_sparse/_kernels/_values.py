@@ -79,12 +79,41 @@ def transpose_pattern(indices, indptr, n_rows, n_cols, narrow=False):
     n_cols): A.T's values are A's values[perm].  scipy's csr_tocsc on the
     entry numbers, so the order (sorted indices) is scipy's."""
     def compute():
+        if gpu_default() and indices.size < _I32MAX and indices.dtype == mx.int32 \
+                and indptr.dtype == mx.int32:
+            return _transpose_on_device(indices, indptr, n_rows, n_cols)
         ind, ptr = _arrays.to_np(indices), _arrays.to_np(indptr)
         order = np.arange(ind.size, dtype=np.int64 if ind.size > _I32MAX else np.int32)
         perm, t_ind, t_ptr = csr_transpose(order, ind, ptr, n_rows, n_cols)
         t_ind, t_ptr = _narrowed([t_ind, t_ptr], max(n_rows, ind.size), narrow)
         return _index_mx(perm), _index_mx(t_ind), _index_mx(t_ptr)
     return memo("transpose", (indices, indptr, n_rows, n_cols, narrow), compute)
+
+
+def _transpose_on_device(indices, indptr, n_rows, n_cols):
+    """transpose_pattern where the pattern lives (a GPU: no copy to the host
+    and back).  Each entry's row from its line start (a scatter of ones at
+    the starts, then a running sum); the order of A.T's entries is a sort of
+    column * nnz + entry number, so within a column entries keep A's order,
+    as scipy's csr_tocsc; A.T's line starts count the columns.  int32
+    patterns (the keys take int64)."""
+    nnz = indices.size
+    with mx.stream(mx.default_device()):
+        if nnz == 0:
+            return (_arrays.settled(mx.zeros((0,), dtype=mx.int32)),
+                    _arrays.settled(mx.zeros((0,), dtype=mx.int32)),
+                    _arrays.settled(mx.zeros((n_cols + 1,), dtype=mx.int32)))
+        starts = mx.minimum(indptr[1:-1], nnz)           # empty last rows start at nnz
+        marks = mx.zeros((nnz + 1,), dtype=mx.int32).at[starts].add(
+            mx.ones(starts.shape, dtype=mx.int32))
+        rows = mx.cumsum(marks[:nnz])
+        key = indices.astype(mx.int64) * nnz + mx.arange(nnz, dtype=mx.int64)
+        perm = mx.argsort(key).astype(mx.int32)
+        t_ind = mx.take(rows, perm)
+        counts = mx.zeros((n_cols,), dtype=mx.int32).at[indices].add(
+            mx.ones((nnz,), dtype=mx.int32))
+        t_ptr = mx.concatenate([mx.zeros((1,), dtype=mx.int32), mx.cumsum(counts)])
+        return _arrays.settled(perm), _arrays.settled(t_ind), _arrays.settled(t_ptr)
 
 
 def entry_rows(indptr, nnz):
