@@ -170,8 +170,8 @@ def intersection_slots(a_ind, a_ptr, b_ind, b_ptr, n_major, n_minor):
     ap, aj, bp, bj = (np.asarray(x, dtype=idx) for x in (a_ptr, a_ind, b_ptr, b_ind))
     na, nb = len(aj), len(bj)
     cp = np.empty(n_major + 1, dtype=idx)
-    cj = np.empty(min(na, nb), dtype=idx)
-    cx = np.empty(min(na, nb), dtype=np.float64)
+    cj = np.empty(na + nb, dtype=idx)       # the routine's own bound (min for canonical input)
+    cx = np.empty(na + nb, dtype=np.float64)
     picks = []
     for xa, xb in ((np.arange(1, na + 1, dtype=np.float64), np.ones(nb)),
                    (np.ones(na), np.arange(1, nb + 1, dtype=np.float64))):
