@@ -149,3 +149,23 @@ def test_pickle_and_copies_of_an_owning_array_do_not_share_its_buffer():
     Es2 = ss.csr_array(Es)
     Es *= 2.0
     np.testing.assert_allclose(E.toarray(), Es2.toarray(), rtol=1e-6)
+
+
+def test_arrays_built_from_scipy_own_their_values_until_read():
+    before = S64.toarray()
+    A, As = sp.csr_array(S64), S64.copy()
+    assert "_owned" in A.__dict__                  # a copy made at construction
+    C = sp.coo_array(S64.tocoo())
+    assert "_owned" in C.__dict__
+    A *= 3.0
+    As *= 3.0
+    C *= 3.0
+    np.testing.assert_array_equal(np.asarray(A.data), As.data)
+    np.testing.assert_array_equal(C.toarray(), As.toarray())
+    x = mx.array(np.ones(S64.shape[1]), dtype=mx.float64)
+    y = A @ x                                      # a reader: the next scale copies
+    assert "_owned" not in A.__dict__
+    A *= 2.0
+    np.testing.assert_allclose(np.array(y), As @ np.ones(S64.shape[1]), rtol=1e-12)
+    np.testing.assert_allclose(A.toarray(), 2 * As.toarray(), rtol=1e-12)
+    np.testing.assert_array_equal(S64.toarray(), before)     # the scipy source: never written

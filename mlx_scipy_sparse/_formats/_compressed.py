@@ -78,7 +78,7 @@ class _compressed_base(ScalarEntry, _values.IndexHandles, _values.HeldValues, El
     def _adopt(self, S):
         """Take a scipy object's arrays (copied into MLX) and flags."""
         self._shape = tuple(int(s) for s in S.shape)
-        self._data = _values.store(S.data)
+        self._set_values(S.data, copy=True)     # our copy: its buffer ours alone
         self._indices = _arrays.to_mx(S.indices)
         self._indptr = _arrays.to_mx(S.indptr)
         self._handles = self._seen = None
@@ -101,12 +101,15 @@ class _compressed_base(ScalarEntry, _values.IndexHandles, _values.HeldValues, El
         if not self._valid:
             with _arrays.STATE_LOCK:
                 if not self._valid:
+                    own, vals = self.__dict__.get("_owned"), self._peek()
                     d, i, p, ok = _validate.compressed(
-                        self._data, self._indices, self._indptr,
+                        vals, self._indices, self._indptr,
                         self._major(self._shape), self._minor(self._shape))
                     # kept state is evaluated: another thread may read it
                     self._data, self._indices, self._indptr = d, _arrays.settled(i), \
                         _arrays.settled(p)
+                    if own is not None and d is vals:   # only checked: still ours alone
+                        self.__dict__["_owned"] = own
                     self._fast = None
                     self._valid = ok
 

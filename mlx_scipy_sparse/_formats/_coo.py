@@ -69,7 +69,7 @@ class _coo_base(_values.IndexHandles, _values.HeldValues, ElementwiseOps, Binary
 
     def _adopt(self, S):
         self._shape = tuple(int(s) for s in S.shape)
-        self._data = _values.store(S.data)
+        self._set_values(S.data, copy=True)     # our copy: its buffer ours alone
         self._coords = tuple(_arrays.to_mx(c) for c in S.coords)
         self._handles = self._seen = None
         self.maxprint = S.maxprint
@@ -86,7 +86,7 @@ class _coo_base(_values.IndexHandles, _values.HeldValues, ElementwiseOps, Binary
         if not self._valid and self.ndim == 2:
             with _arrays.STATE_LOCK:
                 if not self._valid:
-                    row, col, ok = _validate.coo(self._data, *self._coords, self._shape)
+                    row, col, ok = _validate.coo(self._peek(), *self._coords, self._shape)
                     self._coords = (_arrays.settled(row), _arrays.settled(col))
                     self._valid = ok
 
