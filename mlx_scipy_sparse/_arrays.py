@@ -184,7 +184,9 @@ def fresh_copy(a, dtype):
     a result in place before anyone else sees ``new``; None where the view
     would not be that buffer laid out flat (MLX keeps a strided layout it is
     given, and numpy would then write into a copy)."""
-    new = mx.array(np.ascontiguousarray(a), dtype=dtype)
+    if not a.flags.c_contiguous or any(st < 0 for st in a.strides):
+        a = np.array(a, order="C")      # MLX refuses negative strides (kept on size-1 views)
+    new = mx.array(a, dtype=dtype)
     w = to_np(new, writeable=True)
     if not w.flags.c_contiguous or np.may_share_memory(w, a):
         return None

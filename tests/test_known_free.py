@@ -169,3 +169,18 @@ def test_arrays_built_from_scipy_own_their_values_until_read():
     np.testing.assert_allclose(np.array(y), As @ np.ones(S64.shape[1]), rtol=1e-12)
     np.testing.assert_allclose(A.toarray(), 2 * As.toarray(), rtol=1e-12)
     np.testing.assert_array_equal(S64.toarray(), before)     # the scipy source: never written
+
+
+def test_values_from_a_reversed_numpy_view_are_copied_contiguously():
+    """A reversed size-1 numpy view keeps a negative stride through
+    ascontiguousarray, which MLX refuses: the copy a format makes of host
+    values (scipy's results wrapped back; scipy's slicing tests hit this)
+    takes a C-ordered copy first."""
+    from mlx_scipy_sparse._formats import _values
+    view = np.arange(5.0)[::-1][:1]
+    assert view.strides[0] < 0
+    made, w = _values.copy_owned(view)
+    np.testing.assert_array_equal(np.array(made), [4.0])
+    assert w is not None and not np.may_share_memory(w, view)
+    S = ss.coo_array((view, (np.array([0]), np.array([2]))), shape=(1, 3))
+    np.testing.assert_array_equal(sp.coo_array(S).toarray(), [[0.0, 0.0, 4.0]])
