@@ -134,3 +134,49 @@ def test_stacking_traced_values_keeps_the_gradient():
         return sp.vstack([Ao, Bo]).power(2).sum()
     g = mx.grad(f)(mx.array(A.data))
     np.testing.assert_allclose(np.array(g), 2 * A.data, rtol=1e-6)
+
+
+@pytest.mark.parametrize("fmt", ["csr", "csc"])
+@pytest.mark.parametrize("flavour", ["array", "matrix"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int64, np.complex64, np.bool_])
+def test_value_pairs_match_scipy(fmt, flavour, dtype):
+    """A[rows, cols] with two integer arrays: scipy's values (duplicates
+    summed, zeros where nothing is stored), type, shape and dtype; scipy's
+    IndexError out of range; no places: scipy's own answer."""
+    S = ss.random_array((30, 20), density=0.3, rng=1, format="csr")
+    S = getattr(ss, f"{fmt}_{flavour}")(S).astype(dtype)
+    if fmt == "csr":                                  # a duplicated entry
+        S = getattr(ss, f"csr_{flavour}")((np.r_[S.data, S.data[:1]], np.r_[S.indices, S.indices[:1]],
+                                           np.r_[S.indptr[:-1], S.indptr[-1] + 1]), shape=S.shape)
+    A = getattr(sp, f"{fmt}_{flavour}")(S)
+    for r, c in [(np.array([1, 3, -1, 29, 29]), np.array([0, -20, 5, 19, 19])),
+                 (np.array([2], np.int8), np.array([3], np.uint16)),
+                 (np.arange(30), np.arange(30) % 20), (np.array([], int), np.array([], int))]:
+        got, want = A[r, c], S[r, c]
+        assert type(got).__name__ == type(want).__name__
+        assert got.shape == want.shape and got.dtype == want.dtype
+        if hasattr(want, "toarray"):
+            got, want = got.toarray(), want.toarray()
+        np.testing.assert_array_equal(got, want)
+    for bad in [(np.array([30]), np.array([0])), (np.array([0]), np.array([-21]))]:
+        with pytest.raises(IndexError):
+            A[bad]
+
+
+def test_value_pairs_of_traced_values_keep_the_gradient():
+    S = ss.random_array((6, 5), density=0.5, rng=2, format="csr", dtype=np.float32)
+    r, c = np.array([0, 1, 2]), np.array([1, 2, 3])
+
+    def f(v):
+        A = sp.csr_array((v, mx.array(S.indices), mx.array(S.indptr)), shape=S.shape)
+        out = A[r, c]
+        assert isinstance(out, mx.array)
+        return (out * out).sum()
+    v = mx.array(S.data)
+    g = np.array(mx.grad(f)(v))
+    want = np.zeros(S.nnz, dtype=np.float32)
+    for i, j in zip(r, c):
+        for k in range(S.indptr[i], S.indptr[i + 1]):
+            if S.indices[k] == j:
+                want[k] += 2 * S.data[k]
+    np.testing.assert_allclose(g, want, rtol=1e-6)

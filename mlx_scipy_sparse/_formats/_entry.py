@@ -46,6 +46,8 @@ class ScalarEntry:
             if type(key) is tuple and len(key) == 2:
                 v = self._entry(key)
                 if v is None:
+                    v = self._pairs(key)
+                if v is None:
                     v = self._major_slice(key)
             elif type(key) is slice:
                 v = self._major_slice((key, _ALL))
@@ -57,6 +59,26 @@ class ScalarEntry:
                 # on its own arrays np.int64
                 v = self.dtype.type(v)
         return v
+
+    def _pairs(self, key):
+        """scipy's answer for A[rows, cols] with two integer arrays of one 1-D
+        shape: the values at those places (a numpy array; a 1 x n matrix
+        for the matrix flavour); None where this does not apply."""
+        r, c = key
+        if type(r) is not np.ndarray or type(c) is not np.ndarray or r.ndim != 1 \
+                or r.shape != c.shape or r.size == 0 or r.dtype.kind not in "iu" \
+                or c.dtype.kind not in "iu" or not _readable(self):    # (no places: scipy's COO)
+            return None
+        m, n = self._shape
+        r, c = _in_range(r, m), _in_range(c, n)
+        if r is None or c is None:
+            return None
+        major, minor, n_major, n_minor = (r, c, m, n) if self.format == "csr" else (c, r, n, m)
+        out = _kernels.sample_values(_arrays.to_np(self._data), _arrays.to_np(self._indices),
+                                     _arrays.to_np(self._indptr), n_major, n_minor, major, minor)
+        if out is None:
+            return None
+        return out if self._is_array else np.asmatrix(out)
 
     def _major_slice(self, key):
         """A[r0:r1] / A[r0:r1, :] of CSR, A[:, c0:c1] of CSC (step 1): a range
@@ -81,6 +103,16 @@ class ScalarEntry:
         s, e = int(ptr[major]), int(ptr[major + 1])
         hit = _arrays.to_np(self._indices)[s:e] == minor
         return _arrays.to_np(self._data)[s:e][hit].sum(dtype=self.dtype)
+
+
+def _in_range(k, n):
+    """A non-empty integer index array as in-range indices of an axis of n
+    (negative ones counted from the end), or None (scipy then raises its
+    error)."""
+    lo, hi = int(k.min()), int(k.max())
+    if lo < -n or hi >= n:
+        return None
+    return np.where(k < 0, k + n, k) if lo < 0 else k
 
 
 def major_line(A, name, k):

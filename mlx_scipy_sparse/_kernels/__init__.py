@@ -35,6 +35,7 @@ except ImportError:  # pragma: no cover
 
 coo_to_csr = _cpu.coo_to_csr
 csr_transpose = _cpu.csr_transpose
+sample_values = _cpu.sample_values
 rows_of = _cpu.rows_of
 
 

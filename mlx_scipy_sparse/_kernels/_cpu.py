@@ -181,6 +181,20 @@ def intersection_slots(a_ind, a_ptr, b_ind, b_ptr, n_major, n_minor):
     return picks[0], picks[1], cj[:n].copy(), cp
 
 
+def sample_values(data, indices, indptr, n_major, n_minor, major, minor):
+    """The stored values at the places (major[k], minor[k]) of a compressed
+    pattern, duplicates summed, zero where none (scipy's csr_sample_values),
+    as a new numpy array; None for a dtype the routine lacks."""
+    data = np.asarray(data)
+    if data.dtype != _native(data.dtype):
+        return None
+    idx = np.result_type(indices.dtype, indptr.dtype)
+    out = np.empty(major.size, dtype=data.dtype)
+    st.csr_sample_values(n_major, n_minor, np.asarray(indptr, idx), np.asarray(indices, idx),
+                         data, major.size, major.astype(idx), minor.astype(idx), out)
+    return out
+
+
 def rows_shared(bounds, fn):
     """[fn(r0, r1) for each chunk of ``bounds``] on the threads, in chunk order
     (fn should spend its time in numpy calls, which release the GIL)."""
