@@ -120,12 +120,8 @@ class HeldValues:
     # every assignment drops the view (the in-place path reads __dict__).
     @property
     def _data(self):
-        d = self.__dict__
-        d.pop("_owned", None)
-        try:
-            return d["_vals"]
-        except KeyError:
-            raise AttributeError("_data") from None
+        self.__dict__.pop("_owned", None)
+        return self._peek()
 
     @_data.setter
     def _data(self, value):
