@@ -18,7 +18,8 @@ for s in "$@"; do case $s in
       tests/test_compile_loop.py tests/test_value_ops.py tests/test_csgraph_frontier.py \
       tests/test_linalg_iterative.py tests/test_linalg_grad.py tests/test_linalg_eigen.py \
       tests/test_linalg_direct.py \
-      tests/test_flags.py tests/test_surface_gradients.py tests/test_cg_one_kernel.py ;;
+      tests/test_flags.py tests/test_surface_gradients.py tests/test_cg_one_kernel.py \
+      tests/test_device_patterns.py ;;
   cgcheck) step cg_check 150 python tests/gpu_check.py --quick --only cg_step
       step cg_sanitize 300 compute-sanitizer --tool memcheck --error-exitcode 3 \
       python tests/gpu_check.py --quick --only cg_step --sanitize ;;

@@ -277,9 +277,10 @@ def test_the_device_transpose_on_the_cpu(monkeypatch):
     from mlx_scipy_sparse._kernels import _values as kv
     monkeypatch.setattr(_kernels, "gpu_default", lambda: True)
     monkeypatch.setattr(kv, "gpu_default", lambda: True)
+    from mlx_scipy_sparse._kernels import _device_patterns as dp
     seen = []
-    real = kv._transpose_on_device
-    monkeypatch.setattr(kv, "_transpose_on_device", lambda *a: seen.append(1) or real(*a))
+    real = dp.transpose
+    monkeypatch.setattr(dp, "transpose", lambda *a: seen.append(1) or real(*a))
     for seed in range(3):
         S, A = _operand("csr", "array", seed=seed, shape=(37, 23))
         _same_sparse(A.tocsc(), S.tocsc())

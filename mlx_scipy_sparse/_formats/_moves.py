@@ -145,6 +145,9 @@ def moved(name, call_scipy, args, kwargs, free=False):
     index_arrays = [a for b in bases for a in _index_arrays(b)]
 
     def compute():
+        rows = _rows_where_they_live(name, args, bases)
+        if rows is not None:
+            return rows
         stand_ins = _stand_ins(bases, [True] * len(bases))
         it = iter(stand_ins)
         r = call_scipy(_substitute(args, it), _substitute(kwargs, it))
@@ -182,6 +185,33 @@ def moved(name, call_scipy, args, kwargs, free=False):
         return dense
     out = np.array(_arrays.to_np(dense)).astype(np_dtype, copy=False)
     return _device_reduce.as_matrix(out) if matrix else out
+
+
+def _rows_where_they_live(name, args, bases):
+    """``A[idx]`` of a CSR with a 1-D integer index, its rows picked where
+    the pattern lives (a GPU: `_kernels.lines_pattern`), as compute()
+    answers; None elsewhere, and for indices out of range (scipy's path
+    then raises scipy's IndexError)."""
+    if name != "__getitem__" or len(args) != 2 or len(bases) != 1 or bases[0].format != "csr":
+        return None
+    key = args[1]
+    if _arrays.is_mx(key):
+        key = _arrays.to_np(key)
+    if not isinstance(key, (list, np.ndarray)):
+        return None
+    idx = np.asarray(key)
+    b = bases[0]
+    n = b.shape[0]
+    if idx.ndim != 1 or idx.dtype.kind not in "iu" or \
+            (idx.size and (idx.min() < -n or idx.max() >= n)):
+        return None
+    got = _kernels.lines_pattern(b._indices, b._indptr, np.where(idx < 0, idx + n, idx))
+    if got is None:
+        return None
+    src, ind, ptr = got
+    shell = type(b)._built((idx.size, b.shape[1]), None, ind, ptr,
+                           sorted_indices=True, canonical=True)
+    return ("sparse", shell, src)
 
 
 def _index_arrays(b):

@@ -21,7 +21,8 @@ import mlx.core as mx
 from .. import _arrays
 from . import _composed, _cpu
 from ._values import (  # noqa: F401
-    bare_cpu, compact, drop_zeros, elementwise, entry_rows, gather, kept_pattern, memo,
+    bare_cpu, compact, drop_zeros, elementwise, entry_rows, gather, kept_pattern, lines_pattern,
+    memo,
     nonzero_mask, intersection_pattern, merge_pattern, scatter_sum, spread, stack_lines,
     transpose_pattern, union_pattern)
 from ._host_memory import reuse_host_memory  # noqa: F401

@@ -22,6 +22,7 @@ import mlx.core as mx
 
 from .. import _arrays
 from ._cpu import csr_transpose, drop_zeros_into, intersection_slots, rows_of, union_slots
+from . import _device_patterns as device_patterns
 from ._device import gpu_default, stream_for
 
 _MEMO = OrderedDict()
@@ -79,41 +80,14 @@ def transpose_pattern(indices, indptr, n_rows, n_cols, narrow=False):
     n_cols): A.T's values are A's values[perm].  scipy's csr_tocsc on the
     entry numbers, so the order (sorted indices) is scipy's."""
     def compute():
-        if gpu_default() and indices.size < _I32MAX and indices.dtype == mx.int32 \
-                and indptr.dtype == mx.int32:
-            return _transpose_on_device(indices, indptr, n_rows, n_cols)
+        if gpu_default() and device_patterns.fits((indices, indptr), n_rows, 0, indices.size):
+            return device_patterns.transpose(indices, indptr, n_rows, n_cols)
         ind, ptr = _arrays.to_np(indices), _arrays.to_np(indptr)
         order = np.arange(ind.size, dtype=np.int64 if ind.size > _I32MAX else np.int32)
         perm, t_ind, t_ptr = csr_transpose(order, ind, ptr, n_rows, n_cols)
         t_ind, t_ptr = _narrowed([t_ind, t_ptr], max(n_rows, ind.size), narrow)
         return _index_mx(perm), _index_mx(t_ind), _index_mx(t_ptr)
     return memo("transpose", (indices, indptr, n_rows, n_cols, narrow), compute)
-
-
-def _transpose_on_device(indices, indptr, n_rows, n_cols):
-    """transpose_pattern where the pattern lives (a GPU: no copy to the host
-    and back).  Each entry's row from its line start (a scatter of ones at
-    the starts, then a running sum); the order of A.T's entries is a sort of
-    column * nnz + entry number, so within a column entries keep A's order,
-    as scipy's csr_tocsc; A.T's line starts count the columns.  int32
-    patterns (the keys take int64)."""
-    nnz = indices.size
-    with mx.stream(mx.default_device()):
-        if nnz == 0:
-            return (_arrays.settled(mx.zeros((0,), dtype=mx.int32)),
-                    _arrays.settled(mx.zeros((0,), dtype=mx.int32)),
-                    _arrays.settled(mx.zeros((n_cols + 1,), dtype=mx.int32)))
-        starts = mx.minimum(indptr[1:-1], nnz)           # empty last rows start at nnz
-        marks = mx.zeros((nnz + 1,), dtype=mx.int32).at[starts].add(
-            mx.ones(starts.shape, dtype=mx.int32))
-        rows = mx.cumsum(marks[:nnz])
-        key = indices.astype(mx.int64) * nnz + mx.arange(nnz, dtype=mx.int64)
-        perm = mx.argsort(key).astype(mx.int32)
-        t_ind = mx.take(rows, perm)
-        counts = mx.zeros((n_cols,), dtype=mx.int32).at[indices].add(
-            mx.ones((nnz,), dtype=mx.int32))
-        t_ptr = mx.concatenate([mx.zeros((1,), dtype=mx.int32), mx.cumsum(counts)])
-        return _arrays.settled(perm), _arrays.settled(t_ind), _arrays.settled(t_ptr)
 
 
 def entry_rows(indptr, nnz):
@@ -307,10 +281,29 @@ def _map_mx(a):
     return _index_mx(a.astype(np.int32 if a.size <= _I32MAX else np.int64))
 
 
+def _on_device(a_ind, a_ptr, b_ind, b_ptr, n_major, n_minor):
+    """A merge of two patterns runs where they live on a GPU (both MLX)."""
+    arrays = (a_ind, a_ptr, b_ind, b_ptr)
+    return gpu_default() and all(_arrays.is_mx(a) for a in arrays) and \
+        device_patterns.fits(arrays, n_major, n_minor, a_ind.size + b_ind.size)
+
+
+def lines_pattern(indices, indptr, lines):
+    """(src, indices, indptr) of the lines ``lines`` (numbers in range) of a
+    compressed pattern, on a GPU where the pattern lives; None elsewhere
+    (scipy's selection on stand-ins decides there)."""
+    if not (gpu_default() and _arrays.is_mx(indices)
+            and device_patterns.fits((indices, indptr), 0, 0, indices.size)):
+        return None
+    return device_patterns.pick_lines(indices, indptr, lines)
+
+
 def union_pattern(a_ind, a_ptr, b_ind, b_ptr, n_major, n_minor):
     """Two canonical compressed patterns -> (slot_a, slot_b, indices, indptr,
     n): their union (sorted), and where each operand's entries sit in it."""
     def compute():
+        if _on_device(a_ind, a_ptr, b_ind, b_ptr, n_major, n_minor):
+            return device_patterns.union(a_ind, a_ptr, b_ind, b_ptr, n_major, n_minor)
         arrays = [_arrays.to_np(a) for a in (a_ind, a_ptr, b_ind, b_ptr)]
         sa, sb, ind, ptr = union_slots(*arrays, n_major, n_minor)
         return _map_mx(sa), _map_mx(sb), _index_mx(ind), _index_mx(ptr), int(ind.size)
@@ -321,6 +314,8 @@ def intersection_pattern(a_ind, a_ptr, b_ind, b_ptr, n_major, n_minor):
     """Two canonical compressed patterns -> (pick_a, pick_b, indices,
     indptr): the entries both hold (sorted), and where each operand has them."""
     def compute():
+        if _on_device(a_ind, a_ptr, b_ind, b_ptr, n_major, n_minor):
+            return device_patterns.intersection(a_ind, a_ptr, b_ind, b_ptr, n_major, n_minor)
         arrays = [_arrays.to_np(a) for a in (a_ind, a_ptr, b_ind, b_ptr)]
         ia, ib, ind, ptr = intersection_slots(*arrays, n_major, n_minor)
         return _map_mx(ia), _map_mx(ib), _index_mx(ind), _index_mx(ptr)
