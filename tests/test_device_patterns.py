@@ -33,7 +33,8 @@ def _pairs():
     or both empty, empty rows, a single row and a single column."""
     out = []
     for seed, shape, da, db in ((0, (40, 30), 0.2, 0.3), (1, (7, 500), 0.05, 0.5),
-                                (2, (300, 1), 0.5, 0.5), (3, (1, 64), 0.3, 0.6)):
+                                (2, (300, 1), 0.5, 0.5), (3, (1, 64), 0.3, 0.6),
+                                (4, (3000, 200), 0.1, 0.12)):
         out.append((shape, _pattern(shape, da, seed), _pattern(shape, db, seed + 10)))
     a = _pattern((50, 40), 0.2, 5, empty_rows=(0, 3, 49))
     out.append(((50, 40), a, a))                                     # the same places
@@ -84,7 +85,7 @@ def test_fits_refuses_what_the_keys_cannot_hold():
     assert dp.fits((i32, i32), 10, 10, 6)
     assert not dp.fits((i32.astype(mx.int64), i32), 10, 10, 6)      # int64 patterns: the host
     assert not dp.fits((i32, i32), 10, 10, 2 ** 31)                  # entry numbers past int32
-    assert not dp.fits((i32, i32), 2 ** 31, 2 ** 31, 6)              # tagged keys past int64
+    assert not dp.fits((i32, i32), 2 ** 31, 2 ** 31, 6)              # keys past int64
 
 
 @pytest.fixture
@@ -108,7 +109,7 @@ def test_ops_on_new_patterns_give_scipys_answers(device_branch, fmt):
     SB.sum_duplicates()
     cls = getattr(sp, f"{fmt}_array")
     A, B = cls(SA), cls(SB)
-    for ours, ref in ((A + B, SA + SB), (A - B, SA - SB), (A.maximum(B), SA.maximum(SB)),
+    for ours, ref in ((A + B, SA + SB), (A - B, SA - SB), (B + A, SB + SA), (A.maximum(B), SA.maximum(SB)),
                       (A.minimum(B), SA.minimum(SB)), (A.multiply(B), SA.multiply(SB)),
                       (A != B, SA != SB)):
         ref = ref.asformat(fmt)

@@ -5,9 +5,9 @@ merge on the host then takes most of a second).
 
 Each answers what its host twin in `_cpu` answers (the same arrays, the
 same order), so `_values` can pick either by where the default device is.
-The keys of a merge are line * n_other + index in int64, doubled with a
-tag (A's even, B's odd) so that no two are equal and A's entry sorts first
-when both hold a place: MLX's argsort need not be stable.
+A merge of two canonical patterns needs no sort: their keys (line *
+n_other + index, int64) are sorted already, so a binary search of one in
+the other says where each entry falls and which places both hold.
 """
 import mlx.core as mx
 
@@ -20,7 +20,7 @@ def fits(arrays, n_major, n_minor, total):
     """Whether the device path takes these: int32 pattern arrays, int32
     entry numbers, tagged keys inside int64."""
     return all(a.dtype == mx.int32 for a in arrays) and total < _I32MAX \
-        and 2 * (n_major + 1) * (n_minor + 1) < 2 ** 62
+        and (n_major + 1) * (n_minor + 1) < 2 ** 62
 
 
 def entry_lines(indptr, nnz):
@@ -54,44 +54,65 @@ def transpose(indices, indptr, n_rows, n_cols):
         return _settled(perm, mx.take(rows, perm), t_ptr)
 
 
-def _merged(a_ind, a_ptr, b_ind, b_ptr, n_minor):
-    """(order, met): the merged order of both operands' entries (entry
-    numbers, B's after A's na) and, at each merged place, whether it holds
-    the same place as the one before (B's entry meeting A's)."""
-    na, nb = a_ind.size, b_ind.size
-    ka = entry_lines(a_ptr, na).astype(mx.int64) * n_minor + a_ind.astype(mx.int64)
-    kb = entry_lines(b_ptr, nb).astype(mx.int64) * n_minor + b_ind.astype(mx.int64)
-    keys = mx.concatenate([ka * 2, kb * 2 + 1])
-    order = mx.argsort(keys).astype(mx.int32)
-    place = mx.take(keys, order) // 2
-    met = mx.concatenate([mx.zeros((1,), dtype=mx.bool_), place[1:] == place[:-1]])
-    return order, met
+def _keys(ind, ptr, n_minor):
+    """line * n_minor + index of every entry: sorted for a canonical pattern."""
+    return entry_lines(ptr, ind.size).astype(mx.int64) * n_minor + ind.astype(mx.int64)
 
 
-def _starts_before(count, a_ptr, b_ptr):
-    """How many of the counted merged places lie in earlier lines: the first
-    a_ptr + b_ptr merged places are those of the lines before."""
-    before = mx.concatenate([mx.zeros((1,), dtype=mx.int32), mx.cumsum(count)])
-    return mx.take(before, a_ptr + b_ptr)
+def _count_below(keys, queries, inclusive):
+    """For each query, how many of the sorted ``keys`` are below it (or at
+    most it): a binary search of every query at once, a fixed number of
+    halvings (a query whose range closed stays)."""
+    n = keys.size
+    lo = mx.zeros(queries.shape, dtype=mx.int32)
+    hi = mx.full(queries.shape, n, dtype=mx.int32)
+    if n == 0:
+        return lo
+    for _ in range(n.bit_length() + 1):
+        mid = (lo + hi) // 2
+        v = mx.take(keys, mx.minimum(mid, n - 1))
+        right = (v <= queries) if inclusive else (v < queries)
+        open_ = lo < hi
+        lo = mx.where(open_ & right, mid + 1, lo)
+        hi = mx.where(open_ & mx.logical_not(right), mid, hi)
+    return lo
+
+
+def _meeting(a_ind, a_ptr, b_ind, b_ptr, n_minor):
+    """(below_a, upto_b, met_b, met_before): for A's entries how many of B's
+    places lie below theirs, for B's how many of A's lie at or below, which
+    of B's entries meet one of A's, and how many of B's first k entries do
+    (k = 0..nb).  Both patterns are sorted, so no sort is needed."""
+    ka, kb = _keys(a_ind, a_ptr, n_minor), _keys(b_ind, b_ptr, n_minor)
+    below_a = _count_below(kb, ka, inclusive=False)
+    upto_b = _count_below(ka, kb, inclusive=True)
+    if a_ind.size:
+        met_b = (upto_b > 0) & (mx.take(ka, mx.maximum(upto_b - 1, 0)) == kb)
+    else:
+        met_b = mx.zeros(kb.shape, dtype=mx.bool_)
+    met_i = met_b.astype(mx.int32)
+    met_before = mx.concatenate([mx.zeros((1,), dtype=mx.int32), mx.cumsum(met_i)])
+    return below_a, upto_b, met_i, met_before
 
 
 def union(a_ind, a_ptr, b_ind, b_ptr, n_major, n_minor):
     """(slot_a, slot_b, indices, indptr, n) of the union of two canonical
-    patterns, as `_cpu.union_slots` (one scalar comes back: n)."""
+    patterns, as `_cpu.union_slots` (one scalar comes back: n).  A place's
+    number in the union counts the distinct places below it: those of A and
+    of B, less the met pairs among them."""
     na, nb = a_ind.size, b_ind.size
     with mx.stream(mx.default_device()):
         if na + nb == 0:
             zero = mx.zeros((0,), dtype=mx.int32)
             return _settled(zero, zero, zero, mx.zeros((n_major + 1,), dtype=mx.int32)) + (0,)
-        order, met = _merged(a_ind, a_ptr, b_ind, b_ptr, n_minor)
-        uid = mx.cumsum(mx.logical_not(met).astype(mx.int32)) - 1
-        slot = mx.zeros((na + nb,), dtype=mx.int32).at[order].add(uid)
-        n = int(uid[-1].item()) + 1
-        cols = mx.take(mx.concatenate([a_ind, b_ind]), order)
-        # both places of a met pair write the same column
-        ind = mx.zeros((n,), dtype=mx.int32).at[uid].maximum(cols)
-        ptr = a_ptr + b_ptr - _starts_before(met.astype(mx.int32), a_ptr, b_ptr)
-        return _settled(slot[:na], slot[na:], ind, ptr) + (n,)
+        below_a, upto_b, met_b, met_before = _meeting(a_ind, a_ptr, b_ind, b_ptr, n_minor)
+        slot_a = mx.arange(na, dtype=mx.int32) + below_a - mx.take(met_before, below_a)
+        slot_b = mx.arange(nb, dtype=mx.int32) + upto_b - met_before[:nb] - met_b
+        n = na + nb - int(met_before[-1].item())
+        # both entries of a met pair write the same index
+        ind = mx.zeros((n,), dtype=mx.int32).at[slot_a].maximum(a_ind).at[slot_b].maximum(b_ind)
+        ptr = a_ptr + b_ptr - mx.take(met_before, b_ptr)
+        return _settled(slot_a, slot_b, ind, ptr) + (n,)
 
 
 def intersection(a_ind, a_ptr, b_ind, b_ptr, n_major, n_minor):
@@ -102,16 +123,14 @@ def intersection(a_ind, a_ptr, b_ind, b_ptr, n_major, n_minor):
         if na == 0 or nb == 0:
             zero = mx.zeros((0,), dtype=mx.int32)
             return _settled(zero, zero, zero, mx.zeros((n_major + 1,), dtype=mx.int32))
-        order, met = _merged(a_ind, a_ptr, b_ind, b_ptr, n_minor)
-        count = met.astype(mx.int32)
-        seen = mx.cumsum(count)
-        n = int(seen[-1].item())
-        spot = mx.where(met, seen - 1, n)               # the rest land on a spare slot n
-        a_of = mx.concatenate([mx.zeros((1,), dtype=mx.int32), order[:-1]])   # the A entry met
-        pick_a = mx.zeros((n + 1,), dtype=mx.int32).at[spot].maximum(a_of)[:n]
-        pick_b = mx.zeros((n + 1,), dtype=mx.int32).at[spot].maximum(order - na)[:n]
-        ptr = _starts_before(count, a_ptr, b_ptr)
-        return _settled(pick_a, pick_b, mx.take(a_ind, pick_a), ptr)
+        _, upto_b, met_b, met_before = _meeting(a_ind, a_ptr, b_ind, b_ptr, n_minor)
+        n = int(met_before[-1].item())
+        spot = mx.where(met_b > 0, met_before[1:] - 1, n)     # the rest land on a spare slot n
+        pick_b = mx.zeros((n + 1,), dtype=mx.int32).at[spot].maximum(
+            mx.arange(nb, dtype=mx.int32))[:n]
+        pick_a = mx.zeros((n + 1,), dtype=mx.int32).at[spot].maximum(upto_b - 1)[:n]
+        ptr = mx.take(met_before, b_ptr)
+        return _settled(pick_a, pick_b, mx.take(b_ind, pick_b), ptr)
 
 
 def pick_lines(indices, indptr, lines):
