@@ -184,3 +184,19 @@ def test_values_from_a_reversed_numpy_view_are_copied_contiguously():
     assert w is not None and not np.may_share_memory(w, view)
     S = ss.coo_array((view, (np.array([0]), np.array([2]))), shape=(1, 3))
     np.testing.assert_array_equal(sp.coo_array(S).toarray(), [[0.0, 0.0, 4.0]])
+
+
+def test_constructor_from_ours_notes_then_sees_a_tracer_written_in():
+    """csr_array(A) probes A's values and notes them; a tracer written into
+    A's public values afterwards must reach an array built from A later."""
+    A = sp.csr_array(S)
+    A.data
+    sp.csr_array(A)                           # probes and notes A's values object
+    assert _arrays._known_free(A._data)
+
+    def f(v):
+        A.data[...] = v
+        return sp.csc_matrix(A).power(2).sum() + sp.csr_array(A).sum()
+    v = mx.array(S.data)
+    g = mx.grad(f)(v)
+    np.testing.assert_allclose(np.array(g), 2 * S.data + 1, rtol=1e-5)

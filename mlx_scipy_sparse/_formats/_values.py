@@ -299,7 +299,11 @@ def take_ours(self, X, dtype, copied):
     self.__dict__.update({k: v for k, v in X.__dict__.items() if k not in skip})
     # free values: X's public values object, so later in-place writes reach both
     # (scipy's copy=False shares .data); traced ones: the node itself
-    data = copy(X._data) if copied else X.data if _arrays.is_free(X._data) else X._data
+    vals = X._data
+    free = _arrays.is_free(vals)
+    if free:
+        _arrays.note_free(vals)         # X's own values object: later calls skip the probe
+    data = copy(vals) if copied else X.data if free else vals
     if dtype is not None and np.dtype(dtype) != X.dtype:
         out = _arrays.mx_dtype(np.dtype(dtype))
         with mx.stream(_kernels.stream_for(out)):

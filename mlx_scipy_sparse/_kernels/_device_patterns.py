@@ -5,9 +5,9 @@ merge on the host then takes most of a second).
 
 Each answers what its host twin in `_cpu` answers (the same arrays, the
 same order), so `_values` can pick either by where the default device is.
-A merge of two canonical patterns needs no sort: their keys (line *
-n_other + index, int64) are sorted already, so a binary search of one in
-the other says where each entry falls and which places both hold.
+A merge of two canonical patterns needs no sort: both are sorted already,
+so a binary search of each entry in the other's same line says where it
+falls and which places both hold.
 """
 import mlx.core as mx
 
@@ -16,11 +16,10 @@ from .. import _arrays
 _I32MAX = 2 ** 31 - 1
 
 
-def fits(arrays, n_major, n_minor, total):
-    """Whether the device path takes these: int32 pattern arrays, int32
-    entry numbers, tagged keys inside int64."""
-    return all(a.dtype == mx.int32 for a in arrays) and total < _I32MAX \
-        and (n_major + 1) * (n_minor + 1) < 2 ** 62
+def fits(arrays, total):
+    """Whether the device path takes these: int32 pattern arrays and int32
+    entry numbers (``total`` entries in all)."""
+    return all(a.dtype == mx.int32 for a in arrays) and total < _I32MAX
 
 
 def entry_lines(indptr, nnz):
@@ -54,23 +53,19 @@ def transpose(indices, indptr, n_rows, n_cols):
         return _settled(perm, mx.take(rows, perm), t_ptr)
 
 
-def _keys(ind, ptr, n_minor):
-    """line * n_minor + index of every entry: sorted for a canonical pattern."""
-    return entry_lines(ptr, ind.size).astype(mx.int64) * n_minor + ind.astype(mx.int64)
-
-
-def _count_below(keys, queries, inclusive):
-    """For each query, how many of the sorted ``keys`` are below it (or at
-    most it): a binary search of every query at once, a fixed number of
-    halvings (a query whose range closed stays)."""
-    n = keys.size
-    lo = mx.zeros(queries.shape, dtype=mx.int32)
-    hi = mx.full(queries.shape, n, dtype=mx.int32)
-    if n == 0:
+def _count_below(cols, ptr, lines, queries, inclusive, longest):
+    """For each query (a line and an index in it), how many entries of the
+    sorted pattern (cols, ptr) lie in earlier lines or in its line below it
+    (at most it with ``inclusive``): a binary search of every query at once
+    inside its own line, so as many halvings as the longest line needs (a
+    query whose range closed stays)."""
+    lo, hi = mx.take(ptr, lines), mx.take(ptr, lines + 1)
+    if cols.size == 0:
         return lo
-    for _ in range(n.bit_length() + 1):
+    last = cols.size - 1
+    for _ in range(int(longest).bit_length() + 1):
         mid = (lo + hi) // 2
-        v = mx.take(keys, mx.minimum(mid, n - 1))
+        v = mx.take(cols, mx.minimum(mid, last))
         right = (v <= queries) if inclusive else (v < queries)
         open_ = lo < hi
         lo = mx.where(open_ & right, mid + 1, lo)
@@ -78,18 +73,28 @@ def _count_below(keys, queries, inclusive):
     return lo
 
 
-def _meeting(a_ind, a_ptr, b_ind, b_ptr, n_minor):
+def _longest(*ptrs):
+    """The longest line of each pattern (one read back for all)."""
+    tops = [mx.max(p[1:] - p[:-1]) if p.size > 1 else mx.array(0, dtype=p.dtype) for p in ptrs]
+    return mx.stack(tops).tolist()
+
+
+def _meeting(a_ind, a_ptr, b_ind, b_ptr):
     """(below_a, upto_b, met_b, met_before): for A's entries how many of B's
-    places lie below theirs, for B's how many of A's lie at or below, which
-    of B's entries meet one of A's, and how many of B's first k entries do
-    (k = 0..nb).  Both patterns are sorted, so no sort is needed."""
-    ka, kb = _keys(a_ind, a_ptr, n_minor), _keys(b_ind, b_ptr, n_minor)
-    below_a = _count_below(kb, ka, inclusive=False)
-    upto_b = _count_below(ka, kb, inclusive=True)
-    if a_ind.size:
-        met_b = (upto_b > 0) & (mx.take(ka, mx.maximum(upto_b - 1, 0)) == kb)
+    entries lie below their place, for B's how many of A's lie at or below
+    theirs, which of B's entries meet one of A's (0 / 1), and how many of
+    B's first k entries do (k = 0..nb).  Both patterns are sorted, so no
+    sort is needed: each entry is searched for in the other's same line."""
+    na, nb = a_ind.size, b_ind.size
+    long_a, long_b = _longest(a_ptr, b_ptr)
+    line_a, line_b = entry_lines(a_ptr, na), entry_lines(b_ptr, nb)
+    below_a = _count_below(b_ind, b_ptr, line_a, a_ind, False, long_b)
+    upto_b = _count_below(a_ind, a_ptr, line_b, b_ind, True, long_a)
+    if na:
+        met_b = (upto_b > mx.take(a_ptr, line_b)) & \
+            (mx.take(a_ind, mx.maximum(upto_b - 1, 0)) == b_ind)
     else:
-        met_b = mx.zeros(kb.shape, dtype=mx.bool_)
+        met_b = mx.zeros(b_ind.shape, dtype=mx.bool_)
     met_i = met_b.astype(mx.int32)
     met_before = mx.concatenate([mx.zeros((1,), dtype=mx.int32), mx.cumsum(met_i)])
     return below_a, upto_b, met_i, met_before
@@ -105,7 +110,7 @@ def union(a_ind, a_ptr, b_ind, b_ptr, n_major, n_minor):
         if na + nb == 0:
             zero = mx.zeros((0,), dtype=mx.int32)
             return _settled(zero, zero, zero, mx.zeros((n_major + 1,), dtype=mx.int32)) + (0,)
-        below_a, upto_b, met_b, met_before = _meeting(a_ind, a_ptr, b_ind, b_ptr, n_minor)
+        below_a, upto_b, met_b, met_before = _meeting(a_ind, a_ptr, b_ind, b_ptr)
         slot_a = mx.arange(na, dtype=mx.int32) + below_a - mx.take(met_before, below_a)
         slot_b = mx.arange(nb, dtype=mx.int32) + upto_b - met_before[:nb] - met_b
         n = na + nb - int(met_before[-1].item())
@@ -123,7 +128,7 @@ def intersection(a_ind, a_ptr, b_ind, b_ptr, n_major, n_minor):
         if na == 0 or nb == 0:
             zero = mx.zeros((0,), dtype=mx.int32)
             return _settled(zero, zero, zero, mx.zeros((n_major + 1,), dtype=mx.int32))
-        _, upto_b, met_b, met_before = _meeting(a_ind, a_ptr, b_ind, b_ptr, n_minor)
+        _, upto_b, met_b, met_before = _meeting(a_ind, a_ptr, b_ind, b_ptr)
         n = int(met_before[-1].item())
         spot = mx.where(met_b > 0, met_before[1:] - 1, n)     # the rest land on a spare slot n
         pick_b = mx.zeros((n + 1,), dtype=mx.int32).at[spot].maximum(

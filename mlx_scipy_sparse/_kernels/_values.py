@@ -80,7 +80,7 @@ def transpose_pattern(indices, indptr, n_rows, n_cols, narrow=False):
     n_cols): A.T's values are A's values[perm].  scipy's csr_tocsc on the
     entry numbers, so the order (sorted indices) is scipy's."""
     def compute():
-        if gpu_default() and device_patterns.fits((indices, indptr), n_rows, 0, indices.size):
+        if gpu_default() and device_patterns.fits((indices, indptr), indices.size):
             return device_patterns.transpose(indices, indptr, n_rows, n_cols)
         ind, ptr = _arrays.to_np(indices), _arrays.to_np(indptr)
         order = np.arange(ind.size, dtype=np.int64 if ind.size > _I32MAX else np.int32)
@@ -285,7 +285,7 @@ def _on_device(a_ind, a_ptr, b_ind, b_ptr, n_major, n_minor):
     """A merge of two patterns runs where they live on a GPU (both MLX)."""
     arrays = (a_ind, a_ptr, b_ind, b_ptr)
     return gpu_default() and all(_arrays.is_mx(a) for a in arrays) and \
-        device_patterns.fits(arrays, n_major, n_minor, a_ind.size + b_ind.size)
+        device_patterns.fits(arrays, a_ind.size + b_ind.size)
 
 
 def lines_pattern(indices, indptr, lines):
@@ -293,7 +293,7 @@ def lines_pattern(indices, indptr, lines):
     compressed pattern, on a GPU where the pattern lives; None elsewhere
     (scipy's selection on stand-ins decides there)."""
     if not (gpu_default() and _arrays.is_mx(indices)
-            and device_patterns.fits((indices, indptr), 0, 0, indices.size)):
+            and device_patterns.fits((indices, indptr), indices.size)):
         return None
     return device_patterns.pick_lines(indices, indptr, lines)
 

@@ -1,0 +1,63 @@
+"""Where the time of an op on a new pattern goes on a GPU: the device
+pattern functions alone, then the whole op under cProfile (time sits at
+the calls that read a value back).
+
+    python -m benchmarks.fresh_pieces --n 1000000
+"""
+import argparse
+import cProfile
+import pstats
+import time
+
+import numpy as np
+import mlx.core as mx
+
+import mlx_scipy_sparse as sp
+from mlx_scipy_sparse._kernels import _device_patterns as dp
+from benchmarks.fresh_patterns import _pair, _wait
+
+
+def _timed(label, fn, reps=3):
+    ts = []
+    for _ in range(reps):
+        t = time.perf_counter()
+        fn()
+        mx.synchronize()
+        ts.append(time.perf_counter() - t)
+    print(f"{label:<40} {np.median(ts) * 1e3:9.2f} ms", flush=True)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--n", type=int, default=1_000_000)
+    a = ap.parse_args()
+    SA, SB = _pair(a.n, 16, 5)
+    ai, ap_, bi, bp = (mx.array(v) for v in (SA.indices, SA.indptr, SB.indices, SB.indptr))
+    mx.eval(ai, ap_, bi, bp)
+    shape = SA.shape
+    _timed("dp.union", lambda: mx.eval(*dp.union(ai, ap_, bi, bp, *shape)[:4]))
+    _timed("dp.intersection", lambda: mx.eval(*dp.intersection(ai, ap_, bi, bp, *shape)))
+    _timed("dp._longest", lambda: dp._longest(ap_, bp))
+    _timed("dp.entry_lines", lambda: mx.eval(dp.entry_lines(ap_, ai.size)))
+    line = dp.entry_lines(ap_, ai.size)
+    mx.eval(line)
+    _timed("dp._count_below (one side)", lambda: mx.eval(dp._count_below(bi, bp, line, ai, False, 64)))
+    _timed("dp.transpose", lambda: mx.eval(*dp.transpose(ai, ap_, *shape)))
+    for name, fn in (("A + B", lambda A, B: A + B), ("A.multiply(B)", lambda A, B: A.multiply(B))):
+        for k in range(3):
+            S1, S2 = _pair(a.n, 16, 100 + 10 * k)
+            A, B = sp.csr_array(S1), sp.csr_array(S2)
+            _wait(A), _wait(B)
+            mx.synchronize()
+            pr = cProfile.Profile()
+            t = time.perf_counter()
+            pr.enable()
+            _wait(fn(A, B))
+            mx.synchronize()
+            pr.disable()
+            print(f"{name}: {(time.perf_counter() - t) * 1e3:.1f} ms", flush=True)
+        pstats.Stats(pr).sort_stats("cumtime").print_stats(22)
+
+
+if __name__ == "__main__":
+    main()
