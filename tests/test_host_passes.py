@@ -180,3 +180,62 @@ def test_value_pairs_of_traced_values_keep_the_gradient():
             if S.indices[k] == j:
                 want[k] += 2 * S.data[k]
     np.testing.assert_allclose(g, want, rtol=1e-6)
+
+
+_ROW_KEYS = [[3, 0, 3, -1], np.array([39, 2, 2, 5]), np.arange(40)[::-1], np.array([7]),
+             np.arange(40) % 3 == 0, slice(None, None, 2), slice(35, 3, -3), slice(1, None, 5),
+             (np.array([1, 4, 4]), slice(None)), (slice(0, 40, 7), slice(None))]
+
+
+@pytest.mark.parametrize("flavour", ["array", "matrix"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int64, np.complex64, np.int8])
+@pytest.mark.parametrize("index_dtype", [np.int32, np.int64])
+@pytest.mark.parametrize("unsorted", [False, True])
+def test_rows_picked_on_views_match_scipy(flavour, dtype, index_dtype, unsorted):
+    """A[idx], A[mask], A[::k] of CSR read on views (scipy's csr_row_index):
+    scipy's class, shape, arrays and dtypes, index dtype, flags; the result
+    owns its arrays (a write to it leaves A alone)."""
+    S0 = _with_zeros("csr", dtype, index_dtype, unsorted=unsorted)
+    S = getattr(ss, f"csr_{flavour}")(S0)
+    for key in _ROW_KEYS:
+        A = getattr(sp, f"csr_{flavour}")(S0)
+        ours, ref = A[key], S[key]
+        assert type(ours).__name__ == type(ref).__name__ and ours.shape == ref.shape, key
+        assert ours.dtype == ref.dtype and ours.nnz == ref.nnz
+        for name in ("data", "indices", "indptr"):
+            np.testing.assert_array_equal(np.asarray(getattr(ours, name)), getattr(ref, name))
+            assert np.asarray(getattr(ours, name)).dtype == getattr(ref, name).dtype, name
+        assert ours.has_sorted_indices == ref.has_sorted_indices
+        if ours.nnz:
+            ours.data[0] = 99
+            np.testing.assert_array_equal(np.asarray(A.data), S0.data)
+
+
+def test_row_picking_errors_stay_scipys():
+    S = _with_zeros("csr", np.float32, np.int32)
+    A = sp.csr_array(S)
+    for key in ([0, 40], np.array([-41]), np.ones(39, dtype=bool)):
+        with pytest.raises(IndexError) as ours:
+            A[key]
+        with pytest.raises(IndexError) as ref:
+            ss.csr_array(S)[key]
+        assert type(ours.value) is type(ref.value)
+    key = np.array([0.5, 1.0])                   # scipy takes float indices: its path answers
+    np.testing.assert_array_equal(A[key].toarray(), ss.csr_array(S)[key].toarray())
+    E = ss.csr_array(S)[np.array([], dtype=np.int64)]
+    assert A[np.array([], dtype=np.int64)].shape == E.shape
+
+
+def test_rows_picked_of_traced_values_keep_the_gradient():
+    S = _with_zeros("csr", np.float64, np.int32)
+    idx = np.array([5, 5, 0, 39])
+
+    def f(v):
+        A = sp.csr_array((v, mx.array(S.indices), mx.array(S.indptr)), shape=S.shape)
+        return mx.sum(A[idx].data ** 2) + mx.sum(A[::4].data)
+    with mx.stream(mx.cpu):
+        g = np.array(mx.grad(f)(mx.array(S.data, dtype=mx.float64)))
+    rows = np.repeat(np.arange(40), np.diff(S.indptr))
+    times = np.bincount(idx, minlength=40)[rows]
+    want = 2 * times * S.data + (rows % 4 == 0)
+    np.testing.assert_allclose(g, want, rtol=1e-12)

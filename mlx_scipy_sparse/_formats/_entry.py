@@ -13,6 +13,7 @@ from .. import _arrays, _kernels
 from . import _bridge
 
 _ALL = slice(None)
+_I32MAX = np.iinfo(np.int32).max
 
 
 def _index(k, n):
@@ -49,8 +50,14 @@ class ScalarEntry:
                     v = self._pairs(key)
                 if v is None:
                     v = self._major_slice(key)
+                if v is None and type(key[1]) is slice and key[1] == _ALL:
+                    v = self._major_pick(key[0])
             elif type(key) is slice:
                 v = self._major_slice((key, _ALL))
+                if v is None:
+                    v = self._major_pick(key)
+            else:
+                v = self._major_pick(key)
         if v is None:
             v = _bridge.call(self, "__getitem__", (key,), {})
             if isinstance(v, np.generic) and type(v) is not self.dtype.type \
@@ -90,6 +97,46 @@ class ScalarEntry:
         n = self._shape[0] if self.format == "csr" else self._shape[1]
         i0, i1, _ = major.indices(n)
         return major_range(self, i0, max(i0, i1))
+
+    def _major_pick(self, key):
+        """A[idx] of CSR for a 1-D integer or boolean index array (or list)
+        or a slice with a step: scipy's row picking (csr_row_index) on views
+        of free CPU values, new arrays of the same class; None where this
+        does not apply (scipy's path answers, and raises its errors)."""
+        if self.format != "csr" or (type(key) is slice and key.step in (None, 1)):
+            return None
+        m = self._shape[0]
+        if type(key) is slice:
+            lines = np.arange(*key.indices(m))
+        elif isinstance(key, (list, np.ndarray)):
+            lines = np.asarray(key)
+            if lines.ndim != 1 or lines.size == 0:
+                return None
+            if lines.dtype == np.bool_:
+                if lines.size != m:
+                    return None
+                lines = np.flatnonzero(lines)
+            elif lines.dtype.kind not in "iu":
+                return None
+            else:
+                lines = _in_range(lines, m)
+        else:
+            return None
+        if lines is None or lines.size == 0 or not _readable(self):
+            return None
+        got = _kernels.pick_lines(_arrays.to_np(self._data), _arrays.to_np(self._indices),
+                                  _arrays.to_np(self._indptr), lines)
+        if got is None:
+            return None
+        d, ind, ptr = got
+        if not self._is_array and ind.dtype == np.int64 and \
+                max(lines.size, self._shape[1], d.size) <= _I32MAX:
+            ind, ptr = ind.astype(np.int32), ptr.astype(np.int32)   # the matrix constructor's rule
+        known = (lambda flag: True if flag else None)
+        return type(self)._built((lines.size, self._shape[1]),
+                                 mx.array(d, dtype=self._data.dtype), mx.array(ind), mx.array(ptr),
+                                 sorted_indices=known(self._sorted),
+                                 canonical=known(self._canonical))
 
     def _entry(self, key):
         """scipy's answer for A[i, j]: the stored values there summed (duplicates

@@ -37,6 +37,7 @@ except ImportError:  # pragma: no cover
 coo_to_csr = _cpu.coo_to_csr
 csr_transpose = _cpu.csr_transpose
 sample_values = _cpu.sample_values
+pick_lines = _cpu.pick_lines
 rows_of = _cpu.rows_of
 
 

@@ -195,6 +195,25 @@ def sample_values(data, indices, indptr, n_major, n_minor, major, minor):
     return out
 
 
+def pick_lines(data, indices, indptr, lines):
+    """(data, indices, indptr) of the lines ``lines`` (in range, any order,
+    repeats allowed) of a compressed pattern, each line's entries in their
+    order (scipy's csr_row_index), as new numpy arrays in the pattern's
+    index dtype; None for a dtype the routine lacks or mixed index dtypes."""
+    data = np.asarray(data)
+    if data.dtype != _native(data.dtype) or indices.dtype != indptr.dtype:
+        return None
+    idx = indptr.dtype
+    lines = lines.astype(idx, copy=False)
+    ptr = np.empty(lines.size + 1, dtype=idx)
+    ptr[0] = 0
+    np.cumsum(indptr[lines + 1] - indptr[lines], out=ptr[1:])
+    n = int(ptr[-1])
+    out_ind, out_data = np.empty(n, dtype=idx), np.empty(n, dtype=data.dtype)
+    st.csr_row_index(lines.size, lines, indptr, indices, data, out_ind, out_data)
+    return out_data, out_ind, ptr
+
+
 def rows_shared(bounds, fn):
     """[fn(r0, r1) for each chunk of ``bounds``] on the threads, in chunk order
     (fn should spend its time in numpy calls, which release the GIL)."""
