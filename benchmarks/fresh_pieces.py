@@ -30,7 +30,10 @@ def _timed(label, fn, reps=3):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=1_000_000)
+    ap.add_argument("--first-touch", action="store_true")
     a = ap.parse_args()
+    if a.first_touch:
+        return first_touch()
     SA, SB = _pair(a.n, 16, 5)
     ai, ap_, bi, bp = (mx.array(v) for v in (SA.indices, SA.indptr, SB.indices, SB.indptr))
     mx.eval(ai, ap_, bi, bp)
@@ -57,6 +60,42 @@ def main():
             pr.disable()
             print(f"{name}: {(time.perf_counter() - t) * 1e3:.1f} ms", flush=True)
         pstats.Stats(pr).sort_stats("cumtime").print_stats(22)
+
+
+
+
+def first_touch():
+    """What the first GPU read of an array made from numpy costs (managed
+    memory migrating page by page) against a second read, and against an
+    explicit prefetch (cudaMemPrefetchAsync through ctypes) first."""
+    import ctypes
+
+    class Loc(ctypes.Structure):
+        _fields_ = [("type", ctypes.c_int), ("id", ctypes.c_int)]
+    rt = None
+    with open("/proc/self/maps") as f:
+        for line in f:
+            if "libcudart.so" in line:
+                rt = ctypes.CDLL(line.split()[-1])
+                break
+    h = np.random.default_rng(0).integers(0, 1000, 16_000_000).astype(np.int32)
+    for how in ("plain", "prefetch"):
+        a = mx.array(h)
+        mx.eval(a)
+        t = time.perf_counter()
+        if how == "prefetch" and rt is not None:
+            view = np.frombuffer(memoryview(a), dtype=np.int32)
+            err = rt.cudaMemPrefetchAsync(ctypes.c_void_p(view.ctypes.data), ctypes.c_size_t(a.nbytes),
+                                          Loc(1, 0), ctypes.c_uint(0), ctypes.c_void_p(0))
+            rt.cudaDeviceSynchronize()
+            print(f"prefetch rc {err}: {(time.perf_counter() - t) * 1e3:.2f} ms", flush=True)
+        t1 = time.perf_counter()
+        mx.eval(mx.sum(a))
+        t2 = time.perf_counter()
+        mx.eval(mx.sum(a))
+        t3 = time.perf_counter()
+        print(f"{how}: first GPU read {(t2 - t1) * 1e3:.2f} ms, second {(t3 - t2) * 1e3:.2f} ms",
+              flush=True)
 
 
 if __name__ == "__main__":
