@@ -31,9 +31,12 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=1_000_000)
     ap.add_argument("--first-touch", action="store_true")
+    ap.add_argument("--scan", action="store_true")
     a = ap.parse_args()
     if a.first_touch:
         return first_touch()
+    if a.scan:
+        return scans()
     SA, SB = _pair(a.n, 16, 5)
     ai, ap_, bi, bp = (mx.array(v) for v in (SA.indices, SA.indptr, SB.indices, SB.indptr))
     mx.eval(ai, ap_, bi, bp)
@@ -96,6 +99,35 @@ def first_touch():
         t3 = time.perf_counter()
         print(f"{how}: first GPU read {(t2 - t1) * 1e3:.2f} ms, second {(t3 - t2) * 1e3:.2f} ms",
               flush=True)
+
+
+
+def _blocked_cumsum(x, width=1024):
+    """cumsum of a 1-D array as a scan along rows of a (n / width, width)
+    view plus the running totals of the rows."""
+    n = x.size
+    pad = (-n) % width
+    y = mx.concatenate([x, mx.zeros((pad,), dtype=x.dtype)]) if pad else x
+    y = mx.cumsum(y.reshape(-1, width), axis=1)
+    tot = mx.cumsum(y[:, -1])
+    y = y + mx.concatenate([mx.zeros((1,), dtype=x.dtype), tot[:-1]])[:, None]
+    return y.reshape(-1)[:n]
+
+
+def scans():
+    """MLX's cumsum of 16M int32 against a blocked form, and the pieces of
+    entry_lines."""
+    x = mx.array(np.random.default_rng(0).integers(0, 3, 16_000_000).astype(np.int32))
+    mx.eval(x)
+    mx.eval(mx.sum(x))
+    same = bool(mx.array_equal(mx.cumsum(x), _blocked_cumsum(x)).item())
+    _timed("mx.cumsum 16M int32", lambda: mx.eval(mx.cumsum(x)))
+    for w in (256, 1024, 4096):
+        _timed(f"blocked cumsum width {w} (same {same})", lambda w=w: mx.eval(_blocked_cumsum(x, w)))
+    _timed("mx.zeros 16M + scatter-add 1M", lambda: mx.eval(mx.zeros((16_000_001,), dtype=mx.int32).at[
+        mx.arange(0, 16_000_000, 16)].add(mx.ones((1_000_000,), dtype=mx.int32))))
+    _timed("x[1:] > x[:-1]", lambda: mx.eval(x[1:] > x[:-1]))
+    _timed("take 16M of 16M", lambda: mx.eval(mx.take(x, x)))
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ import pytest
 import scipy.sparse as ss
 
 import mlx_scipy_sparse as sp
-from mlx_scipy_sparse._kernels import _cpu, _device
+from mlx_scipy_sparse._kernels import _composed, _cpu, _device
 from mlx_scipy_sparse._kernels import _device_patterns as dp
 from mlx_scipy_sparse._kernels import _values as kv
 
@@ -53,8 +53,24 @@ def _mx(*arrays):
     return [mx.array(a) for a in arrays]
 
 
+@pytest.fixture
+def gpu_scan(monkeypatch):
+    """running_sum takes its GPU form (a scan along rows of 1024, then of
+    the rows' totals) on this CPU too."""
+    monkeypatch.setattr(_composed, "gpu_default", lambda: True)
+
+
+@pytest.mark.parametrize("n", [0, 1, 1023, 1024, 1025, 5000, 1024 * 1024 + 7, 3_000_001])
+@pytest.mark.parametrize("dtype", [np.int32, np.int64])
+def test_running_sum_gpu_form_is_cumsum(gpu_scan, n, dtype):
+    x = np.random.default_rng(n).integers(-3, 5, n).astype(dtype)
+    got = _composed.running_sum(mx.array(x))
+    assert got.dtype == mx.array(x).dtype
+    np.testing.assert_array_equal(np.array(got), np.cumsum(x))
+
+
 @pytest.mark.parametrize("case", range(len(_pairs())))
-def test_union_and_intersection_answer_as_the_host_merges(case):
+def test_union_and_intersection_answer_as_the_host_merges(gpu_scan, case):
     shape, (ai, ap), (bi, bp) = _pairs()[case]
     args = (*_mx(ai, ap, bi, bp), *shape)
     sa, sb, ind, ptr, n = dp.union(*args)
@@ -88,7 +104,7 @@ def test_fits_refuses_what_int32_cannot_number():
 
 
 @pytest.fixture
-def device_branch(monkeypatch):
+def device_branch(monkeypatch, gpu_scan):
     _device.KEEP_IN_MLX = True
     monkeypatch.setattr(kv, "gpu_default", lambda: True)
     seen = []
@@ -141,7 +157,7 @@ def test_gradient_through_a_device_union(device_branch):
     assert "union" in device_branch
 
 
-def test_rows_picked_where_the_pattern_lives(monkeypatch):
+def test_rows_picked_where_the_pattern_lives(monkeypatch, gpu_scan):
     """A[idx] of a CSR with a 1-D integer index under the device rule takes
     the device pick (driven on the CPU): scipy's pattern, values, class and
     errors, for repeats, negatives, empty rows, an empty index and matrices;

@@ -20,6 +20,7 @@ import mlx.core as mx
 
 from .. import _arrays
 from . import _composed, _cpu
+from ._composed import running_sum  # noqa: F401
 from ._values import (  # noqa: F401
     bare_cpu, compact, drop_zeros, elementwise, entry_rows, gather, kept_pattern, lines_pattern,
     memo,

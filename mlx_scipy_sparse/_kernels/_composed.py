@@ -5,11 +5,31 @@ device-agnostic and differentiable by MLX itself, so it needs no VJP.
 """
 import mlx.core as mx
 
+from ._device import gpu_default
+
+_SCAN_WIDTH = 1024
+
+
+def running_sum(x):
+    """mx.cumsum of a 1-D integer array.  On a GPU as a scan along rows of
+    1024 and a running sum of the rows' totals: MLX 0.32.4's CUDA scan of
+    one long axis took 9.3 ms for 16M int32 on an H200, this form 0.31 ms
+    (the same integers).  The CPU keeps MLX's one pass (faster there)."""
+    n = x.size
+    if n <= _SCAN_WIDTH or not gpu_default():
+        return mx.cumsum(x)
+    pad = (-n) % _SCAN_WIDTH
+    y = mx.concatenate([x, mx.zeros((pad,), dtype=x.dtype)]) if pad else x
+    y = mx.cumsum(y.reshape(-1, _SCAN_WIDTH), axis=1)
+    before = running_sum(y[:, -1])
+    y = y + mx.concatenate([mx.zeros((1,), dtype=y.dtype), before[:-1]])[:, None]
+    return y.reshape(-1)[:n]
+
 
 def rows_of(indptr, nnz):
     """Row of every stored entry, from indptr alone (traceable)."""
     marks = mx.zeros((nnz + 1,), dtype=mx.int32).at[indptr[1:-1]].add(1)
-    return mx.cumsum(marks)[:nnz]
+    return running_sum(marks)[:nnz]
 
 
 def spmm(data, indices, indptr, n_rows, n_cols, X, transpose=False, out_dtype=None):
@@ -31,7 +51,7 @@ _I32MAX = (1 << 31) - 1
 def _positions(mask, n):
     """Positions where ``mask`` holds (``n`` of them, counted by the caller):
     a compaction by scatter, each kept entry's rank naming its slot."""
-    rank = mx.cumsum(mask.astype(mx.int32)) - 1
+    rank = running_sum(mask.astype(mx.int32)) - 1
     slot = mx.where(mask, rank, n)          # the rest land in a spare slot, dropped
     pos = mx.arange(mask.size, dtype=mx.int32)
     return mx.zeros((n + 1,), dtype=mx.int32).at[slot].maximum(pos)[:n]
@@ -54,7 +74,7 @@ def spgemm(ad, ai, ap, bd, bi, bp, n_rows, n_cols, out_dtype):
     if ai.size == 0 or bi.size == 0 or n_cols == 0:
         return empty()
     counts = (bp[1:] - bp[:-1])[ai].astype(mx.int64)     # products of each entry of A
-    ends = mx.cumsum(counts)
+    ends = running_sum(counts)
     total = int(ends[-1].item())
     if total == 0:
         return empty()
@@ -64,7 +84,7 @@ def spgemm(ad, ai, ap, bd, bi, bp, n_rows, n_cols, out_dtype):
     # owner[p]: the entry of A product p comes from (the last entry starting
     # at or before p; entries without products share the next one's start)
     marks = mx.zeros((total + 1,), dtype=mx.int32).at[starts].add(1)
-    owner = mx.cumsum(marks[:total]) - 1
+    owner = running_sum(marks[:total]) - 1
     b_pos = bp[ai[owner]] + (mx.arange(total, dtype=starts.dtype) - starts[owner])
     key_dt = mx.int64 if n_rows * n_cols > _I32MAX else mx.int32
     rows = rows_of(ap, ai.size)[owner].astype(key_dt)
@@ -73,7 +93,7 @@ def spgemm(ad, ai, ap, bd, bi, bp, n_rows, n_cols, out_dtype):
     order = mx.argsort(key)
     key, vals = key[order], vals[order]
     first = mx.concatenate([mx.array([True]), key[1:] != key[:-1]])
-    seg = mx.cumsum(first.astype(mx.int32)) - 1
+    seg = running_sum(first.astype(mx.int32)) - 1
     n_unique = int(seg[-1].item()) + 1
     sums = mx.zeros((n_unique,), dtype=out_dtype).at[seg].add(vals)
     ukey = key[_positions(first, n_unique)]
@@ -88,5 +108,5 @@ def spgemm(ad, ai, ap, bd, bi, bp, n_rows, n_cols, out_dtype):
         index_dtype = mx.int64
     out_rows = (ukey // n_cols).astype(mx.int32)
     per_row = mx.zeros((n_rows,), dtype=mx.int32).at[out_rows].add(1)
-    indptr = mx.concatenate([mx.zeros((1,), index_dtype), mx.cumsum(per_row).astype(index_dtype)])
+    indptr = mx.concatenate([mx.zeros((1,), index_dtype), running_sum(per_row).astype(index_dtype)])
     return sums, (ukey % n_cols).astype(index_dtype), indptr

@@ -12,6 +12,7 @@ falls and which places both hold.
 import mlx.core as mx
 
 from .. import _arrays
+from ._composed import running_sum
 
 _I32MAX = 2 ** 31 - 1
 
@@ -28,7 +29,7 @@ def entry_lines(indptr, nnz):
     starts = mx.minimum(indptr[1:-1], nnz)
     marks = mx.zeros((nnz + 1,), dtype=mx.int32).at[starts].add(
         mx.ones(starts.shape, dtype=mx.int32))
-    return mx.cumsum(marks[:nnz])
+    return running_sum(marks[:nnz])
 
 
 def _settled(*arrays):
@@ -49,7 +50,7 @@ def transpose(indices, indptr, n_rows, n_cols):
         perm = mx.argsort(key).astype(mx.int32)
         counts = mx.zeros((n_cols,), dtype=mx.int32).at[indices].add(
             mx.ones((nnz,), dtype=mx.int32))
-        t_ptr = mx.concatenate([mx.zeros((1,), dtype=mx.int32), mx.cumsum(counts)])
+        t_ptr = mx.concatenate([mx.zeros((1,), dtype=mx.int32), running_sum(counts)])
         return _settled(perm, mx.take(rows, perm), t_ptr)
 
 
@@ -96,7 +97,7 @@ def _meeting(a_ind, a_ptr, b_ind, b_ptr):
     else:
         met_b = mx.zeros(b_ind.shape, dtype=mx.bool_)
     met_i = met_b.astype(mx.int32)
-    met_before = mx.concatenate([mx.zeros((1,), dtype=mx.int32), mx.cumsum(met_i)])
+    met_before = mx.concatenate([mx.zeros((1,), dtype=mx.int32), running_sum(met_i)])
     return below_a, upto_b, met_i, met_before
 
 
@@ -146,7 +147,7 @@ def pick_lines(indices, indptr, lines):
     with mx.stream(mx.default_device()):
         lines = mx.array(lines, dtype=mx.int32)
         starts = mx.take(indptr, lines)
-        ends = mx.cumsum((mx.take(indptr, lines + 1) - starts).astype(mx.int64))
+        ends = running_sum((mx.take(indptr, lines + 1) - starts).astype(mx.int64))
         n = int(ends[-1].item()) if lines.size else 0
         if n >= _I32MAX:
             return None

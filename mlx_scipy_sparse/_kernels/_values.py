@@ -23,6 +23,7 @@ import mlx.core as mx
 from .. import _arrays
 from ._cpu import csr_transpose, drop_zeros_into, intersection_slots, rows_of, union_slots
 from . import _device_patterns as device_patterns
+from ._composed import running_sum
 from ._device import gpu_default, stream_for
 
 _MEMO = OrderedDict()
@@ -224,7 +225,7 @@ def compact(keep):
         if n == n_all:
             return None, n
         # each kept entry's place is the count kept before it; the rest land on slot n
-        slot = mx.where(keep, mx.cumsum(k) - 1, n)
+        slot = mx.where(keep, running_sum(k) - 1, n)
         pos = mx.zeros((n + 1,), dtype=wide).at[slot].add(mx.arange(n_all, dtype=wide))[:n]
     return pos, n
 
@@ -251,7 +252,7 @@ def kept_pattern(indices, indptr, keep, src):
                 _arrays.settled(mx.array(ptr)))
     wide = mx.int32 if keep.size < 2 ** 31 else mx.int64
     with mx.stream(stream_for(mx.int32) if wide == mx.int32 else mx.cpu):
-        before = mx.concatenate([mx.zeros((1,), dtype=wide), mx.cumsum(keep.astype(wide))])
+        before = mx.concatenate([mx.zeros((1,), dtype=wide), running_sum(keep.astype(wide))])
         ptr = mx.take(before, indptr).astype(indptr.dtype)
         ind = mx.take(indices, src)
     return _arrays.settled(ind), _arrays.settled(ptr)

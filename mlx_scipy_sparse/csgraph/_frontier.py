@@ -47,7 +47,7 @@ def weak_components(A, return_labels=True):
             if not changed.item():
                 break
     roots = parent == mx.arange(n, dtype=mx.int32)
-    number = mx.cumsum(roots.astype(mx.int32)) - 1
+    number = _kernels.running_sum(roots.astype(mx.int32)) - 1
     count = int(mx.sum(roots).item()) if n else 0
     if not return_labels:
         return count
@@ -71,12 +71,12 @@ def breadth_first_order(A, i_start, directed=True, return_predecessors=True):
         total = int(mx.sum(deg).item())
         if total == 0:
             break
-        start = mx.cumsum(deg) - deg                    # each frontier node's first slot
+        start = _kernels.running_sum(deg) - deg                    # each frontier node's first slot
         slot = mx.arange(total, dtype=mx.int32)
         # frontier position of every slot: mark where each segment starts
         # (empty segments mark the same place as the next one), prefix-sum
         mark = mx.zeros((total + 1,), dtype=mx.int32).at[start].add(1)
-        seg = mx.cumsum(mark[:total]) - 1
+        seg = _kernels.running_sum(mark[:total]) - 1
         target = indices[first[seg] + slot - start[seg]]
         fresh = mx.logical_not(visited[target])
         aim = mx.where(fresh, target, n)
@@ -87,7 +87,7 @@ def breadth_first_order(A, i_start, directed=True, return_predecessors=True):
             break
         came_from = frontier[seg]
         # the winners, compacted in slot order (losers write to the spare end)
-        place = mx.where(win, mx.cumsum(win.astype(mx.int32)) - 1, count)
+        place = mx.where(win, _kernels.running_sum(win.astype(mx.int32)) - 1, count)
         frontier = mx.zeros((count + 1,), dtype=mx.int32).at[place].add(target)[:count]
         pred = pred.at[mx.where(win, target, n)].maximum(mx.where(win, came_from, _NO_PRED))
         visited = mx.logical_or(visited, best < big)
