@@ -200,3 +200,20 @@ def test_constructor_from_ours_notes_then_sees_a_tracer_written_in():
     v = mx.array(S.data)
     g = mx.grad(f)(v)
     np.testing.assert_allclose(np.array(g), 2 * S.data + 1, rtol=1e-5)
+
+
+def test_reading_shape_dtype_and_size_keeps_the_buffer_owned():
+    """dtype / nnz / size read only what the values are, so the buffer stays
+    the object's own (an in-place scale after them writes it in place),
+    while an op that may keep the values (a lazy product) still drops it."""
+    B = _owned_copy()
+    assert (B.nnz, B.dtype, B.size, B.shape) == (S64.nnz, S64.dtype, S64.nnz, S64.shape)
+    assert "_owned" in B.__dict__
+    B *= 2.0
+    np.testing.assert_array_equal(np.asarray(B.data), 2.0 * S64.data)
+    C = _owned_copy()
+    x = mx.array(np.ones(S64.shape[1]), dtype=mx.float64)
+    y = C @ x
+    assert "_owned" not in C.__dict__
+    C *= 3.0
+    np.testing.assert_allclose(np.array(y), S64 @ np.ones(S64.shape[1]), rtol=1e-12)

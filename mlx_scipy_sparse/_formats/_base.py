@@ -58,11 +58,15 @@ class _spbase:
     @property
     def dtype(self):
         """numpy dtype of the values (scipy's contract); `.data.dtype` is MLX's."""
-        return _arrays.np_dtype(self._values().dtype)
+        return _arrays.np_dtype(self._glance().dtype)
 
     @property
     def nnz(self):
-        return int(self._values().size)
+        return int(self._glance().size)
+
+    def _glance(self):
+        """The values object, for its dtype or size only (nothing keeps it)."""
+        return self._values()
 
     @property
     def real(self):
@@ -234,7 +238,7 @@ class _spbase:
     # -- data-only operations kept in MLX (lazy and differentiable) --------
     def _on_host(self):
         """Values of a dtype MLX cannot hold: scipy does all the work."""
-        return _values.on_host(self._values())
+        return _values.on_host(self._glance())
 
     def _scale(self, scalar):
         """self * scalar in MLX, with numpy's (NEP 50) rules, as scipy's

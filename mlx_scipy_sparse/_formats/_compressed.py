@@ -182,7 +182,7 @@ class _compressed_base(ScalarEntry, _values.IndexHandles, _values.HeldValues, El
 
     @property
     def nnz(self):
-        return int(self._data.size)
+        return int(self._glance().size)
 
     # -- canonical flags ---------------------------------------------------------
     @property

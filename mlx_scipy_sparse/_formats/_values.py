@@ -150,6 +150,10 @@ class HeldValues:
     def _values(self):
         return self._data
 
+    def _glance(self):
+        # dtype, size and kind only: an owned buffer stays owned
+        return self._peek()
+
     @property
     def data(self):
         d = self._data
