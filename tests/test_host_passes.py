@@ -239,3 +239,58 @@ def test_rows_picked_of_traced_values_keep_the_gradient():
     times = np.bincount(idx, minlength=40)[rows]
     want = 2 * times * S.data + (rows % 4 == 0)
     np.testing.assert_allclose(g, want, rtol=1e-12)
+
+
+@pytest.mark.parametrize("flavour", ["array", "matrix"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int64, np.complex64])
+@pytest.mark.parametrize("ddtype", [np.float64, np.float32, np.int32, np.bool_])
+def test_dense_numpy_sampled_on_views_matches_scipy(flavour, dtype, ddtype):
+    """A.multiply(D), A * D (arrays) and A / D with a numpy D of A's shape, a
+    row or a column, free CPU values: numpy at the entries on views, scipy's
+    COO class, dtype, coordinates and bits."""
+    S0 = _with_zeros("csr", dtype, np.int32, seed=4)
+    S = getattr(ss, f"csr_{flavour}")(S0)
+    A = getattr(sp, f"csr_{flavour}")(S0)
+    rng = np.random.default_rng(5)
+    for shape in (S.shape, (1, S.shape[1]), (S.shape[0], 1)):
+        D = (rng.uniform(0.5, 2.0, shape) * 3).astype(ddtype)
+        pairs = [(A.multiply(D), S.multiply(D))]
+        if flavour == "array":
+            pairs.append((A * D, S * D))
+            if ddtype != np.bool_:
+                with np.errstate(divide="ignore"):
+                    pairs.append((A / D, S / D))
+        for ours, ref in pairs:
+            assert type(ours).__name__ == type(ref).__name__ and ours.shape == ref.shape
+            assert ours.dtype == ref.dtype and ours.nnz == ref.nnz
+            np.testing.assert_array_equal(np.asarray(ours.data), ref.data)
+            np.testing.assert_array_equal(np.asarray(ours.row), ref.row)
+            np.testing.assert_array_equal(np.asarray(ours.col), ref.col)
+
+
+def test_dense_numpy_sampling_hands_nothing_to_scipy(monkeypatch):
+    from mlx_scipy_sparse._formats import _bridge
+
+    def refuse(*a, **k):
+        raise AssertionError("handed to scipy")
+    S = ss.csr_array(_with_zeros("csr", np.float32, np.int32, seed=8))
+    A = sp.csr_array(S)
+    A.has_canonical_format                      # worked out before the hand-off is refused
+    D = np.random.default_rng(9).uniform(0.5, 2.0, S.shape)
+    monkeypatch.setattr(_bridge, "call", refuse)
+    monkeypatch.setattr(_bridge, "lend", refuse)
+    np.testing.assert_array_equal((A * D).toarray(), (S * D).toarray())
+    np.testing.assert_array_equal(A.multiply(D[:1]).toarray(), S.multiply(D[:1]).toarray())
+
+
+def test_dense_numpy_sampling_of_traced_values_keeps_the_gradient():
+    S = _with_zeros("csr", np.float64, np.int32, seed=6)
+    D = np.random.default_rng(7).uniform(0.5, 2.0, S.shape)
+
+    def f(v):
+        A = sp.csr_array((v, mx.array(S.indices), mx.array(S.indptr)), shape=S.shape)
+        return mx.sum(A.multiply(D).data * 3.0)
+    with mx.stream(mx.cpu):
+        g = np.array(mx.grad(f)(mx.array(S.data, dtype=mx.float64)))
+    rows = np.repeat(np.arange(S.shape[0]), np.diff(S.indptr))
+    np.testing.assert_allclose(g, 3.0 * D[rows, S.indices], rtol=1e-12)

@@ -240,6 +240,10 @@ class BinaryOps:
         traced values; None where scipy does it."""
         if self.ndim != 2 or self._on_host():
             return None
+        if type(other) is np.ndarray and not _kernels.keep_in_mlx():
+            r = self._sample_on_host(other)
+            if r is not None:
+                return r
         if not _arrays.is_mx(other) and not (isinstance(other, np.ndarray)
                                              and type(other) is np.ndarray
                                              and _arrays.supported_dtype(other.dtype)
@@ -262,6 +266,26 @@ class BinaryOps:
                 else col if D.shape == (1, n) else row
             picked = _kernels.gather(flat.astype(out), at)
             return C._with_values(C._values().astype(out) * picked)
+
+    def _sample_on_host(self, D):
+        """_sample for a numpy operand of free CPU values: scipy's product at
+        the entries (numpy on views, its dtype rule and bits), scipy's COO of
+        them; None elsewhere (a row or column array, a result dtype MLX
+        lacks, traced values) and scipy's path decides."""
+        m, n = self.shape
+        if D.ndim != 2 or m < 2 or n < 2 or D.shape not in ((m, n), (1, n), (m, 1)) \
+                or D.dtype.kind not in "biufc":
+            return None
+        vals = self._values()
+        if vals.dtype in (mx.float16, mx.bfloat16) or not _kernels.bare_cpu(vals):
+            return None
+        C = self.tocoo()
+        row, col = (_arrays.to_np(c) for c in C._coords)
+        at = (row, col) if D.shape == (m, n) else (0, col) if D.shape == (1, n) else (row, 0)
+        data = np.multiply(_arrays.to_np(C._values()), D[at])
+        if not _arrays.supported_dtype(data.dtype):
+            return None
+        return C._with_values(mx.array(data, dtype=_arrays.mx_dtype(data.dtype)))
 
     def __rmul__(self, other):
         r = self._sample(other) if _arrays.is_mx(other) else None
