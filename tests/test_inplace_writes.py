@@ -1,5 +1,7 @@
 """Writes to stored entries happen in place (views taken before see them, as
 in scipy) and are differentiable; writes that add entries are scipy's."""
+import warnings
+
 import mlx.core as mx
 import numpy as np
 import pytest
@@ -187,3 +189,38 @@ def test_resize_that_only_grows_extends_indptr(fmt, flavour):
     np.testing.assert_allclose(A @ x, S @ x)
     assert T.shape == (15, 20)
     np.testing.assert_array_equal(np.asarray(T.indptr), before)
+
+
+@pytest.mark.parametrize("fmt", ["csr", "csc"])
+@pytest.mark.parametrize("flavour", ["array", "matrix"])
+def test_a_number_written_to_an_empty_selection_changes_nothing(fmt, flavour):
+    """A[r0:r1] = s with an empty range (rows past the end, a reversed range,
+    an empty column range) returns at once, as scipy's call does nothing;
+    values scipy refuses still raise scipy's errors, and a non-empty range
+    still writes."""
+    S0 = ss.random_array((20, 15), density=0.3, format=fmt, dtype=np.float32, rng=1)
+    for key in (slice(30, 40), slice(5, 2), (slice(None), slice(15, 20)),
+                (slice(3, 3), slice(None)), (slice(2, 9), slice(7, 7, 2))):
+        for x in (3, 2.5, True, np.float64(-1)):
+            S = getattr(ss, f"{fmt}_{flavour}")(S0)
+            A = getattr(sp, f"{fmt}_{flavour}")(S0)
+            h = A.data
+            S[key] = x
+            A[key] = x
+            np.testing.assert_array_equal(A.toarray(), S.toarray())
+            assert A.nnz == S.nnz and A.data is h       # nothing replaced
+        for bad in (1j, "a"):
+            A = getattr(sp, f"{fmt}_{flavour}")(S0)
+            S = getattr(ss, f"{fmt}_{flavour}")(S0)
+            with pytest.raises(Exception) as ours:
+                A[key] = bad
+            with pytest.raises(Exception) as ref:
+                S[key] = bad
+            assert type(ours.value) is type(ref.value)
+    A = getattr(sp, f"{fmt}_{flavour}")(S0)
+    S = getattr(ss, f"{fmt}_{flavour}")(S0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")         # scipy's efficiency warning, ours the same
+        A[2:4] = 7
+        S[2:4] = 7
+    np.testing.assert_array_equal(A.toarray(), S.toarray())

@@ -12,6 +12,7 @@ non-canonical array, a cast scipy would refuse -- is scipy's, through the
 bridge (it may change the structure, and views then go their own way, as in
 scipy).
 """
+import numbers
 import warnings
 
 import numpy as np
@@ -25,10 +26,41 @@ from ._moves import _index_arrays, _key
 _MAX_PLACES = 1 << 22       # a larger selection is scipy's (no dense map of it)
 
 
+def _selects_nothing(A, key):
+    """Whether ``key`` (a slice of rows, or a pair of slices) selects no
+    place of the 2-D A: an empty range along either axis."""
+    if A.ndim != 2:
+        return False
+    keys = (key, slice(None)) if type(key) is slice else key
+    if type(keys) is not tuple or len(keys) != 2 or \
+            not all(type(k) is slice for k in keys):
+        return False
+    try:
+        return any(len(range(*k.indices(n))) == 0 for k, n in zip(keys, A.shape))
+    except (TypeError, ValueError):
+        return False                    # a bad slice: scipy's error
+
+
+def _takes(A, x):
+    """Whether scipy would take ``x`` as one value of A's dtype without a
+    word (a number it converts without a warning)."""
+    if not isinstance(x, (numbers.Number, np.number, np.bool_)):
+        return False
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        try:
+            np.asarray(x, dtype=A.dtype)
+        except (TypeError, ValueError, Warning):
+            return False
+    return True
+
+
 class InPlaceOps:
     """Mixin of CSR and CSC."""
 
     def __setitem__(self, key, x):
+        if _selects_nothing(self, key) and _takes(self, x):
+            return                      # a number written nowhere: nothing to do, as in scipy
         if not self._write_stored(lambda S: S[key], ("getitem", _hashable(key)), x) \
                 and not _restructure(self, _set_tagged(key), ("setitem", _hashable(key)), x):
             _bridge.call(self, "__setitem__", (key, x), {})
