@@ -241,16 +241,17 @@ def test_rows_picked_of_traced_values_keep_the_gradient():
     np.testing.assert_allclose(g, want, rtol=1e-12)
 
 
+@pytest.mark.parametrize("fmt", ["csr", "csc"])
 @pytest.mark.parametrize("flavour", ["array", "matrix"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int64, np.complex64])
 @pytest.mark.parametrize("ddtype", [np.float64, np.float32, np.int32, np.bool_])
-def test_dense_numpy_sampled_on_views_matches_scipy(flavour, dtype, ddtype):
+def test_dense_numpy_sampled_on_views_matches_scipy(fmt, flavour, dtype, ddtype):
     """A.multiply(D), A * D (arrays) and A / D with a numpy D of A's shape, a
     row or a column, free CPU values: numpy at the entries on views, scipy's
     COO class, dtype, coordinates and bits."""
-    S0 = _with_zeros("csr", dtype, np.int32, seed=4)
-    S = getattr(ss, f"csr_{flavour}")(S0)
-    A = getattr(sp, f"csr_{flavour}")(S0)
+    S0 = _with_zeros(fmt, dtype, np.int32, seed=4)
+    S = getattr(ss, f"{fmt}_{flavour}")(S0)
+    A = getattr(sp, f"{fmt}_{flavour}")(S0)
     rng = np.random.default_rng(5)
     for shape in (S.shape, (1, S.shape[1]), (S.shape[0], 1)):
         D = (rng.uniform(0.5, 2.0, shape) * 3).astype(ddtype)

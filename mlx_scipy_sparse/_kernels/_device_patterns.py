@@ -65,7 +65,7 @@ def _count_below(cols, ptr, lines, queries, inclusive, longest):
         return lo
     last = cols.size - 1
     for _ in range(int(longest).bit_length() + 1):
-        mid = (lo + hi) // 2
+        mid = lo + (hi - lo) // 2         # (lo + hi could pass int32)
         v = mx.take(cols, mx.minimum(mid, last))
         right = (v <= queries) if inclusive else (v < queries)
         open_ = lo < hi
