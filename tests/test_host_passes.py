@@ -295,3 +295,23 @@ def test_dense_numpy_sampling_of_traced_values_keeps_the_gradient():
         g = np.array(mx.grad(f)(mx.array(S.data, dtype=mx.float64)))
     rows = np.repeat(np.arange(S.shape[0]), np.diff(S.indptr))
     np.testing.assert_allclose(g, 3.0 * D[rows, S.indices], rtol=1e-12)
+
+
+def test_free_mlx_dense_sampled_on_views_and_traced_keeps_its_gradient():
+    """A * D / A.multiply(D) / D * A with a free MLX D on the CPU: numpy at
+    the entries on views (the same bits and COO as with a numpy D); with D
+    traced, the gradient with respect to D still flows (the MLX path)."""
+    S = ss.csr_array(_with_zeros("csr", np.float32, np.int32, seed=10))
+    A = sp.csr_array(S)
+    Dn = np.random.default_rng(11).uniform(0.5, 2.0, S.shape).astype(np.float32)
+    D = mx.array(Dn)
+    for ours, ref in ((A * D, S * Dn), (A.multiply(D[:1]), S.multiply(Dn[:1])),
+                      (D * A, S * Dn)):
+        assert type(ours).__name__ == type(ref).__name__ and ours.dtype == ref.dtype
+        np.testing.assert_array_equal(np.asarray(ours.data), ref.data)
+        np.testing.assert_array_equal(np.asarray(ours.row), ref.row)
+
+    def f(d):
+        return mx.sum((A * d).data)
+    g = np.array(mx.grad(f)(D))
+    np.testing.assert_allclose(g, S.toarray(), rtol=1e-6)     # A's values at its places

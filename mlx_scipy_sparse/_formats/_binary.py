@@ -240,8 +240,12 @@ class BinaryOps:
         traced values; None where scipy does it."""
         if self.ndim != 2 or self._on_host():
             return None
-        if type(other) is np.ndarray and not _kernels.keep_in_mlx():
-            r = self._sample_on_host(other)
+        if not _kernels.keep_in_mlx():
+            # numpy, or a free MLX operand on the CPU (nothing to differentiate: its view)
+            host = other if type(other) is np.ndarray else _arrays.to_np(other) \
+                if _arrays.is_mx(other) and other.dtype not in (mx.float16, mx.bfloat16) \
+                and _kernels.bare_cpu(other) else None
+            r = None if host is None else self._sample_on_host(host)
             if r is not None:
                 return r
         if not _arrays.is_mx(other) and not (isinstance(other, np.ndarray)
@@ -268,10 +272,10 @@ class BinaryOps:
             return C._with_values(C._values().astype(out) * picked)
 
     def _sample_on_host(self, D):
-        """_sample for a numpy operand of free CPU values: scipy's product at
-        the entries (numpy on views, its dtype rule and bits), scipy's COO of
-        them; None elsewhere (a row or column array, a result dtype MLX
-        lacks, traced values) and scipy's path decides."""
+        """_sample for a numpy operand (or a free MLX operand's view) and free
+        CPU values: the product at the entries by numpy on views (scipy's
+        dtype rule and bits), scipy's COO of them; None elsewhere (a row or
+        column array, a result dtype MLX lacks, traced values)."""
         m, n = self.shape
         if D.ndim != 2 or m < 2 or n < 2 or D.shape not in ((m, n), (1, n), (m, 1)) \
                 or D.dtype.kind not in "biufc":
