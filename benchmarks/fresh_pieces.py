@@ -102,28 +102,17 @@ def first_touch():
 
 
 
-def _blocked_cumsum(x, width=1024):
-    """cumsum of a 1-D array as a scan along rows of a (n / width, width)
-    view plus the running totals of the rows."""
-    n = x.size
-    pad = (-n) % width
-    y = mx.concatenate([x, mx.zeros((pad,), dtype=x.dtype)]) if pad else x
-    y = mx.cumsum(y.reshape(-1, width), axis=1)
-    tot = mx.cumsum(y[:, -1])
-    y = y + mx.concatenate([mx.zeros((1,), dtype=x.dtype), tot[:-1]])[:, None]
-    return y.reshape(-1)[:n]
-
-
 def scans():
-    """MLX's cumsum of 16M int32 against a blocked form, and the pieces of
-    entry_lines."""
+    """MLX's cumsum of 16M int32 against the library's running_sum (on a GPU
+    a scan along rows of 1024 plus a scan of the rows' totals), and the
+    pieces of entry_lines."""
+    from mlx_scipy_sparse._kernels import running_sum
     x = mx.array(np.random.default_rng(0).integers(0, 3, 16_000_000).astype(np.int32))
     mx.eval(x)
     mx.eval(mx.sum(x))
-    same = bool(mx.array_equal(mx.cumsum(x), _blocked_cumsum(x)).item())
+    same = bool(mx.array_equal(mx.cumsum(x), running_sum(x)).item())
     _timed("mx.cumsum 16M int32", lambda: mx.eval(mx.cumsum(x)))
-    for w in (256, 1024, 4096):
-        _timed(f"blocked cumsum width {w} (same {same})", lambda w=w: mx.eval(_blocked_cumsum(x, w)))
+    _timed(f"running_sum 16M int32 (same {same})", lambda: mx.eval(running_sum(x)))
     _timed("mx.zeros 16M + scatter-add 1M", lambda: mx.eval(mx.zeros((16_000_001,), dtype=mx.int32).at[
         mx.arange(0, 16_000_000, 16)].add(mx.ones((1_000_000,), dtype=mx.int32))))
     _timed("x[1:] > x[:-1]", lambda: mx.eval(x[1:] > x[:-1]))

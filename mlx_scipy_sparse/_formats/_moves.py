@@ -14,6 +14,7 @@ import mlx.core as mx
 
 from .. import _arrays, _kernels
 from . import _bridge, _device_reduce
+from ._entry import _in_range
 
 # scipy methods and construction functions that only move values
 MOVES = frozenset({
@@ -201,11 +202,13 @@ def _rows_where_they_live(name, args, bases):
         return None
     idx = np.asarray(key)
     b = bases[0]
-    n = b.shape[0]
-    if idx.ndim != 1 or idx.dtype.kind not in "iu" or \
-            (idx.size and (idx.min() < -n or idx.max() >= n)):
+    if idx.ndim != 1 or idx.dtype.kind not in "iu":
         return None
-    got = _kernels.lines_pattern(b._indices, b._indptr, np.where(idx < 0, idx + n, idx))
+    lines = _in_range(idx, b.shape[0]) if idx.size else idx
+    if lines is None:
+        return None
+    # (a copy: MLX refuses the negative strides of a reversed index view)
+    got = _kernels.lines_pattern(b._indices, b._indptr, np.array(lines, order="C"))
     if got is None:
         return None
     src, ind, ptr = got
