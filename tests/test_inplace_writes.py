@@ -224,3 +224,22 @@ def test_a_number_written_to_an_empty_selection_changes_nothing(fmt, flavour):
         A[2:4] = 7
         S[2:4] = 7
     np.testing.assert_array_equal(A.toarray(), S.toarray())
+
+
+def test_empty_selection_keeps_scipys_word_on_numbers_it_cannot_take():
+    """Numbers scipy refuses or warns about for an int32 array still reach
+    scipy's path with an empty selection: the same error or warning."""
+    S0 = (ss.random_array((20, 15), density=0.3, format="csr", dtype=np.float64, rng=2) * 9
+          ).astype(np.int32)
+    for x in (2 ** 40, np.float64(1e20), np.nan, 1j):
+        outcome = []
+        for M in (ss.csr_array(S0), sp.csr_array(S0)):
+            try:
+                with warnings.catch_warnings(record=True) as said:
+                    warnings.simplefilter("always")
+                    M[30:40] = x
+                outcome.append(sorted({type(w.message).__name__ for w in said}))
+            except Exception as e:
+                outcome.append(type(e).__name__)
+        assert outcome[0] == outcome[1], (x, outcome)
+        assert outcome[0] != [], x                     # scipy does say something for each

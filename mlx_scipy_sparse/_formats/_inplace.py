@@ -43,15 +43,17 @@ def _selects_nothing(A, key):
 
 def _takes(A, x):
     """Whether scipy would take ``x`` as one value of A's dtype without a
-    word (a number it converts without a warning)."""
+    word: a number numpy converts with no error (errstate is per thread; a
+    warnings filter would reach other threads)."""
     if not isinstance(x, (numbers.Number, np.number, np.bool_)):
         return False
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        try:
+    if isinstance(x, (complex, np.complexfloating)) and A.dtype.kind != "c":
+        return False                    # numpy's ComplexWarning / TypeError
+    try:
+        with np.errstate(all="raise"):
             np.asarray(x, dtype=A.dtype)
-        except (TypeError, ValueError, Warning):
-            return False
+    except (TypeError, ValueError, OverflowError, FloatingPointError):
+        return False
     return True
 
 
