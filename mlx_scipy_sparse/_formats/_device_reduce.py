@@ -12,7 +12,6 @@ stream (MLX GPUs refuse it), where scipy on views costs nothing extra, and
 integer sums keep scipy's widening.
 """
 import threading
-import warnings
 
 import numpy as np
 import mlx.core as mx
@@ -65,11 +64,10 @@ def in_scipy_form(A, name, kwargs, r):
 
 
 def as_matrix(a):
-    """np.matrix of a, without numpy's PendingDeprecationWarning (scipy
-    makes its matrix results the same way)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", PendingDeprecationWarning)
-        return np.asmatrix(a)
+    """np.matrix of a 2-D array, without numpy's PendingDeprecationWarning
+    (a view never calls np.matrix's constructor, which is what warns), and
+    without silencing it through the process-wide warning filters."""
+    return np.asarray(a).view(np.matrix)
 
 
 def count_nonzero(A, axis):

@@ -64,7 +64,8 @@ class InPlaceOps:
         if _selects_nothing(self, key) and _takes(self, x):
             return                      # a number written nowhere: nothing to do, as in scipy
         if not self._write_stored(lambda S: S[key], ("getitem", _hashable(key)), x) \
-                and not _restructure(self, _set_tagged(key), ("setitem", _hashable(key)), x):
+                and not _restructure(self, _set_tagged(key), ("setitem", _hashable(key)), x,
+                                    warns_on_insert=True):
             _bridge.call(self, "__setitem__", (key, x), {})
 
     def setdiag(self, values, k=0):
@@ -203,7 +204,7 @@ def sorted_in_mlx(A):
 _NO_VALUES = object()     # an op that writes no new values (resize)
 
 
-def _restructure(A, mutate, key, x=_NO_VALUES):
+def _restructure(A, mutate, key, x=_NO_VALUES, warns_on_insert=False):
     """In place, under the device rule (free values) or with traced values:
     scipy's op ``mutate(S, tags)`` that changes A's structure (a write that
     adds entries, a shrinking resize), its values moved in MLX.  False where
@@ -214,14 +215,15 @@ def _restructure(A, mutate, key, x=_NO_VALUES):
         x = _values_for(x, A.dtype)
         if x is None:
             return False
-    new = _restructured(A, mutate, key, None if x is _NO_VALUES else x)
+    new = _restructured(A, mutate, key, None if x is _NO_VALUES else x, True,
+                        warns_on_insert)
     if new is None:
         return False
     _select.adopt(A, new)
     return True
 
 
-def _restructured(A, mutate, key, x, canonical=True):
+def _restructured(A, mutate, key, x, canonical=True, warns_on_insert=False):
     """A after scipy's in-place op ``mutate``, as a new array of ours: the
     op runs once per pattern (and key, and x's shape) on a stand-in whose
     values are the entry numbers 1, 2, ... and x's element numbers negated,
@@ -234,15 +236,21 @@ def _restructured(A, mutate, key, x, canonical=True):
     if x_shape is not None and int(np.prod(x_shape)) >= 2 ** 31 - 1:
         return None
 
+    first = []
+
     def compute():
         ids = np.arange(1, A.nnz + 1, dtype=np.float64)
         S = A._with_values(mx.array(ids, dtype=mx.float64))._to_sp(copy=True)
         tags = None if x_shape is None else \
             -np.arange(1, int(np.prod(x_shape)) + 1, dtype=np.float64).reshape(x_shape)
+        name, before = type(S).__name__, S.nnz
+        first.append(True)
         try:
-            with warnings.catch_warnings(record=True) as said:
-                warnings.simplefilter("always")
-                mutate(S, tags)
+            # scipy's own warnings of this run reach the caller as they are
+            # (not captured: the warning filters are process-wide, other threads
+            # share them); a filter that turns them into errors sends the call
+            # to scipy's own path, which raises them again
+            mutate(S, tags)
         except Exception:       # scipy's error comes from scipy's own path
             return None
         code = np.asarray(S.data).astype(np.int64)
@@ -256,14 +264,17 @@ def _restructured(A, mutate, key, x, canonical=True):
         idx = np.int32
         old = _arrays.settled(mx.array(np.where(code > 0, code - 1, -1).astype(idx)))
         new = _arrays.settled(mx.array(np.where(code < 0, -code - 1, -1).astype(idx)))
-        return shell, old, new, [(w.message, w.category) for w in said]
+        # scipy's write warns when it adds entries (its setdiag and resize do not)
+        said = (f"Changing the sparsity structure of a {name} is expensive. lil and dok "
+                "are more efficient.") if warns_on_insert and S.nnz > before else None
+        return shell, old, new, said
     kept = _kernels.memo(("restructure", A.format, A.shape, key, x_shape), _index_arrays(A),
                          compute)
     if kept is None:
         return None
     shell, old, new, said = kept
-    for message, category in said:     # scipy's own warnings, on every call as scipy's
-        warnings.warn(message, category, stacklevel=4)
+    if said is not None and not first:  # said again on every later call, as scipy says it
+        warnings.warn(said, _ss.SparseEfficiencyWarning, stacklevel=4)
     dtype = A._data.dtype
     with mx.stream(_kernels.stream_for(dtype)):
         data = _kernels.gather(A._values(), mx.maximum(old, 0)) if A.nnz else \

@@ -103,7 +103,8 @@ def _meeting(a_ind, a_ptr, b_ind, b_ptr):
 
 def union(a_ind, a_ptr, b_ind, b_ptr, n_major, n_minor):
     """(slot_a, slot_b, indices, indptr, n) of the union of two canonical
-    patterns, as `_cpu.union_slots` (one scalar comes back: n).  A place's
+    patterns, as `_cpu.union_slots` (one scalar comes back: n; n_minor is
+    not needed here, taken for the host twin's signature).  A place's
     number in the union counts the distinct places below it: those of A and
     of B, less the met pairs among them."""
     na, nb = a_ind.size, b_ind.size

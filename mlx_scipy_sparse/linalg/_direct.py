@@ -95,9 +95,7 @@ def _traced_pattern(A, name):
     # A constant (scipy's, numpy, one of ours held on the host): gradients for b only
     S = _h.to_host(A)
     if not (_ss.issparse(S) and S.format in ("csr", "csc")):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", _ss.SparseEfficiencyWarning)
-            S = _ss.csc_array(S)
+        S = _ss.csc_array(S)
     return _h.to_mx(np.asarray(S.data)), S
 
 

@@ -121,12 +121,14 @@ _MINRES_DTYPE = {}
 def _minres_answer_dtype(dtype):
     """The dtype the installed scipy's minres answers a system of this dtype
     in (scipy 1.17: float64 / complex128, its scalars are double; the GPU
-    machine's scipy answered float32 for float32): read once from a 2 x 2 solve."""
+    machine's scipy answered float32 for float32): read once from a 2 x 2 solve
+    in the real dtype of the same precision (a complex probe makes scipy warn,
+    and silencing that would touch the process-wide warning filters, which
+    other threads share)."""
     dtype = np.dtype(dtype)
     if dtype not in _MINRES_DTYPE:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            x = _sl.minres(np.diag([2.0, 3.0]).astype(dtype), np.ones(2, dtype=dtype))[0]
+        real = np.empty(0, dtype=dtype).real.dtype
+        x = _sl.minres(np.diag([2.0, 3.0]).astype(real), np.ones(2, dtype=real))[0]
         _MINRES_DTYPE[dtype] = np.result_type(dtype, x.dtype)
     return _MINRES_DTYPE[dtype]
 
