@@ -180,6 +180,11 @@ def _outputs(r, dense):
     if sp.issparse(r) and not isinstance(r, (ss.sparray, ss.spmatrix)):
         if r.dtype.kind == "f" and r.ndim == 2:
             return [differentiable_form(r)]
+        if r.dtype.kind == "b" and r.ndim == 2:
+            # a comparison's pattern depends on the values, which a trace cannot
+            # read: compiled, it keeps its False entries stored; compared dense
+            d = r.toarray()
+            return [d if isinstance(d, mx.array) else mx.array(np.asarray(d))]
         return [v for v in vars(r).values() if isinstance(v, mx.array)]
     if dense:
         raise NotMLX(type(r).__name__)

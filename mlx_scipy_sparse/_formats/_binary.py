@@ -17,6 +17,16 @@ from .. import _arrays, _kernels
 from . import _bridge, _device_reduce, _select
 
 
+def _exact_sum_dtype(dtype):
+    """What scipy (numpy) sums bool and integer values in: 64 bits, unsigned
+    staying unsigned; other dtypes as they are."""
+    if dtype == mx.bool_ or mx.issubdtype(dtype, mx.signedinteger):
+        return mx.int64
+    if mx.issubdtype(dtype, mx.unsignedinteger):
+        return mx.uint64
+    return dtype
+
+
 def _transformed(*operands):
     """Whether MLX values among these operands are traced."""
     return _bridge.values_state(*operands) != _arrays.FREE
@@ -378,6 +388,9 @@ class BinaryOps:
         2.1 ms for 16M entries either way: handing the answer back as numpy
         costs more than the sum.)"""
         vals = self._values()
+        if not bare and vals.dtype != _exact_sum_dtype(vals.dtype):
+            with mx.stream(mx.cpu):     # 64-bit integers: the CPU stream (GPU scatter refuses them)
+                vals = vals.astype(_exact_sum_dtype(vals.dtype))
         if axis is None:
             if bare and not _kernels.gpu_default() and vals.dtype != mx.float64:
                 # MLX's float32 sum on the CPU drifts (3e-4 at 1M entries): added
@@ -600,6 +613,9 @@ class BinaryOps:
         if total is None:
             return _bridge.call(self, "mean", (), _sum_kwargs(axis, dtype, out))
         n = self.shape[0] * self.shape[1] if axis is None else self.shape[axis % 2]
+        if not mx.issubdtype(total.dtype, mx.inexact):
+            with mx.stream(mx.cpu):     # scipy's mean of bool / integers: float64
+                total = total.astype(mx.float64)
         with mx.stream(_kernels.stream_for(total.dtype)):
             r = total / n
         return _device_reduce.in_scipy_form(self, "mean", _sum_kwargs(axis, None, None), r) \

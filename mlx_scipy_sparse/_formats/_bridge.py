@@ -209,12 +209,28 @@ def values_state(*operands):
     """The state of the MLX values among ``operands`` (_arrays.FREE when
     there are none)."""
     vals = _traced_values(operands)
-    if not vals:
-        return _arrays.FREE
-    state = _arrays.trace_state(*vals)
-    if state == _arrays.FREE:
+    state = _arrays.trace_state(*vals) if vals else _arrays.FREE
+    if state == _arrays.FREE and _exact_tracers(operands):
+        return _arrays.TRACED
+    if state == _arrays.FREE and vals:
         _note_values(operands)
     return state
+
+
+def _exact_tracers(operands, depth=0):
+    """Whether integer or bool values among these operands are tracers of
+    mx.compile / mx.vmap (a comparison's answer inside a compiled function):
+    no gradient, but scipy cannot read them either."""
+    for x in operands:
+        if is_ours(x) and hasattr(x, "_data"):
+            x = x._peek() if hasattr(x, "_peek") else x._data
+        if _arrays.is_mx(x):
+            if not mx.issubdtype(x.dtype, mx.inexact) and not _arrays.evaluable(x):
+                return True
+        elif type(x) in (tuple, list) and depth < 3:
+            if _exact_tracers(x, depth + 1):
+                return True
+    return False
 
 
 def _note_values(operands, depth=0):
