@@ -178,7 +178,7 @@ def _outputs(r, dense):
     if isinstance(r, mx.array):
         return [r]
     if sp.issparse(r) and not isinstance(r, (ss.sparray, ss.spmatrix)):
-        if r.dtype.kind == "f" and r.ndim == 2:
+        if r.dtype.kind == "f":         # (1-D results too: their stored zeros may differ)
             return [differentiable_form(r)]
         if r.dtype.kind == "b" and r.ndim == 2:
             # a comparison's pattern depends on the values, which a trace cannot

@@ -466,6 +466,12 @@ class BinaryOps:
             r = _device_reduce.extreme_axis(self, name, axis % 2)
             if r is not None:
                 return r
+        if traced and axis in (0, 1, -1, -2) and out is None and not explicit \
+                and self.ndim == 2 and self.nnz and all(self.shape) and not self._on_host() \
+                and self._known_flag("has_canonical_format"):
+            r = _device_reduce.extreme_axis_traced(self, name, axis % 2)
+            if r is not None:
+                return r
         if axis is not None or out is not None or explicit or self.ndim != 2 \
                 or self._on_host() or self.nnz == 0 or self.dtype.kind not in "fiu" \
                 or not self._known_flag("has_canonical_format"):
@@ -584,6 +590,10 @@ class BinaryOps:
     def _densified(self):
         """The dense MLX array (duplicates added), None where it cannot be
         made in MLX."""
+        if self.ndim == 1 and self.format == "coo" and not self._on_host():
+            self._ensure_valid()        # (a max / min along an axis, traced)
+            return _kernels.scatter_sum(self._values(), self._coords[0], self.shape[0]) \
+                if self._valid else None
         if self.ndim != 2 or self._on_host():
             return None
         rows, cols = self._axis_slots(1), self._axis_slots(0)

@@ -169,6 +169,8 @@ class _coo_base(_values.IndexHandles, _values.HeldValues, ElementwiseOps, Binary
 
     def reshape(self, *args, **kwargs):
         """scipy's reshape; like scipy, the result shares .data unless copy=True."""
+        if _bridge.values_state(self) == _arrays.TRACED:
+            return self._reshape_traced(*args, **kwargs)
         S = _bridge.lend(self)          # float16 goes to scipy as float32
         r = S.reshape(*args, **kwargs)
         if r is S:
@@ -178,6 +180,21 @@ class _coo_base(_values.IndexHandles, _values.HeldValues, ElementwiseOps, Binary
             return _bridge.narrow(out)
         if np.may_share_memory(r.data, S.data):
             out._data = self.data       # the same public object: y.data is x.data
+        return out
+
+    def _reshape_traced(self, *args, **kwargs):
+        """Under mx.compile (values traced, coordinates concrete): scipy
+        reshapes the coordinates of stand-in values, keeping the entries'
+        order, and the traced values follow as they are."""
+        self._ensure_valid()
+        cls = _ss.coo_array if self._is_array else _ss.coo_matrix
+        S = cls((np.zeros(self.nnz, dtype=np.float32),
+                 tuple(np.array(_arrays.to_np(c)) for c in self._coords)), shape=self._shape)
+        r = S.reshape(*args, **kwargs)
+        if r is S:
+            return self
+        out = _bridge.wrap(r)._with_values(_arrays.own(self._values()))
+        out._valid = True               # coordinates scipy made from checked ones
         return out
 
     def tocoo(self, copy=False):

@@ -127,6 +127,36 @@ def extreme_axis(A, name, axis):
     return _bridge.wrap(S)
 
 
+def extreme_axis_traced(A, name, axis):
+    """A.max(axis) / A.min(axis) of a canonical 2-D array with traced
+    values: scipy's form (a 1-D COO array, or a 1 x n / n x 1 COO matrix)
+    with every one of the n results stored, zeros included (a trace cannot
+    drop them: which are zero depends on the values), the values in MLX
+    with their gradient (the scatter's VJP reaches the entry that won).
+    None where scipy's path applies (not float values)."""
+    slots = A._axis_slots(axis)
+    vals = A._values()
+    if slots is None or not mx.issubdtype(vals.dtype, mx.floating):
+        return None
+    n_out, n_in = A.shape[1 - axis], A.shape[axis]
+    with mx.stream(_kernels.stream_for(vals.dtype)):
+        m = _line_extreme(vals, slots, n_out, name == "max")
+        full = _kernels.scatter_sum(mx.ones(vals.shape, dtype=mx.int32), slots, n_out)
+        with_zero = mx.maximum(m, 0) if name == "max" else mx.minimum(m, 0)
+        m = mx.where(full < n_in, with_zero, m)
+    idx = np.arange(n_out, dtype=np.int32)
+    stand_in = np.zeros(n_out, dtype=_arrays.np_dtype(vals.dtype))
+    if A._is_array:
+        S = _ss.coo_array((stand_in, (idx,)), shape=(n_out,))
+    else:
+        zeros = np.zeros(n_out, dtype=np.int32)
+        coords, shape = ((zeros, idx), (1, n_out)) if axis == 0 else ((idx, zeros), (n_out, 1))
+        S = _ss.coo_matrix((stand_in, coords), shape=shape)
+    r = _bridge.wrap(S)._with_values(m)
+    r._valid = True                     # coordinates 0..n-1, made here
+    return r
+
+
 def _has_nan(vals):
     """Whether a value is NaN, read where the values live (one scalar back)."""
     with mx.stream(_kernels.stream_for(vals.dtype)):
