@@ -34,11 +34,7 @@ def _lift(name):
         # traced values, or free ones under the device rule (a GPU): moved in
         # MLX where they can be, as the methods do (_bridge.call)
         if not free or keep_in_mlx():
-            from ._formats._moves import kron_moved, moved
-            r = kron_moved(f, args, kwargs, free) if name == "kron" else \
-                _select.find(args[0]) if name == "find" and len(args) == 1 and not kwargs \
-                and _select.applies(args[0]) else \
-                moved(name, lambda a, k: f(*a, **k), args, kwargs, free=free)
+            r = _in_mlx(name, f, args, kwargs, free)
             if r is not None:
                 return r
         _bridge.transformed(name, state=state)
@@ -54,6 +50,18 @@ def _lift(name):
         return r
     wrapper.__module__ = __name__
     return wrapper
+
+
+def _in_mlx(name, f, args, kwargs, free):
+    """The op with its values moved in MLX, or None where scipy's path applies."""
+    from ._formats._moves import diags_moved, kron_moved, moved
+    if name == "kron":
+        return kron_moved(f, args, kwargs, free)
+    if name in ("diags", "diags_array"):
+        return None if free else diags_moved(f, args, kwargs)
+    if name == "find" and len(args) == 1 and not kwargs and _select.applies(args[0]):
+        return _select.find(args[0])
+    return moved(name, lambda a, k: f(*a, **k), args, kwargs, free=free)
 
 
 globals().update({name: _lift(name) for name in _FROM_SCIPY if hasattr(_ss, name)})

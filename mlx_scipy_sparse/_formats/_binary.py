@@ -32,6 +32,20 @@ def _transformed(*operands):
     return _bridge.values_state(*operands) != _arrays.FREE
 
 
+def _moved_in_mlx(A):
+    """Whether A's in-place canonicalisation (sorting, merging duplicates)
+    moves its values in MLX: free values under the device rule, or traced
+    values (the gathers carry their gradient; the pattern is concrete) of a
+    checked 2-D CSR, CSC or COO array."""
+    if _select.applies(A):
+        return True
+    if not (hasattr(A, "_data") and A.ndim == 2 and A.format in ("csr", "csc", "coo")
+            and not A._on_host() and _transformed(A)):
+        return False
+    A._ensure_valid()
+    return bool(A._valid)
+
+
 def _settle(C, state):
     """Free values get scipy's answer, which stores no zero an op produced
     (a cancellation, max(-1, 0)): one scalar check on the device, and the
@@ -510,7 +524,7 @@ class BinaryOps:
     def sum_duplicates(self):
         if self._known_flag("has_canonical_format"):
             return None
-        if _select.applies(self):       # merged in MLX, where the values live
+        if _moved_in_mlx(self):         # merged in MLX, where the values live
             C = self._canonical_form() if self.format == "coo" else \
                 _canonical(self, self.format)
             if C is not None:
@@ -520,7 +534,7 @@ class BinaryOps:
     def sort_indices(self):
         if self._known_flag("has_sorted_indices"):
             return None
-        if self.format != "coo" and _select.applies(self):
+        if self.format != "coo" and _moved_in_mlx(self):
             from ._inplace import sorted_in_mlx
             C = sorted_in_mlx(self)
             if C is not None:

@@ -219,3 +219,39 @@ def _rows_where_they_live(name, args, bases):
 
 def _index_arrays(b):
     return list(b._coords) if b.format == "coo" else [b._indices, b._indptr]
+
+
+def diags_moved(f, args, kwargs):
+    """diags / diags_array of diagonals given as arrays, some of them MLX
+    with traced values: scipy lays out stand-ins numbered 1, 2, ... (every
+    element of every diagonal, in order) and each result entry gathers its
+    value from the diagonals (differentiable).  Every element laid out stays
+    stored (scipy drops the zeros, which a trace cannot see), and the result
+    is CSR where scipy would answer DIA (our DIA keeps its values on the
+    host).  None where the diagonals are not 1-D arrays (numbers, nested
+    lists: scipy's path)."""
+    diagonals, rest = (args[0], args[1:]) if args else (kwargs.get("diagonals"), ())
+    single = _arrays.is_mx(diagonals) or isinstance(diagonals, np.ndarray)
+    parts = [diagonals] if single else list(diagonals) if isinstance(diagonals, (list, tuple)) \
+        else None
+    if not parts or not all((_arrays.is_mx(d) or isinstance(d, np.ndarray)) and d.ndim == 1
+                            for d in parts):
+        return None
+    dtype = kwargs.get("dtype")
+    fmt = kwargs.get("format") or "csr"
+    if fmt == "dia":
+        fmt = "csr"
+    if fmt not in ("csr", "csc", "coo"):
+        return None
+    starts = np.cumsum([0] + [int(d.shape[0]) for d in parts])
+    stand = [np.arange(a + 1, b + 1, dtype=np.float64) for a, b in zip(starts[:-1], starts[1:])]
+    kw = dict(kwargs, format=fmt, dtype=np.float64)
+    kw.pop("diagonals", None)
+    r = f(stand[0] if single else type(diagonals)(stand), *rest, **kw)
+    src = _arrays.settled(mx.array(np.asarray(r.data).astype(np.int64) - 1))
+    out = np.dtype(dtype) if dtype is not None else \
+        np.result_type(*[_arrays.np_dtype(d.dtype) for d in parts])
+    mdt = _arrays.mx_dtype(out)
+    with mx.stream(_kernels.stream_for(mdt)):
+        vals = mx.concatenate([_arrays.to_mx(d).astype(mdt) for d in parts])
+        return _bridge.wrap(r)._with_values(_kernels.gather(vals, src))

@@ -59,12 +59,16 @@ def spmm(data, indices, indptr, shape, X, transpose=False):
     """A @ X (or A.T @ X) for A given by CSR arrays of ``shape``.
 
     numpy X -> numpy result; mx.array X -> mx.array result with gradients for
-    ``data`` and ``X``.
+    ``data`` and ``X``.  A numpy X with traced ``data`` (mx.grad, mx.compile)
+    is taken as a constant MLX operand: the result is MLX and carries the
+    gradient, where a numpy answer would have left the graph.
     """
     n_rows, n_cols = shape
     if not isinstance(X, mx.array):
-        return _cpu.spmm(_arrays.to_np(data), _arrays.to_np(indices), _arrays.to_np(indptr),
-                         n_rows, n_cols, np.asarray(X), transpose)
+        if not (isinstance(data, mx.array) and _arrays.trace_state(data) != _arrays.FREE):
+            return _cpu.spmm(_arrays.to_np(data), _arrays.to_np(indices),
+                             _arrays.to_np(indptr), n_rows, n_cols, np.asarray(X), transpose)
+        X = _arrays.to_mx(np.asarray(X))
     if not isinstance(data, mx.array):
         data = _arrays.to_mx(data)
     out = data.dtype
