@@ -59,8 +59,14 @@ def _in_mlx(name, f, args, kwargs, free):
         return kron_moved(f, args, kwargs, free)
     if name in ("diags", "diags_array"):
         return None if free else diags_moved(f, args, kwargs)
-    if name == "find" and len(args) == 1 and not kwargs and _select.applies(args[0]):
-        return _select.find(args[0])
+    if name == "find" and len(args) == 1 and not kwargs:
+        A = args[0]
+        if _select.applies(A):
+            return _select.find(A)
+        if not free and _bridge.is_ours(A) and A.ndim == 2 and A.format in ("csr", "csc", "coo") \
+                and hasattr(A, "_data") and not A._on_host():
+            return _select.find(A, traced=True)
+        return None
     return moved(name, lambda a, k: f(*a, **k), args, kwargs, free=free)
 
 

@@ -47,10 +47,12 @@ def nonzero(A):
     return tuple(_host(c, dtype) for c in picked)
 
 
-def find(A):
+def find(A, traced=False):
     """scipy's find(A): rows, columns and values of the nonzero entries in
     row-major order, duplicates summed; None where the canonical row-major
-    form cannot be made in MLX."""
+    form cannot be made in MLX.  ``traced`` values: every stored entry (which
+    are zero depends on the values, which a trace cannot read), the values
+    as MLX with their gradient, the rows and columns scipy's numpy."""
     from ._binary import _canonical
     C = A._canonical_form() if A.format == "coo" else _canonical(A, "csr")
     if C is None:
@@ -60,14 +62,14 @@ def find(A):
     else:
         rows, cols = _kernels.entry_rows(C._indptr, C.nnz), C._indices
     vals = C._values()
-    src, _ = _kernels.compact(_kernels.nonzero_mask(vals))
+    src, _ = (None, None) if traced else _kernels.compact(_kernels.nonzero_mask(vals))
     if src is not None:
         with mx.stream(_kernels.stream_for(mx.int32)):
             rows, cols = mx.take(rows, src), mx.take(cols, src)
         vals = _kernels.gather(vals, src)
     idx = np.result_type(_arrays.np_dtype(C._indices.dtype if C.format != "coo"
                                           else cols.dtype), np.int32)
-    return _host(rows, idx), _host(cols, idx), _host(vals)
+    return _host(rows, idx), _host(cols, idx), vals if traced else _host(vals)
 
 
 def eliminate_zeros(A):

@@ -1,7 +1,8 @@
-"""A product of an array with traced values and a numpy operand: the numpy
-operand is a constant, the result is MLX and carries the gradient (a numpy
-answer would leave the graph); free values keep scipy's numpy answer; and
-sort_indices / sum_duplicates with traced values move them in MLX."""
+"""Ops on arrays with traced values that answered numpy or refused: a
+product with a numpy operand (a constant: the result is MLX and carries the
+gradient, where a numpy answer would leave the graph; free values keep
+scipy's numpy answer); sort_indices / sum_duplicates (values moved in MLX);
+find (every stored entry, values in MLX)."""
 import mlx.core as mx
 import numpy as np
 import pytest
@@ -67,3 +68,33 @@ def test_traced_canonicalisation_moves_values(fmt):
         T.data = np.eye(ref.nnz)[k]
         dense_of_each.append(np.sum(T.toarray() * w))
     np.testing.assert_allclose(g, dense_of_each, rtol=1e-12)
+
+
+@pytest.mark.parametrize("fmt", ["csr", "csc", "coo"])
+def test_find_of_traced_values(fmt):
+    T = S.copy()
+    T.data[::4] = 0.0                   # stored zeros: kept under a trace
+    ref_rows, ref_cols = (a.astype(np.int64) for a in T.tocoo().coords)
+    order = np.lexsort((ref_cols, ref_rows))
+    w = np.random.default_rng(8).standard_normal(T.nnz)
+    with mx.stream(mx.cpu):
+        A0 = sp.csr_array(T).asformat(fmt)
+        assert sp.find(A0)[2].size == ss.find(T)[2].size < T.nnz      # free: scipy's
+
+        seen = []
+
+        def f(v):
+            r = sp.find(A0._with_values(v))
+            seen.append(r[:2])
+            return r
+        got = mx.compile(lambda v: f(v)[2])(A0.data)
+        g = np.array(mx.grad(lambda v: mx.sum(f(v)[2] * mx.array(w, dtype=mx.float64)))(A0.data))
+    rows, cols = seen[-1]
+    np.testing.assert_array_equal(rows, ref_rows[order])
+    np.testing.assert_array_equal(cols, ref_cols[order])
+    np.testing.assert_array_equal(np.array(got), T.tocoo().data[order])
+    # d(sum w * find(A)[2]) / d(A's k-th stored value) = w at that entry's place in find
+    place = {(r, c): k for k, (r, c) in enumerate(zip(rows, cols))}
+    mine = A0.tocoo()
+    want = [w[place[(int(r), int(c))]] for r, c in zip(np.asarray(mine.row), np.asarray(mine.col))]
+    np.testing.assert_array_equal(g, want)
