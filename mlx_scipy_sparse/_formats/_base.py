@@ -336,8 +336,12 @@ class _spbase:
 
     def count_nonzero(self, axis=None):
         kw = {} if axis is None else {"axis": axis}
-        if self.ndim == 2 and not self._on_host() and _device_reduce.applies(self) \
-                and _bridge.values_state(self) == _arrays.FREE:
+        state = _bridge.values_state(self) if self.ndim == 2 and not self._on_host() else None
+        if state == _arrays.TRACED:     # inside mx.compile: MLX int64 counts
+            r = _device_reduce.count_nonzero_traced(self, axis)
+            if r is not None:
+                return r
+        if state == _arrays.FREE and _device_reduce.applies(self):
             r = _device_reduce.count_nonzero(self, axis)
             if r is not None:
                 return r

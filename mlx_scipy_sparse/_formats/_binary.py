@@ -451,7 +451,20 @@ class BinaryOps:
 
     def _arg_extreme(self, name, axis, out, explicit):
         """Along an axis under the device rule: worked out where the values
-        live (_device_reduce.arg_extreme_axis); scipy's otherwise."""
+        live (_device_reduce.arg_extreme_axis); inside mx.compile, MLX int64
+        answers; scipy's otherwise."""
+        if out is None and self.ndim == 2 and self.nnz and all(self.shape) \
+                and _bridge.values_state(self) == _arrays.TRACED \
+                and self._known_flag("has_canonical_format"):
+            if axis in (0, 1, -1, -2):
+                r = _device_reduce.arg_extreme_axis_traced(self, name, axis % 2, explicit)
+            elif axis is None and not explicit:
+                C = self if self.format in ("csr", "coo") else self.tocsr()  # row-major order
+                r = _device_reduce.arg_extreme_all_traced(C, name)
+            else:
+                r = None
+            if r is not None:
+                return r
         if out is None and axis in (0, 1, -1, -2) and self.ndim == 2 and self.nnz \
                 and all(self.shape) and not _transformed(self) and _device_reduce.applies(self) \
                 and self._known_flag("has_canonical_format"):

@@ -281,3 +281,69 @@ def _first_missing(C, rows, cols):
             return int(mx.min(mx.where(flat != at, at, flat.size)).item())
     arrays = list(C._coords) if C.format == "coo" else [C._indices, C._indptr]
     return _kernels.memo(("first-missing", C.shape), arrays, compute)
+
+
+# -- inside mx.compile: integer answers of traced values, kept in MLX ---------
+# The answers have fixed shapes (only their contents depend on the values), so
+# a compiled function can compute them; they come back as MLX int64 arrays in
+# scipy's shapes.  Where values are NaN, MLX's comparisons decide (scipy's
+# order of comparing cannot be followed without reading them).
+
+def arg_extreme_axis_traced(A, name, axis, explicit):
+    """A.argmax(axis) / A.argmin(axis) of a canonical array, as
+    arg_extreme_axis works it out, left in MLX; None where it does not apply."""
+    major = 1 if A.format == "csr" else 0 if A.format == "csc" else None
+    if major != axis:
+        A = A.tocsr() if axis == 1 else A.tocsc()
+        if not A._known_flag("has_canonical_format"):
+            return None
+    vals = A._values()
+    if not mx.issubdtype(vals.dtype, mx.floating) or A.nnz >= 2 ** 31 - 2 \
+            or max(A.shape) >= 2 ** 31:
+        return None
+    r = _arg_lines(A, name, axis, explicit, vals).astype(mx.int64)
+    return r if A._is_array else r.reshape((-1, 1) if axis == 1 else (1, -1))
+
+
+def arg_extreme_all_traced(C, name):
+    """A.argmax() / A.argmin() over every place (C canonical, row-major), as
+    arg_extreme_all works it out, as an MLX int64 scalar; None where it does
+    not apply."""
+    vals = C._values()
+    m, n = C.shape
+    nnz = C.nnz
+    if not mx.issubdtype(vals.dtype, mx.floating) or nnz >= 2 ** 31 - 1:
+        return None
+    ptr = None if C.format == "coo" else np.asarray(_arrays.to_np(C._indptr)).astype(np.int64)
+    rows = np.asarray(_arrays.to_np(C._coords[0])).astype(np.int64) if ptr is None else \
+        np.repeat(np.arange(m, dtype=np.int64), np.diff(ptr))
+    cols = np.asarray(_arrays.to_np(C._coords[1] if ptr is None else C._indices)).astype(np.int64)
+    flat_places = rows * n + cols
+    off = np.flatnonzero(flat_places != np.arange(nnz))
+    missing = int(off[0]) if off.size else nnz          # the first place holding no entry
+    largest = name == "argmax"
+    with mx.stream(_kernels.stream_for(vals.dtype)):
+        ext = mx.max(vals) if largest else mx.min(vals)
+        k = mx.min(mx.where(vals == ext, mx.arange(nnz, dtype=mx.int32), nnz))
+        flat = mx.take(mx.array(flat_places), k)
+        if nnz == m * n:
+            return flat
+        beats = ext > 0 if largest else ext < 0
+        k, missing = k.astype(mx.int64), mx.array(missing, dtype=mx.int64)
+        return mx.where(beats, flat, mx.where(ext == 0, mx.minimum(missing, k), missing))
+
+
+def count_nonzero_traced(A, axis):
+    """A.count_nonzero(axis) of a canonical array as MLX int64 counts; None
+    where it does not apply."""
+    if axis not in (None, 0, 1, -1, -2) or not A._known_flag("has_canonical_format"):
+        return None
+    vals = A._values()
+    with mx.stream(_kernels.stream_for(vals.dtype)):
+        nz = (vals != 0).astype(mx.int32)
+        if axis is None:
+            return mx.sum(nz.astype(mx.int64))
+    slots = A._axis_slots(axis % 2)
+    if slots is None:
+        return None
+    return _kernels.scatter_sum(nz, slots, A.shape[1 - axis % 2]).astype(mx.int64)
