@@ -19,7 +19,8 @@ for s in "$@"; do case $s in
       tests/test_linalg_iterative.py tests/test_linalg_grad.py tests/test_linalg_eigen.py \
       tests/test_linalg_direct.py \
       tests/test_flags.py tests/test_surface_gradients.py tests/test_cg_one_kernel.py \
-      tests/test_device_patterns.py ;;
+      tests/test_device_patterns.py tests/test_compile_exact_values.py \
+      tests/test_traced_axis_extremes.py tests/test_traced_diags.py tests/test_traced_surface.py ;;
   cgcheck) step cg_check 150 python tests/gpu_check.py --quick --only cg_step
       step cg_sanitize 300 compute-sanitizer --tool memcheck --error-exitcode 3 \
       python tests/gpu_check.py --quick --only cg_step --sanitize ;;
