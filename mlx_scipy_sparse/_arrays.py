@@ -139,7 +139,7 @@ def forget(a):
     _KNOWN_FREE.pop(id(a), None)
 
 
-def _known_free(a):
+def known_free(a):
     r = _KNOWN_FREE.get(id(a))
     return r is not None and r() is a
 
@@ -152,7 +152,7 @@ def trace_state(*arrays):
     mx.async_eval answers without waiting for pending work (a product of a
     still-lazy operand queues behind it instead of syncing); it refuses
     unevaluated tracers.  Evaluated tracers are found by grad_tracers."""
-    if all(_known_free(a) for a in arrays):
+    if all(known_free(a) for a in arrays):
         return FREE
     try:
         mx.async_eval(*arrays)          # the hot path: every argument an mx.array
@@ -169,7 +169,7 @@ def trace_state(*arrays):
 
 def is_free(a):
     """trace_state(a) == FREE for one array, without evaluating a tracer."""
-    if _known_free(a):
+    if known_free(a):
         return True
     try:
         mx.async_eval(a)

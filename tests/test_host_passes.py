@@ -315,3 +315,60 @@ def test_free_mlx_dense_sampled_on_views_and_traced_keeps_its_gradient():
         return mx.sum((A * d).data)
     g = np.array(mx.grad(f)(D))
     np.testing.assert_allclose(g, S.toarray(), rtol=1e-6)     # A's values at its places
+
+
+@pytest.mark.parametrize("flavour", ["array", "matrix"])
+@pytest.mark.parametrize("fmt", ["csr", "csc"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int32, np.int8, np.uint8])
+def test_maximum_minimum_with_a_scalar_on_views_match_scipy(fmt, flavour, dtype, monkeypatch):
+    """maximum(A, s <= 0) / minimum(A, s >= 0) of free CPU values: numpy's op
+    on a view, the pattern shared, the zeros it makes (and the stored ones)
+    dropped, scipy's dtype; no hand-off to scipy (1-byte values whose
+    zeros must go are scipy's: its compiled pass is taken from 4 bytes up);
+    scipy's errors kept."""
+    from mlx_scipy_sparse._formats import _bridge
+    R = ss.random_array((50, 40), density=0.3, format="csr", rng=2, dtype=np.float64)
+    R.data = (R.data - 0.5) * 4
+    R.data[::6] = 0                      # stored zeros: scipy drops them
+    S = getattr(ss, f"{fmt}_{flavour}")(R.astype(dtype))
+    A = getattr(sp, f"{fmt}_{flavour}")(S)
+    A.has_canonical_format
+
+    def refuse(*a, **k):
+        raise AssertionError("handed to scipy")
+    for op, s in (("minimum", 0.3), ("minimum", 2), ("maximum", -0.5), ("maximum", 0),
+                  ("minimum", 0), ("maximum", -3)):
+        try:
+            ref = getattr(S, op)(s)
+        except Exception as e:          # (uint8 and -3: numpy's OverflowError)
+            with pytest.raises(type(e)):
+                getattr(A, op)(s)
+            continue
+        with monkeypatch.context() as m:
+            if np.dtype(dtype).itemsize >= 4:
+                m.setattr(_bridge, "call", refuse)
+            ours = getattr(A, op)(s)
+        assert type(ours).__name__ == type(ref).__name__ and ours.dtype == ref.dtype
+        assert ours.nnz == ref.nnz and ours.has_canonical_format
+        np.testing.assert_array_equal(np.asarray(ours.indptr), ref.indptr)
+        np.testing.assert_array_equal(np.asarray(ours.indices), ref.indices)
+        np.testing.assert_array_equal(np.asarray(ours.data), ref.data)
+
+
+@pytest.mark.parametrize("flavour", ["array", "matrix"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.complex64, np.int64, np.uint64,
+                                   np.int32, np.uint32, np.int16, np.int8, np.bool_])
+def test_scalar_reductions_on_views_keep_scipys_types(dtype, flavour):
+    """sum() / max() / min() / count_nonzero() of free, canonical CPU values:
+    numpy's reduction on a view, scipy's value and scalar type (int64, not the
+    view's longlong), with and without implicit zeros."""
+    for density in (0.2, 1.0):
+        R = ss.random_array((30, 20), density=density, format="csr", rng=3, dtype=np.float64)
+        R.data = (R.data - 0.3) * 50
+        S = getattr(ss, f"csr_{flavour}")(R.astype(dtype))
+        A = getattr(sp, f"csr_{flavour}")(S)
+        A.has_canonical_format
+        for name in ("sum", "count_nonzero") + (() if dtype == np.complex64 else ("max", "min")):
+            ours, ref = getattr(A, name)(), getattr(S, name)()
+            assert type(ours) is type(ref), (name, type(ours), type(ref))
+            assert np.array_equal(ours, ref), name

@@ -335,6 +335,9 @@ class _spbase:
     conj = conjugate
 
     def count_nonzero(self, axis=None):
+        v = self._free_canonical_view() if axis is None and hasattr(self, "_vals") else None
+        if v is not None:
+            return np.intp(np.count_nonzero(v))     # scipy's count of its data, its type
         kw = {} if axis is None else {"axis": axis}
         state = _bridge.values_state(self) if self.ndim == 2 and not self._on_host() else None
         if state == _arrays.TRACED:     # inside mx.compile: MLX int64 counts

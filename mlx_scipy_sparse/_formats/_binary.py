@@ -135,7 +135,33 @@ class BinaryOps:
                 or self.dtype.kind not in "iuf" or np_op(0, s):
             return None
         out = np_op(np.ones(1, dtype=self.dtype), s).dtype
-        return self._stored_with_scalar(s, out, mx_op)
+        r = self._stored_with_scalar_on_host(s, out, np_op)
+        return self._stored_with_scalar(s, out, mx_op) if r is None else r
+
+    def _stored_with_scalar_on_host(self, s, out, np_op):
+        """_stored_with_scalar for free values on the CPU default, of a
+        canonical CSR/CSC array: numpy's op on a view of the values (scipy's
+        own computation), the pattern shared, zeros it made dropped by
+        scipy's compiled pass; None where this does not apply (a hand-off
+        to scipy cost 3x the op at 40k entries)."""
+        if self.format not in ("csr", "csc") or _kernels.keep_in_mlx() \
+                or not _arrays.supported_dtype(out) or not self._known_flag("has_canonical_format"):
+            return None
+        vals = self._values()
+        if not _kernels.bare_cpu(vals) or vals.dtype == mx.bfloat16:
+            return None
+        new = np_op(_arrays.to_np(vals), s)
+        new = mx.array(new, dtype=_arrays.mx_dtype(out))
+        _arrays.note_free(new)                  # made here from free values
+        ind, ptr = self._indices, self._indptr
+        if not _all_nonzero(new):
+            n_lines, n_other = self.shape if self.format == "csr" else self.shape[::-1]
+            got = _kernels.drop_zeros(new, ind, ptr, n_lines, n_other, has_zeros=True)
+            if got is None:
+                return None
+            new, ind, ptr = got
+        cls = _bridge.CLASSES[self.format][0 if self._is_array else 1]
+        return cls._built(self.shape, new, ind, ptr, sorted_indices=True, canonical=True)
 
     # comparisons whose result is sparse (False where both are absent): the
     # union's values compared, then the False entries dropped (_settle)
@@ -374,6 +400,11 @@ class BinaryOps:
         """scipy's sum; with traced values an MLX result (1-D for arrays, a
         (1, n) or (m, 1) 2-D array for matrices) that carries the gradient;
         free values under the device rule are summed there (scipy's types)."""
+        v = None if axis is not None or dtype is not None or out is not None else \
+            self._free_canonical_view()
+        if v is not None and v.size and v.dtype not in (np.float16,):
+            # scipy's own reduction of its data, on a view (a matrix for the matrix flavour)
+            return np.sum(v if self._is_array else _device_reduce.as_matrix(v))
         state = _bridge.values_state(self)
         device = state == _arrays.FREE and _device_reduce.applies(self)
         r = None
@@ -486,6 +517,14 @@ class BinaryOps:
         stored); free values on the CPU: numpy's reduction on a view of
         them, as scipy reduces its own data (a hand-off to scipy cost 5x the
         op on a 40k-entry array); scipy's otherwise."""
+        v = None if axis is not None or out is not None or explicit else \
+            self._free_canonical_view()
+        if v is not None and v.size and v.dtype.kind in "fiu":
+            ufunc, t = np.maximum if name == "max" else np.minimum, self.dtype.type
+            m = ufunc.reduce(v)
+            if v.size != self._shape[0] * self._shape[1]:
+                m = ufunc(t(0), m)
+            return t(m)     # numpy's type for the dtype (int64, not the view's longlong)
         traced = _transformed(self)
         device = not traced and _device_reduce.applies(self)
         if device and axis in (0, 1, -1, -2) and out is None and not explicit and self.ndim == 2 \
@@ -560,11 +599,12 @@ class BinaryOps:
         vals = self._values()
         if _select.applies(self):
             return _select.eliminate_zeros(self)
-        if self.ndim == 2 and _arrays.is_mx(vals) and _arrays.evaluable(vals) \
-                and vals.dtype != mx.bfloat16 and _all_nonzero(vals):
+        readable = self.ndim == 2 and _arrays.is_mx(vals) and _arrays.evaluable(vals) \
+            and vals.dtype != mx.bfloat16
+        if readable and _all_nonzero(vals):
             self._ensure_valid()
             return None
-        if _select.dropped_by_host_pass(self):
+        if _select.dropped_by_host_pass(self, has_zeros=readable):
             return None
         return _bridge.call(self, "eliminate_zeros", (), {})
 

@@ -163,19 +163,19 @@ def _mx_result(r):
     return r
 
 
-def _traced_values(operands, depth=0):
-    """MLX values among these operands (ours, MLX arrays, nested in tuples
-    and lists) that could carry a gradient: the inexact ones."""
-    out = []
+def _values_of(operands, inexact, exact, depth=0):
+    """Sort the MLX values among these operands (ours, MLX arrays, nested in
+    tuples and lists) into those that could carry a gradient (inexact) and
+    the bool / integer ones; ours are read without dropping an owned buffer."""
     for x in operands:
-        if is_ours(x) and hasattr(x, "_data"):
-            x = x._data
-        if _arrays.is_mx(x):
-            if mx.issubdtype(x.dtype, mx.inexact):
-                out.append(x)
+        if isinstance(x, mx.array):
+            (inexact if mx.issubdtype(x.dtype, mx.inexact) else exact).append(x)
+        elif is_ours(x) and hasattr(x, "_data"):
+            v = x._peek() if hasattr(x, "_peek") else x._data
+            if isinstance(v, mx.array):
+                (inexact if mx.issubdtype(v.dtype, mx.inexact) else exact).append(v)
         elif type(x) in (tuple, list) and depth < 3:
-            out += _traced_values(x, depth + 1)
-    return out
+            _values_of(x, inexact, exact, depth + 1)
 
 
 def _carries_values(r, depth=0):
@@ -207,35 +207,24 @@ def _inexact_numpy(r, depth=0):
 
 def values_state(*operands):
     """The state of the MLX values among ``operands`` (_arrays.FREE when
-    there are none)."""
-    vals = _traced_values(operands)
-    state = _arrays.trace_state(*vals) if vals else _arrays.FREE
-    if state == _arrays.FREE and _exact_tracers(operands):
+    there are none).  Bool and integer values carry no gradient, but inside
+    mx.compile / mx.vmap (a comparison's answer in a compiled function) they
+    are tracers scipy cannot read: TRACED."""
+    inexact, exact = [], []
+    _values_of(operands, inexact, exact)
+    known = all(_arrays.known_free(a) for a in inexact)
+    state = _arrays.FREE if known else _arrays.trace_state(*inexact)
+    if state == _arrays.FREE and exact and not _arrays.evaluable(*exact):
         return _arrays.TRACED
-    if state == _arrays.FREE and vals:
+    if state == _arrays.FREE and not known:
         _note_values(operands)
     return state
 
 
-def _exact_tracers(operands, depth=0):
-    """Whether integer or bool values among these operands are tracers of
-    mx.compile / mx.vmap (a comparison's answer inside a compiled function):
-    no gradient, but scipy cannot read them either."""
-    for x in operands:
-        if is_ours(x) and hasattr(x, "_data"):
-            x = x._peek() if hasattr(x, "_peek") else x._data
-        if _arrays.is_mx(x):
-            if not mx.issubdtype(x.dtype, mx.inexact) and not _arrays.evaluable(x):
-                return True
-        elif type(x) in (tuple, list) and depth < 3:
-            if _exact_tracers(x, depth + 1):
-                return True
-    return False
-
-
 def _note_values(operands, depth=0):
     """Note the formats' own values objects among free operands (never the
-    caller's MLX arrays)."""
+    caller's MLX arrays).  Reading ``_data`` gives up an owned buffer: the
+    probe that found them free made MLX nodes of them."""
     for x in operands:
         if is_ours(x) and hasattr(x, "_data"):
             _arrays.note_free(x._data)

@@ -94,7 +94,7 @@ def eliminate_zeros(A):
     adopt(A, new)
 
 
-def dropped_by_host_pass(A):
+def dropped_by_host_pass(A, has_zeros=False):
     """Whether A's stored zeros were dropped in place by the CPU's compiled
     pass (free values on the CPU, a checked CSR or CSC array); False where
     that pass does not apply."""
@@ -105,7 +105,7 @@ def dropped_by_host_pass(A):
         return False
     n_lines, n_other = A.shape if A.format == "csr" else A.shape[::-1]
     vals = A._values()
-    got = _kernels.drop_zeros(vals, A._indices, A._indptr, n_lines, n_other)
+    got = _kernels.drop_zeros(vals, A._indices, A._indptr, n_lines, n_other, has_zeros)
     if got is None:
         return False
     if got[0] is vals:                  # nothing was zero: nothing changes

@@ -154,6 +154,24 @@ class HeldValues:
         # dtype, size and kind only: an owned buffer stays owned
         return self._peek()
 
+    def _free_canonical_view(self):
+        """A read-only numpy view of the values for a scalar reduction on
+        the CPU default (scipy's own reduction of its data), where the
+        values are already known free, the array checked and canonical, and
+        no device rule applies; None otherwise (the op's general path
+        decides).  The cheapest checks first: a reduction of 40k values
+        costs scipy 9 us."""
+        d = self.__dict__
+        if d.get("_canonical") is not True or d.get("_valid") is not True:
+            return None
+        v = d.get("_vals")
+        if not isinstance(v, mx.array) or not _arrays.known_free(v) or _kernels.keep_in_mlx() \
+                or v.dtype == mx.bfloat16 or (v.dtype != mx.float64 and _kernels.gpu_default()):
+            return None
+        a = _arrays.to_np(v)
+        # MLX's 64-bit integers come out as longlong: numpy's int64 is scipy's type
+        return a.view(a.dtype.str) if a.dtype.char in "qQ" else a
+
     @property
     def data(self):
         d = self._data

@@ -164,18 +164,19 @@ def spread(values, slot, n):
     return scatter_sum(values, slot, n)
 
 
-def drop_zeros(values, indices, indptr, n_lines, n_other):
+def drop_zeros(values, indices, indptr, n_lines, n_other, has_zeros=False):
     """(values, indices, indptr) of a compressed pattern without its stored
     zeros, for free values on the CPU: scipy's compiled pass, run in place on
     copies (one pass where the general path takes five numpy passes); the
     arrays themselves where nothing is zero.  None where this does not apply
-    (values elsewhere, a dtype the pass lacks)."""
+    (values elsewhere, a dtype the pass lacks).  ``has_zeros``: the caller
+    found a zero already (the check is not made twice)."""
     if not bare_cpu(values) or indices.dtype != indptr.dtype:
         return None
     v = _arrays.to_np(values)
     if v.dtype.kind not in "biufc" or v.dtype.itemsize < 4:
         return None
-    if v.all():
+    if not has_zeros and v.all():
         return values, indices, indptr          # nothing to drop: the same arrays
     d, i, p = (np.array(_arrays.to_np(a)) for a in (values, indices, indptr))
     n = drop_zeros_into(d, i, p, n_lines, n_other)
