@@ -162,7 +162,8 @@ class HeldValues:
         decides).  The cheapest checks first: a reduction of 40k values
         costs scipy 9 us."""
         d = self.__dict__
-        if d.get("_canonical") is not True or d.get("_valid") is not True:
+        if d.get("_canonical") is not True or d.get("_valid") is not True \
+                or len(self._shape) != 2:
             return None
         v = d.get("_vals")
         if not isinstance(v, mx.array) or not _arrays.known_free(v) or _kernels.keep_in_mlx() \
