@@ -17,6 +17,12 @@ from .. import _arrays, _kernels
 from . import _bridge, _device_reduce, _select
 
 
+# scipy's names for the compiled elementwise routines of two sparse operands
+_ELEMENTWISE_OPS = {"__add__": "_plus_", "__sub__": "_minus_", "maximum": "_maximum_",
+                    "minimum": "_minimum_", "__ne__": "_ne_", "__lt__": "_lt_", "__gt__": "_gt_"}
+_COMPARISONS = ("__ne__", "__lt__", "__gt__")
+
+
 def _exact_sum_dtype(dtype):
     """What scipy (numpy) sums bool and integer values in: 64 bits, unsigned
     staying unsigned; other dtypes as they are."""
@@ -102,6 +108,10 @@ class BinaryOps:
         """combine(a, b) of the two operands' values spread over the union of
         their patterns (an absent entry is an implicit zero)."""
         state = _bridge.values_state(self, other)
+        if state == _arrays.FREE:
+            r = self._pair_on_views(other, name)
+            if r is not None:
+                return r
         pair = self._pair(other, state)
         if pair is None:
             return _bridge.call(self, name, (other,), {}, state=state)
@@ -116,6 +126,36 @@ class BinaryOps:
             data = combine(a, b)
         return _settle(cls._built(A.shape, data, ind, ptr, sorted_indices=True,
                                   canonical=True), state)
+
+    def _pair_on_views(self, other, name):
+        """Free CPU values of two canonical arrays of one compressed format,
+        shape and dtype: scipy's own compiled routine for the op (the one its
+        `_binopt` calls) run on views, no scipy object made, scipy's answer
+        bit for bit; None where this does not apply (scipy's path decides)."""
+        op = _ELEMENTWISE_OPS.get(name)
+        if op is None or not (_bridge.is_ours(other) and hasattr(other, "_data")) \
+                or self.format not in ("csr", "csc") or other.format != self.format \
+                or self.ndim != 2 or other.ndim != 2 or self.shape != other.shape \
+                or _kernels.keep_in_mlx() or self._on_host() or other._on_host():
+            return None
+        av, bv = self._values(), other._values()
+        if av.dtype != bv.dtype or av.dtype in (mx.bool_, mx.float16, mx.bfloat16) \
+                or not _kernels.bare_cpu(av, bv) or not self._known_flag("has_canonical_format") \
+                or not other._known_flag("has_canonical_format"):
+            return None
+        views = [tuple(_arrays.to_np(a) for a in (X._values(), X._indices, X._indptr))
+                 for X in (self, other)]
+        data, ind, ptr = _kernels.elementwise_pair(op, self._major(self.shape),
+                                                   self._minor(self.shape), *views,
+                                                   bool_result=name in _COMPARISONS)
+        # scipy's constructor then narrows the index arrays to int32 where they fit
+        if ind.dtype == np.int64 and max(self.shape) < 2 ** 31 and len(ind) < 2 ** 31:
+            ind, ptr = ind.astype(np.int32), ptr.astype(np.int32)
+        new = _arrays.to_mx(data)               # (float64 stays float64)
+        _arrays.note_free(new)                  # made here from free values
+        cls = _bridge.CLASSES[self.format][0 if self._is_array else 1]
+        return cls._built(self.shape, new, _arrays.to_mx(ind), _arrays.to_mx(ptr),
+                          sorted_indices=True, canonical=True)
 
     def maximum(self, other):
         r = self._with_scalar(other, np.maximum, mx.maximum)

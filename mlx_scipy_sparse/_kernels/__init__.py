@@ -36,6 +36,7 @@ except ImportError:  # pragma: no cover
     _gpu = None
 
 coo_to_csr = _cpu.coo_to_csr
+elementwise_pair = _cpu.elementwise_pair
 csr_transpose = _cpu.csr_transpose
 sample_values = _cpu.sample_values
 pick_lines = _cpu.pick_lines

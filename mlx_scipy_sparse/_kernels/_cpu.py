@@ -141,6 +141,28 @@ def drop_zeros_into(data, indices, indptr, n_lines, n_other):
     return int(indptr[-1])
 
 
+def elementwise_pair(op, n_major, n_minor, a, b, bool_result):
+    """scipy's compiled elementwise op of two compressed arrays of one format
+    (its `_binopt`: "csr" + op + "csr", e.g. csr_plus_csr, over the major
+    lines: rows of CSR, columns of CSC), ``a`` and ``b`` as
+    (data, indices, indptr) numpy views of one data dtype: (data, indices,
+    indptr) of the result as new numpy arrays trimmed to its entries; the
+    index dtype int32 unless an operand's is int64 or the entries could pass
+    int32, as scipy's."""
+    (ad, ai, ap), (bd, bi, bp) = a, b
+    bound = len(ai) + len(bi)
+    idx = np.int64 if np.int64 in (ai.dtype, ap.dtype, bi.dtype, bp.dtype) \
+        or bound > np.iinfo(np.int32).max else np.int32
+    ptr = np.empty(len(ap), dtype=idx)
+    ind = np.empty(bound, dtype=idx)
+    data = np.empty(bound, dtype=np.bool_ if bool_result else ad.dtype)
+    getattr(st, "csr" + op + "csr")(n_major, n_minor, ap.astype(idx, copy=False),
+                                    ai.astype(idx, copy=False), ad, bp.astype(idx, copy=False),
+                                    bi.astype(idx, copy=False), bd, ptr, ind, data)
+    n = int(ptr[-1])
+    return data[:n], ind[:n], ptr
+
+
 def union_slots(a_ind, a_ptr, b_ind, b_ptr, n_major, n_minor):
     """(slot_a, slot_b, indices, indptr) of the union of two canonical
     compressed patterns, by scipy's compiled merge (csr_plus_csr) of
