@@ -375,7 +375,7 @@ def test_scalar_reductions_on_views_keep_scipys_types(dtype, flavour):
 
 
 ELEMENTWISE = {
-    "A + B": lambda X, Y: X + Y, "A - B": lambda X, Y: X - Y,
+    "A + B": lambda X, Y: X + Y, "A - B": lambda X, Y: X - Y, "multiply": lambda X, Y: X.multiply(Y),
     "maximum": lambda X, Y: X.maximum(Y), "minimum": lambda X, Y: X.minimum(Y),
     "A != B": lambda X, Y: X != Y, "A < B": lambda X, Y: X < Y, "A > B": lambda X, Y: X > Y,
 }

@@ -18,7 +18,8 @@ from . import _bridge, _device_reduce, _select
 
 
 # scipy's names for the compiled elementwise routines of two sparse operands
-_ELEMENTWISE_OPS = {"__add__": "_plus_", "__sub__": "_minus_", "maximum": "_maximum_",
+_ELEMENTWISE_OPS = {"__add__": "_plus_", "__sub__": "_minus_", "multiply": "_elmul_",
+                    "maximum": "_maximum_",
                     "minimum": "_minimum_", "__ne__": "_ne_", "__lt__": "_lt_", "__gt__": "_gt_"}
 _COMPARISONS = ("__ne__", "__lt__", "__gt__")
 
@@ -414,6 +415,10 @@ class BinaryOps:
         if r is not None:
             return r
         state = _bridge.values_state(self, other)
+        if state == _arrays.FREE:
+            r = self._pair_on_views(other, "multiply")
+            if r is not None:
+                return r
         pair = self._pair(other, state)
         if pair is None:
             return _bridge.call(self, "multiply", (other,), {}, state=state)
