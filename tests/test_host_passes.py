@@ -415,3 +415,21 @@ def test_elementwise_pairs_on_views_match_scipy(fmt, flavour, dtype, monkeypatch
             got, want = np.asarray(getattr(ours, key)), getattr(ref, key)
             assert got.dtype == want.dtype, (name, key)
             np.testing.assert_array_equal(got, want, err_msg=f"{name} {key}")
+
+
+@pytest.mark.parametrize("dtype", [np.bool_, np.float64, np.float32, np.int8])
+def test_coo_duplicates_sampled_as_scipy_sums_them_first(dtype):
+    """A COO array with duplicate entries times a dense operand: scipy sums
+    the duplicates first (through CSR: a bool pair is True once, a float pair
+    adds before the product); the answer's entries and bits are scipy's.
+    (Found by the long fuzz profile: a bool pair times int8 gave 2, not 1.)"""
+    rows, cols = np.array([0, 0, 1, 2, 0]), np.array([0, 0, 2, 1, 0])
+    vals = np.array([1, 1, 1, 0, 1]) if dtype == np.bool_ else np.array([0.1, 0.2, 0.7, 1.5, 0.3])
+    S = ss.coo_array((vals.astype(dtype), (rows, cols)), shape=(3, 3))
+    A = sp.coo_array(S)
+    D = np.random.default_rng(5).integers(1, 5, (3, 3)).astype(np.int8)
+    for X in (D, D.astype(np.float64) * 1.1, D[:1] * 1.1):
+        for ref, ours in ((S.multiply(X), A.multiply(X)), (S * X, A * X)):
+            assert type(ours).__name__ == type(ref).__name__ and ours.dtype == ref.dtype
+            np.testing.assert_array_equal(ours.toarray(), ref.toarray())
+            np.testing.assert_array_equal(np.asarray(ours.data), ref.data)

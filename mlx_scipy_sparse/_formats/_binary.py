@@ -350,7 +350,7 @@ class BinaryOps:
         (m, n) = self.shape
         if D.ndim != 2 or D.shape not in ((m, n), (1, n), (m, 1)) or D.dtype == mx.bool_:
             return None
-        C = self.tocoo()
+        C = self._sampled_entries()
         row, col = C._coords
         out = _arrays.mx_dtype(np.result_type(self.dtype, _arrays.np_dtype(D.dtype)))
         with mx.stream(_kernels.stream_for(out)):
@@ -361,6 +361,14 @@ class BinaryOps:
                 else col if D.shape == (1, n) else row
             picked = _kernels.gather(flat.astype(out), at)
             return C._with_values(C._values().astype(out) * picked)
+
+    def _sampled_entries(self):
+        """The COO entries a product with a dense operand is taken at, as
+        scipy takes them: a COO array's duplicates summed first (scipy goes
+        through CSR there: a bool pair is True once, a float pair adds before
+        the product), a compressed array's entries as they are."""
+        return self.tocsr().tocoo() if self.format == "coo" and not self._canonical \
+            else self.tocoo()
 
     def _sample_on_host(self, D):
         """_sample for a numpy operand (or a free MLX operand's view) and free
@@ -374,7 +382,7 @@ class BinaryOps:
         vals = self._values()
         if vals.dtype in (mx.float16, mx.bfloat16) or not _kernels.bare_cpu(vals):
             return None
-        C = self.tocoo()
+        C = self._sampled_entries()
         row, col = (_arrays.to_np(c) for c in C._coords)
         at = (row, col) if D.shape == (m, n) else (0, col) if D.shape == (1, n) else (row, 0)
         data = np.multiply(_arrays.to_np(C._values()), D[at])
