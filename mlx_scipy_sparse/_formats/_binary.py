@@ -19,8 +19,8 @@ from . import _bridge, _device_reduce, _select
 
 # scipy's names for the compiled elementwise routines of two sparse operands
 _ELEMENTWISE_OPS = {"__add__": "_plus_", "__sub__": "_minus_", "multiply": "_elmul_",
-                    "maximum": "_maximum_",
-                    "minimum": "_minimum_", "__ne__": "_ne_", "__lt__": "_lt_", "__gt__": "_gt_"}
+                    "maximum": "_maximum_", "minimum": "_minimum_",
+                    "__ne__": "_ne_", "__lt__": "_lt_", "__gt__": "_gt_"}
 _COMPARISONS = ("__ne__", "__lt__", "__gt__")
 
 
@@ -144,8 +144,8 @@ class BinaryOps:
                 or not _kernels.bare_cpu(av, bv) or not self._known_flag("has_canonical_format") \
                 or not other._known_flag("has_canonical_format"):
             return None
-        views = [tuple(_arrays.to_np(a) for a in (X._values(), X._indices, X._indptr))
-                 for X in (self, other)]
+        views = [tuple(_arrays.to_np(a) for a in (v, X._indices, X._indptr))
+                 for v, X in ((av, self), (bv, other))]
         data, ind, ptr = _kernels.elementwise_pair(op, self._major(self.shape),
                                                    self._minor(self.shape), *views,
                                                    bool_result=name in _COMPARISONS)
@@ -196,8 +196,8 @@ class BinaryOps:
         _arrays.note_free(new)                  # made here from free values
         ind, ptr = self._indices, self._indptr
         if not _all_nonzero(new):
-            n_lines, n_other = self.shape if self.format == "csr" else self.shape[::-1]
-            got = _kernels.drop_zeros(new, ind, ptr, n_lines, n_other, has_zeros=True)
+            got = _kernels.drop_zeros(new, ind, ptr, self._major(self.shape),
+                                      self._minor(self.shape), has_zeros=True)
             if got is None:
                 return None
             new, ind, ptr = got

@@ -231,6 +231,8 @@ def diags_moved(f, args, kwargs):
     host).  None where the diagonals are not 1-D arrays (numbers, nested
     lists: scipy's path)."""
     diagonals, rest = (args[0], args[1:]) if args else (kwargs.get("diagonals"), ())
+    if len(rest) > 2:               # format / dtype given by position: scipy's path
+        return None
     single = _arrays.is_mx(diagonals) or isinstance(diagonals, np.ndarray)
     parts = [diagonals] if single else list(diagonals) if isinstance(diagonals, (list, tuple)) \
         else None
