@@ -64,3 +64,18 @@ def test_one_row_reshaped_inside_compile():
         got = mx.compile(lambda v: sp.csr_array((v, A0.indices, A0.indptr), shape=A0.shape)[3]
                          .reshape((1, S.shape[1])).toarray())(A0.data)
     np.testing.assert_array_equal(np.array(got), S[3].reshape((1, S.shape[1])).toarray())
+
+
+@pytest.mark.parametrize("flavour", ["array", "matrix"])
+def test_float16_values_compile(flavour):
+    """float16 values (which scipy cannot hold) keep their dtype in the
+    compiled answer; the eager one is scipy's answer for the float32 copy."""
+    S = _operand("csr", flavour)
+    cls = getattr(sp, f"csr_{flavour}")
+    with mx.stream(mx.cpu):
+        A0 = cls(S).astype(np.float16)
+        for name in ("max", "min"):
+            got = mx.compile(lambda v: getattr(A0._with_values(v), name)(axis=0).toarray())(A0.data)
+            assert got.dtype == mx.float16
+            want = getattr(S.astype(np.float32), name)(axis=0).toarray().astype(np.float16)
+            np.testing.assert_array_equal(np.array(got), want)

@@ -103,28 +103,12 @@ def extreme_axis(A, name, axis):
     not full.  Only the n results come to the host, not the entries.  None
     (scipy's path) where a value is NaN: scipy's order of comparing decides
     which NaN it returns."""
-    slots = A._axis_slots(axis)
-    vals = A._values()
-    if slots is None or not mx.issubdtype(vals.dtype, mx.floating):
+    m = _line_extremes(A, name, axis, nan_check=True)
+    if m is None:
         return None
-    n_out, n_in = A.shape[1 - axis], A.shape[axis]
-    if _has_nan(vals):
-        return None
-    with mx.stream(_kernels.stream_for(vals.dtype)):
-        m = _line_extreme(vals, slots, n_out, name == "max")
-        full = _kernels.scatter_sum(mx.ones(vals.shape, dtype=mx.int32), slots, n_out)
-        with_zero = mx.maximum(m, 0) if name == "max" else mx.minimum(m, 0)
-        m = mx.where(full < n_in, with_zero, m)
     value = np.array(_arrays.to_np(m))
     idx = np.flatnonzero(value)
-    value = value[idx]
-    if A._is_array:
-        S = _ss.coo_array((value, (idx,)), shape=(n_out,), dtype=A.dtype)
-    else:
-        zeros = np.zeros(idx.size, dtype=idx.dtype)
-        coords, shape = ((zeros, idx), (1, n_out)) if axis == 0 else ((idx, zeros), (n_out, 1))
-        S = _ss.coo_matrix((value, coords), shape=shape, dtype=A.dtype)
-    return _bridge.wrap(S)
+    return _bridge.wrap(_coo_form(A, axis, value[idx], idx, value.size, A.dtype))
 
 
 def extreme_axis_traced(A, name, axis):
@@ -134,27 +118,45 @@ def extreme_axis_traced(A, name, axis):
     drop them: which are zero depends on the values), the values in MLX
     with their gradient (the scatter's VJP reaches the entry that won).
     None where scipy's path applies (not float values)."""
+    m = _line_extremes(A, name, axis, nan_check=False)
+    if m is None:
+        return None
+    n_out = m.shape[0]
+    # (the stand-in's dtype is one scipy holds: float16 values arrive with m)
+    stand_in = np.zeros(n_out, dtype=np.float32)
+    r = _bridge.wrap(_coo_form(A, axis, stand_in, np.arange(n_out, dtype=np.int32), n_out,
+                               np.float32))
+    r = r._with_values(m)
+    r._valid = True                     # coordinates 0..n-1, made here
+    return r
+
+
+def _line_extremes(A, name, axis, nan_check):
+    """The n results of A.max(axis) / A.min(axis) as an MLX array (implicit
+    zeros counted where a line is not full); None for values that are not
+    floats, or NaN among them when ``nan_check``."""
     slots = A._axis_slots(axis)
     vals = A._values()
     if slots is None or not mx.issubdtype(vals.dtype, mx.floating):
+        return None
+    if nan_check and _has_nan(vals):
         return None
     n_out, n_in = A.shape[1 - axis], A.shape[axis]
     with mx.stream(_kernels.stream_for(vals.dtype)):
         m = _line_extreme(vals, slots, n_out, name == "max")
         full = _kernels.scatter_sum(mx.ones(vals.shape, dtype=mx.int32), slots, n_out)
         with_zero = mx.maximum(m, 0) if name == "max" else mx.minimum(m, 0)
-        m = mx.where(full < n_in, with_zero, m)
-    idx = np.arange(n_out, dtype=np.int32)
-    stand_in = np.zeros(n_out, dtype=_arrays.np_dtype(vals.dtype))
+        return mx.where(full < n_in, with_zero, m)
+
+
+def _coo_form(A, axis, value, idx, n_out, dtype):
+    """scipy's COO answer of a reduction along ``axis`` holding ``value`` at
+    ``idx``: a 1-D array, or a 1 x n / n x 1 matrix."""
     if A._is_array:
-        S = _ss.coo_array((stand_in, (idx,)), shape=(n_out,))
-    else:
-        zeros = np.zeros(n_out, dtype=np.int32)
-        coords, shape = ((zeros, idx), (1, n_out)) if axis == 0 else ((idx, zeros), (n_out, 1))
-        S = _ss.coo_matrix((stand_in, coords), shape=shape)
-    r = _bridge.wrap(S)._with_values(m)
-    r._valid = True                     # coordinates 0..n-1, made here
-    return r
+        return _ss.coo_array((value, (idx,)), shape=(n_out,), dtype=dtype)
+    zeros = np.zeros(idx.size, dtype=idx.dtype)
+    coords, shape = ((zeros, idx), (1, n_out)) if axis == 0 else ((idx, zeros), (n_out, 1))
+    return _ss.coo_matrix((value, coords), shape=shape, dtype=dtype)
 
 
 def _has_nan(vals):
