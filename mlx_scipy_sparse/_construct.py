@@ -21,6 +21,11 @@ _FROM_SCIPY = (
 )
 
 
+# scipy copies the diagonals into an array of its own: MLX diagonals are lent
+# as read-only views (a copy of a 1M diagonal was half the call's time)
+_COPY_THEIR_INPUT = frozenset({"diags", "diags_array"})
+
+
 def _lift(name):
     f = getattr(_ss, name)
     keeps_f16 = name in _bridge.KEEPS_F16
@@ -42,8 +47,9 @@ def _lift(name):
             r = _stack.stacked(name, args, kwargs)
             if r is not None:
                 return r
-        r = _bridge.wrap(f(*_bridge.unwrap(args), **{k: _bridge.unwrap(v)
-                                                      for k, v in kwargs.items()}))
+        views = name in _COPY_THEIR_INPUT
+        r = _bridge.wrap(f(*_bridge.unwrap(args, views=views),
+                           **{k: _bridge.unwrap(v, views=views) for k, v in kwargs.items()}))
         _bridge.refuse_detached(name, state, r)
         if keeps_f16 and _bridge.f16_result(*args, *kwargs.values()):
             r = _bridge.narrow(r)

@@ -72,6 +72,32 @@ def test_reuse_host_memory_is_opt_in_and_keeps_results():
         sp.reuse_host_memory(0)
 
 
+def test_import_keeps_freed_buffers_unless_the_cache_limit_was_chosen():
+    import subprocess
+    import sys
+    from mlx_scipy_sparse._kernels import _host_memory
+    # a fresh process each: the limit is process-wide; the call answers the old limit
+    probe = "import mlx.core as mx\n{}import mlx_scipy_sparse\nprint(mx.set_cache_limit(0))\n"
+    runs = [subprocess.run([sys.executable, "-c", probe.format(pre)], capture_output=True,
+                           text=True, timeout=120) for pre in ("", "mx.set_cache_limit(5 << 20)\n")]
+    assert all(r.returncode == 0 for r in runs), [r.stderr for r in runs]
+    default, chosen = (int(r.stdout.split()[-1]) for r in runs)
+    assert chosen == 5 << 20                        # the caller's choice stands
+    if _host_memory._cpu_only_build():
+        assert (1 << 28) <= default <= (1 << 30)    # raised from MLX's 32 MB
+    else:
+        assert _host_memory.keep_freed_buffers() is None   # MLX's GPU allocators: theirs
+    # a large result is made again in the buffers the last one freed
+    code = ("import mlx.core as mx, mlx_scipy_sparse\n"
+            "a = mx.ones(1 << 24); mx.eval(a)\n"
+            "for _ in range(3):\n    b = a * 2; mx.eval(b); del b\n"
+            "print(mx.get_cache_memory())\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    if _host_memory._cpu_only_build():
+        assert int(r.stdout.split()[-1]) >= 1 << 26      # the 64 MB result was kept
+
+
 def test_patterns_take_int32_copies_where_the_values_fit(monkeypatch):
     ind, ptr = mx.array([0, 3, 1], dtype=mx.int64), mx.array([0, 2, 3], dtype=mx.int64)
     i2, p2 = _gpu._prep_pattern(ind, ptr, 4)

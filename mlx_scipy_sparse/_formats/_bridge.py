@@ -23,7 +23,7 @@ import numpy as np
 import mlx.core as mx
 import scipy.sparse as _ss
 
-from .. import _arrays
+from .. import _arrays, _kernels
 from .._kernels._device import keep_in_mlx
 
 # format name -> (array class, matrix class), filled in by each format module
@@ -67,16 +67,18 @@ def wrap(r):
     return r
 
 
-def unwrap(x, copy=False):
-    """ours -> scipy; mx.array -> numpy; containers element-wise."""
+def unwrap(x, copy=False, views=False):
+    """ours -> scipy; mx.array -> numpy (a copy: scipy may keep what it is
+    given; ``views``: read-only views, for calls that copy their input);
+    containers element-wise."""
     if is_ours(x):
         return lend(x, copy)
     if _arrays.is_mx(x):
-        return np.array(_arrays.to_np(x))
+        return _arrays.to_np(x) if views else np.array(_arrays.to_np(x))
     if type(x) is tuple:
-        return tuple(unwrap(v, copy) for v in x)
+        return tuple(unwrap(v, copy, views) for v in x)
     if type(x) is list:
-        return [unwrap(v, copy) for v in x]
+        return [unwrap(v, copy, views) for v in x]
     return x
 
 
@@ -210,6 +212,7 @@ def values_state(*operands):
     there are none).  Bool and integer values carry no gradient, but inside
     mx.compile / mx.vmap (a comparison's answer in a compiled function) they
     are tracers scipy cannot read: TRACED."""
+    _kernels.make_room()            # nearly every op asks this first (see there)
     inexact, exact = [], []
     _values_of(operands, inexact, exact)
     known = all(_arrays.known_free(a) for a in inexact)

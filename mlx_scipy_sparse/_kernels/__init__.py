@@ -26,7 +26,7 @@ from ._values import (  # noqa: F401
     memo,
     nonzero_mask, intersection_pattern, merge_pattern, scatter_sum, spread, stack_lines,
     transpose_pattern, union_pattern)
-from ._host_memory import reuse_host_memory  # noqa: F401
+from ._host_memory import keep_freed_buffers, make_room, reuse_host_memory  # noqa: F401
 from ._device import (  # noqa: F401
     cpu_stream, gpu_available, gpu_default, keep_in_mlx, on_gpu, stream_for, use_cpu, use_gpu)
 
@@ -34,6 +34,9 @@ try:  # the GPU backend is optional: absent on CPU-only builds
     from . import _gpu
 except ImportError:  # pragma: no cover
     _gpu = None
+
+# large CPU outputs reuse freed MLX buffers, as on MLX's GPU backends (see there)
+keep_freed_buffers()
 
 coo_to_csr = _cpu.coo_to_csr
 elementwise_pair = _cpu.elementwise_pair

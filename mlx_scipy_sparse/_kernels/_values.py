@@ -178,31 +178,47 @@ def drop_zeros(values, indices, indptr, n_lines, n_other, has_zeros=False):
         return None
     if not has_zeros and v.all():
         return values, indices, indptr          # nothing to drop: the same arrays
-    d, i, p = (np.array(_arrays.to_np(a)) for a in (values, indices, indptr))
-    n = drop_zeros_into(d, i, p, n_lines, n_other)
-    # copies of the kept prefixes: an MLX slice would cost an evaluation (~20 us)
-    return tuple(mx.array(h, dtype=a.dtype) for h, a in
-                 ((d[:n], values), (i[:n], indices), (p, indptr)))
+    if len(v) < _IN_MLX_BUFFERS:
+        d, i, p = (np.array(_arrays.to_np(a)) for a in (values, indices, indptr))
+        n = drop_zeros_into(d, i, p, n_lines, n_other)
+        # copies of the kept prefixes: an MLX slice would cost an evaluation (~20 us)
+        return tuple(mx.array(h, dtype=a.dtype) for h, a in
+                     ((d[:n], values), (i[:n], indices), (p, indptr)))
+    # large: one copy into new MLX buffers, the pass in place there, the kept
+    # prefixes as slices of them (a second copy cost as much as the pass)
+    made = [_arrays.fresh_copy(_arrays.to_np(a), a.dtype) for a in (values, indices, indptr)]
+    if any(m is None for m in made):
+        return None
+    (d, dw), (i, iw), (p, pw) = made
+    n = drop_zeros_into(dw, iw, pw, n_lines, n_other)
+    return d[:n], i[:n], p
+
+
+_IN_MLX_BUFFERS = 1 << 20      # entries from which the pass runs in MLX's buffers
 
 
 def stack_lines(parts, index_dtype):
     """(data, indices, indptr) of compressed arrays laid end to end along
     their major axis (vstack of CSR, hstack of CSC), index arrays in
-    ``index_dtype``, for free values of one dtype on the CPU (numpy on views);
-    None elsewhere."""
+    ``index_dtype``, for free values of one dtype on the CPU; None elsewhere.
+    MLX's concatenate writes each result once (numpy's, then a copy into
+    MLX, wrote it twice: 44 against 26 ms for 2 x 16M floats)."""
     if not all(bare_cpu(d) and d.dtype == parts[0][0].dtype and d.dtype != mx.bfloat16
                for d, _, _ in parts):
         return None
-    data = np.concatenate([_arrays.to_np(d) for d, _, _ in parts])
-    indices = np.concatenate([_arrays.to_np(i) for _, i, _ in parts], dtype=index_dtype)
-    ptrs = [_arrays.to_np(p) for _, _, p in parts]
-    indptr = np.empty(sum(len(p) - 1 for p in ptrs) + 1, dtype=index_dtype)
-    at, base = 0, 0
-    for p in ptrs:
-        np.add(p[:-1], base, out=indptr[at:at + len(p) - 1], casting="unsafe")
-        at, base = at + len(p) - 1, base + int(p[-1])
-    indptr[-1] = base
-    return mx.array(data, dtype=parts[0][0].dtype), mx.array(indices), mx.array(indptr)
+    idx = _arrays.mx_dtype(np.dtype(index_dtype))
+    with mx.stream(mx.cpu):
+        data = mx.concatenate([d for d, _, _ in parts])
+        indices = mx.concatenate([i for _, i, _ in parts])
+        if indices.dtype != idx:
+            indices = indices.astype(idx)
+        lines, base = [], 0
+        for _, _, p in parts:
+            lines.append(p[:-1].astype(idx) + base)
+            base += int(_arrays.to_np(p)[-1])
+        lines.append(mx.array([base], dtype=idx))
+        indptr = mx.concatenate(lines)
+    return data, indices, indptr
 
 
 def compact(keep):
