@@ -9,6 +9,7 @@ import mlx.core as mx
 
 import mlx_scipy_sparse as sp
 from mlx_scipy_sparse import _kernels
+from mlx_scipy_sparse._kernels import _values
 
 
 def _with_zeros(fmt, dtype, index_dtype, seed=0, unsorted=False):
@@ -30,7 +31,11 @@ def _with_zeros(fmt, dtype, index_dtype, seed=0, unsorted=False):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int32, np.complex64])
 @pytest.mark.parametrize("index_dtype", [np.int32, np.int64])
 @pytest.mark.parametrize("unsorted", [False, True])
-def test_eliminate_zeros_matches_scipy(fmt, dtype, index_dtype, unsorted):
+@pytest.mark.parametrize("mlx_buffers", [False, True])
+def test_eliminate_zeros_matches_scipy(fmt, dtype, index_dtype, unsorted, mlx_buffers,
+                                       monkeypatch):
+    if mlx_buffers:     # the large arrays' path (the pass in new MLX buffers), made small
+        monkeypatch.setattr(_values, "_IN_MLX_BUFFERS", 1)
     S0 = _with_zeros(fmt, dtype, index_dtype, unsorted=unsorted)
     A = getattr(sp, f"{fmt}_array")(S0)
     S = getattr(ss, f"{fmt}_array")(S0)        # made the same way: flags not yet known
@@ -92,7 +97,11 @@ def _pair(fmt, dtype=np.float32, rows=(30, 0), index_dtype=np.int32):
 @pytest.mark.parametrize("flavours", [("array", "array"), ("matrix", "matrix"),
                                       ("matrix", "array")])
 @pytest.mark.parametrize("rows", [(30, 12), (30, 0, 7), (5,)])
-def test_stacking_end_to_end_matches_scipy(name, fmt, dtype, index_dtype, flavours, rows):
+@pytest.mark.parametrize("mlx_buffers", [False, True])
+def test_stacking_end_to_end_matches_scipy(name, fmt, dtype, index_dtype, flavours, rows,
+                                           mlx_buffers, monkeypatch):
+    if mlx_buffers:     # the large arrays' path (MLX's concatenate), made small
+        monkeypatch.setattr(_values, "_IN_MLX_BUFFERS", 1)
     half = dtype == np.float16                  # scipy has no float16: it stacks float32
     parts = _pair(fmt, np.float32 if half else dtype, rows, index_dtype)
     fl = (flavours * 3)[:len(parts)]
@@ -433,3 +442,74 @@ def test_coo_duplicates_sampled_as_scipy_sums_them_first(dtype):
             assert type(ours).__name__ == type(ref).__name__ and ours.dtype == ref.dtype
             np.testing.assert_array_equal(ours.toarray(), ref.toarray())
             np.testing.assert_array_equal(np.asarray(ours.data), ref.data)
+
+
+def _refuse_hand_off(monkeypatch):
+    from mlx_scipy_sparse._formats import _bridge
+
+    def refuse(*a, **k):
+        raise AssertionError("handed to scipy")
+    monkeypatch.setattr(_bridge, "call", refuse)
+    monkeypatch.setattr(_bridge, "lend", refuse)
+
+
+@pytest.mark.parametrize("fmt", ["csr", "csc"])
+@pytest.mark.parametrize("flavour", ["array", "matrix"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int8, np.complex64, np.bool_])
+def test_sort_indices_on_views_matches_scipy_and_spares_shared_patterns(fmt, flavour, dtype,
+                                                                       monkeypatch):
+    S0 = _with_zeros(fmt, np.float64, np.int32, seed=3, unsorted=True)
+    S0.data = S0.data.astype(dtype) if dtype != np.bool_ else S0.data > 4
+    dup = S0.indptr[1]                          # a repeated index in the first line
+    if dup >= 2:
+        S0.indices[1] = S0.indices[0]
+    S = getattr(ss, f"{fmt}_{flavour}")((S0.data, S0.indices, S0.indptr), shape=S0.shape)
+    A = getattr(sp, f"{fmt}_{flavour}")(S)
+    before = A.toarray()
+    twin = A * 2                                # shares A's index arrays
+    twin_ind = np.array(twin.indices)
+    _refuse_hand_off(monkeypatch)
+    A.sort_indices()
+    S.sort_indices()
+    assert A.has_sorted_indices and A.dtype == S.dtype
+    for a, b in ((A.data, S.data), (A.indices, S.indices), (A.indptr, S.indptr)):
+        np.testing.assert_array_equal(np.asarray(a), b)     # scipy's order among repeats too
+    np.testing.assert_array_equal(A.toarray(), before)
+    np.testing.assert_array_equal(np.asarray(twin.indices), twin_ind)   # its pattern untouched
+    np.testing.assert_array_equal(twin.toarray(), (S * 2).toarray())
+
+
+@pytest.mark.parametrize("fmt", ["csr", "csc"])
+@pytest.mark.parametrize("flavour", ["array", "matrix"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int8, np.uint8, np.int64,
+                                   np.uint64, np.bool_, np.complex64])
+def test_line_sums_on_views_keep_scipys_types_and_bits(fmt, flavour, dtype, monkeypatch):
+    rng = np.random.default_rng(4)
+    S0 = _with_zeros(fmt, np.float64, np.int64, seed=5, unsorted=True)
+    S0.data = (rng.uniform(-40, 90, S0.nnz)).astype(dtype) if dtype != np.bool_ \
+        else rng.uniform(size=S0.nnz) > 0.4
+    if S0.indptr[1] >= 2:
+        S0.indices[1] = S0.indices[0]           # a duplicate: added where it lies, as scipy's
+    S0.indptr[2:4] = S0.indptr[2]               # an empty line (by moving entries along)
+    S = getattr(ss, f"{fmt}_{flavour}")((S0.data[:S0.indptr[-1]], S0.indices[:S0.indptr[-1]],
+                                         S0.indptr), shape=S0.shape)
+    A = getattr(sp, f"{fmt}_{flavour}")(S)
+    _refuse_hand_off(monkeypatch)               # a first call too: nothing asked before
+    for axis in ((1, -1) if fmt == "csr" else (0, -2)):
+        r, e = A.sum(axis=axis), S.sum(axis=axis)
+        assert type(r) is type(e) and r.dtype == e.dtype and r.shape == e.shape
+        np.testing.assert_array_equal(np.asarray(r), np.asarray(e))
+
+
+def test_line_sums_leave_other_axes_and_arguments_to_scipy():
+    S = ss.csr_array(_with_zeros("csr", np.float32, np.int32, seed=6))
+    A = sp.csr_array(S)
+    for kw in (dict(axis=0), dict(axis=1, dtype=np.float64), dict(axis=(1,))):
+        r, e = A.sum(**kw), S.sum(**kw)
+        assert r.dtype == e.dtype and r.shape == e.shape
+        np.testing.assert_allclose(np.asarray(r), np.asarray(e), rtol=1e-6)
+    out = np.zeros(S.shape[0], dtype=np.float32)
+    assert A.sum(axis=1, out=out) is out
+    np.testing.assert_array_equal(out, S.sum(axis=1))
+    with pytest.raises(ValueError):
+        A.sum(axis=2)

@@ -458,6 +458,9 @@ class BinaryOps:
         if v is not None and v.size and v.dtype not in (np.float16,):
             # scipy's own reduction of its data, on a view (a matrix for the matrix flavour)
             return np.sum(v if self._is_array else _device_reduce.as_matrix(v))
+        r = self._line_sums(axis) if dtype is None and out is None else None
+        if r is not None:
+            return r
         state = _bridge.values_state(self)
         device = state == _arrays.FREE and _device_reduce.applies(self)
         r = None
@@ -477,6 +480,28 @@ class BinaryOps:
             return _bridge.call(self, "sum", (), _sum_kwargs(axis, dtype, out), state=state)
         return _device_reduce.in_scipy_form(self, "sum", _sum_kwargs(axis, None, None), r) \
             if device else r
+
+    def _line_sums(self, axis):
+        """The sum of each row of CSR (column of CSC) for free CPU values, as
+        scipy sums along that axis (no duplicate summing, any index order) on
+        a view, in its types; None where that path is not this one.  The
+        hand-off cost 3x scipy's 60 us at 40k entries (a GCN normalises by it)."""
+        if self.format not in ("csr", "csc") or isinstance(axis, (bool, np.bool_)) \
+                or not isinstance(axis, (int, np.integer)) \
+                or axis not in ((1, -1) if self.format == "csr" else (0, -2)):
+            return None
+        v = self._free_canonical_view(canonical=False)
+        if v is None and self.ndim == 2 and not self._on_host():
+            self._ensure_valid()            # a first call: checked and probed once, kept
+            if _bridge.values_state(self) == _arrays.FREE:
+                v = self._free_canonical_view(canonical=False)
+        if v is None or v.dtype == np.float16:
+            return None
+        r = _kernels.line_sums(v, self._indptr,
+                               _arrays.np_dtype(_exact_sum_dtype(self._values().dtype)))
+        if self._is_array:
+            return r
+        return _device_reduce.as_matrix(r.reshape((-1, 1) if self.format == "csr" else (1, -1)))
 
     def _sum_mx(self, axis, bare=False):
         """The sum in MLX, or None where the axis is not one of the two.
@@ -644,6 +669,14 @@ class BinaryOps:
             C = sorted_in_mlx(self)
             if C is not None:
                 return _select.adopt(self, C)
+        if self.format != "coo" and self.ndim == 2 and _arrays.is_mx(self._data) \
+                and self._pattern_ready():
+            self._ensure_valid()
+            got = _kernels.sort_lines(self._data, self._indices, self._indptr) \
+                if self._valid else None
+            if got is not None:     # free CPU values: scipy's sort on our fresh copies
+                return _select.adopt(self, type(self)._built(
+                    self.shape, *got, self._indptr, sorted_indices=True))
         return _bridge.call(self, "sort_indices", (), {})
 
     def eliminate_zeros(self):

@@ -30,8 +30,10 @@ def _readable(A):
     """Whether A's arrays can be read on views here: free values on the CPU
     (bfloat16 has no numpy view) and a checked pattern."""
     data = A._data
-    if A._on_host() or not _arrays.is_mx(data) or data.dtype == mx.bfloat16 \
-            or not _kernels.bare_cpu(data):
+    if A._on_host() or not _arrays.is_mx(data) or data.dtype == mx.bfloat16:
+        return False
+    _bridge.values_state(A)     # notes A's own values free: later calls skip the probe
+    if not _kernels.bare_cpu(data):
         return False
     A._ensure_valid()
     return bool(A._valid)

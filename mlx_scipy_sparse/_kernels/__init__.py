@@ -22,9 +22,11 @@ from .. import _arrays
 from . import _composed, _cpu
 from ._composed import running_sum  # noqa: F401
 from ._values import (  # noqa: F401
-    bare_cpu, compact, drop_zeros, elementwise, entry_rows, gather, kept_pattern, lines_pattern,
+    bare_cpu, compact, drop_zeros, elementwise, entry_rows, gather, kept_pattern, line_sums,
+    lines_pattern,
     memo,
-    nonzero_mask, intersection_pattern, merge_pattern, scatter_sum, spread, stack_lines,
+    nonzero_mask, intersection_pattern, merge_pattern, scatter_sum, sort_lines, spread,
+    stack_lines,
     transpose_pattern, union_pattern)
 from ._host_memory import keep_freed_buffers, make_room, reuse_host_memory  # noqa: F401
 from ._device import (  # noqa: F401

@@ -134,6 +134,12 @@ def spmv_into(data, indices, indptr, n_cols, x, out, bounds, after=None):
     return res
 
 
+def sort_lines_into(data, indices, indptr):
+    """Sort each line's indices (and values with them) in place, by the
+    routine scipy's sort_indices runs (so its order among repeated indices)."""
+    st.csr_sort_indices(len(indptr) - 1, indptr, indices, data)
+
+
 def drop_zeros_into(data, indices, indptr, n_lines, n_other):
     """Drop the zeros of a compressed pattern in place (entries kept in
     order); returns the new number of entries."""
