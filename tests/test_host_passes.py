@@ -483,7 +483,7 @@ def test_sort_indices_on_views_matches_scipy_and_spares_shared_patterns(fmt, fla
 @pytest.mark.parametrize("flavour", ["array", "matrix"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int8, np.uint8, np.int64,
                                    np.uint64, np.bool_, np.complex64])
-def test_line_sums_on_views_keep_scipys_types_and_bits(fmt, flavour, dtype, monkeypatch):
+def test_axis_sums_on_views_keep_scipys_types_and_bits(fmt, flavour, dtype, monkeypatch):
     rng = np.random.default_rng(4)
     S0 = _with_zeros(fmt, np.float64, np.int64, seed=5, unsorted=True)
     S0.data = (rng.uniform(-40, 90, S0.nnz)).astype(dtype) if dtype != np.bool_ \
@@ -495,21 +495,50 @@ def test_line_sums_on_views_keep_scipys_types_and_bits(fmt, flavour, dtype, monk
                                          S0.indptr), shape=S0.shape)
     A = getattr(sp, f"{fmt}_{flavour}")(S)
     _refuse_hand_off(monkeypatch)               # a first call too: nothing asked before
-    for axis in ((1, -1) if fmt == "csr" else (0, -2)):
+    for axis in (0, 1, -1, -2):                 # along the lines and across them
         r, e = A.sum(axis=axis), S.sum(axis=axis)
         assert type(r) is type(e) and r.dtype == e.dtype and r.shape == e.shape
         np.testing.assert_array_equal(np.asarray(r), np.asarray(e))
 
 
-def test_line_sums_leave_other_axes_and_arguments_to_scipy():
+def test_axis_sums_leave_other_arguments_to_scipy():
     S = ss.csr_array(_with_zeros("csr", np.float32, np.int32, seed=6))
     A = sp.csr_array(S)
-    for kw in (dict(axis=0), dict(axis=1, dtype=np.float64), dict(axis=(1,))):
+    for kw in (dict(axis=0, dtype=np.float64), dict(axis=1, dtype=np.float64), dict(axis=(1,)),
+               dict(axis=(0, 1))):
         r, e = A.sum(**kw), S.sum(**kw)
         assert r.dtype == e.dtype and r.shape == e.shape
         np.testing.assert_allclose(np.asarray(r), np.asarray(e), rtol=1e-6)
     out = np.zeros(S.shape[0], dtype=np.float32)
     assert A.sum(axis=1, out=out) is out
     np.testing.assert_array_equal(out, S.sum(axis=1))
-    with pytest.raises(ValueError):
-        A.sum(axis=2)
+    for bad in (2, np.int64(0)):                # scipy's own errors (its checks refuse both)
+        with pytest.raises(ValueError) as ours:
+            A.sum(axis=bad)
+        with pytest.raises(ValueError) as theirs:
+            S.sum(axis=bad)
+        assert str(ours.value) == str(theirs.value)
+
+
+@pytest.mark.parametrize("fmt", ["csr", "csc"])
+@pytest.mark.parametrize("flavour", ["array", "matrix"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int8, np.uint8, np.bool_,
+                                   np.complex64])
+@pytest.mark.parametrize("repeats", [False, True])
+def test_axis_means_on_views_match_scipy(fmt, flavour, dtype, repeats, monkeypatch):
+    rng = np.random.default_rng(11)
+    S0 = _with_zeros(fmt, np.float64, np.int32, seed=12, unsorted=repeats)
+    data = rng.uniform(-40, 90, S0.nnz).astype(dtype) if dtype != np.bool_ \
+        else rng.uniform(size=S0.nnz) > 0.4
+    ind = S0.indices.copy()
+    if repeats and S0.indptr[1] >= 2:
+        ind[1] = ind[0]
+    S = getattr(ss, f"{fmt}_{flavour}")((data, ind, S0.indptr), shape=S0.shape)
+    A = getattr(sp, f"{fmt}_{flavour}")((data, ind, S0.indptr), shape=S0.shape)
+    integral = np.dtype(dtype).kind in "biu"
+    if not (repeats and integral):      # scipy's astype sums repeats of integers first:
+        _refuse_hand_off(monkeypatch)   # those stay scipy's call
+    for axis in (0, 1, -1, -2):
+        r, e = A.mean(axis=axis), S.mean(axis=axis)
+        assert type(r) is type(e) and r.dtype == e.dtype and r.shape == e.shape
+        np.testing.assert_array_equal(np.asarray(r), np.asarray(e))

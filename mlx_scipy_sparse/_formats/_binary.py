@@ -481,15 +481,21 @@ class BinaryOps:
         return _device_reduce.in_scipy_form(self, "sum", _sum_kwargs(axis, None, None), r) \
             if device else r
 
-    def _line_sums(self, axis):
-        """The sum of each row of CSR (column of CSC) for free CPU values, as
-        scipy sums along that axis (no duplicate summing, any index order) on
-        a view, in its types; None where that path is not this one.  The
-        hand-off cost 3x scipy's 60 us at 40k entries (a GCN normalises by it)."""
+    def _line_sums(self, axis, mean=False):
+        """A sum along an axis of a CSR / CSC array with free CPU values, as
+        scipy computes it, on views in its types: along the lines (rows of
+        CSR) numpy's add.reduceat, scipy's own reduction there; across them
+        the routine its product with ones runs (no duplicate summing, any
+        index order, either way).  ``mean``: scipy's mean, the sum of the
+        values scaled first (float64 for bool and integers), as it computes
+        it.  None where that path is not this one.  The hand-off cost 3x
+        scipy's 60 us at 40k entries (a GCN normalises by these sums)."""
         if self.format not in ("csr", "csc") or isinstance(axis, (bool, np.bool_)) \
-                or not isinstance(axis, (int, np.integer)) \
-                or axis not in ((1, -1) if self.format == "csr" else (0, -2)):
+                or not isinstance(axis, (int, np.integer)) or axis not in (0, 1, -1, -2):
             return None
+        along = axis in ((1, -1) if self.format == "csr" else (0, -2))
+        if (mean or not along) and not isinstance(axis, int):
+            return None         # numpy integers: scipy's own checks raise there
         v = self._free_canonical_view(canonical=False)
         if v is None and self.ndim == 2 and not self._on_host():
             self._ensure_valid()            # a first call: checked and probed once, kept
@@ -497,11 +503,21 @@ class BinaryOps:
                 v = self._free_canonical_view(canonical=False)
         if v is None or v.dtype == np.float16:
             return None
-        r = _kernels.line_sums(v, self._indptr,
-                               _arrays.np_dtype(_exact_sum_dtype(self._values().dtype)))
+        dtype = _arrays.np_dtype(_exact_sum_dtype(self._values().dtype))
+        if mean:
+            if v.dtype.kind in "biu" and not self.has_canonical_format:
+                return None     # scipy's astype(float64) sums the duplicates first
+            v = v.astype(np.float64) if v.dtype.kind in "biu" else v
+            v = v * (1.0 / self.shape[axis])
+            dtype = v.dtype
+        if along and not mean:
+            r = _kernels.line_sums(v, self._indptr, dtype)
+        else:       # (scipy's mean passes the axis as a tuple: its sum takes this path)
+            r = _kernels.ones_sums(v, self._indices, self._indptr, self._minor(self.shape),
+                                   dtype, across=not along)
         if self._is_array:
             return r
-        return _device_reduce.as_matrix(r.reshape((-1, 1) if self.format == "csr" else (1, -1)))
+        return _device_reduce.as_matrix(r.reshape((-1, 1) if axis in (1, -1) else (1, -1)))
 
     def _sum_mx(self, axis, bare=False):
         """The sum in MLX, or None where the axis is not one of the two.
@@ -773,6 +789,10 @@ class BinaryOps:
         if dtype is None and out is None and (traced or device) and self.ndim == 2 \
                 and not self._on_host() and (axis is None or axis in (0, 1, -1, -2)):
             total = self._sum_mx(axis, bare=device)
+        if total is None and dtype is None and out is None and not traced and not device:
+            r = self._line_sums(axis, mean=True)
+            if r is not None:       # free CPU values: scipy's mean on views
+                return r
         if total is None:
             return _bridge.call(self, "mean", (), _sum_kwargs(axis, dtype, out))
         n = self.shape[0] * self.shape[1] if axis is None else self.shape[axis % 2]

@@ -25,7 +25,7 @@ from ._values import (  # noqa: F401
     bare_cpu, compact, drop_zeros, elementwise, entry_rows, gather, kept_pattern, line_sums,
     lines_pattern,
     memo,
-    nonzero_mask, intersection_pattern, merge_pattern, scatter_sum, sort_lines, spread,
+    nonzero_mask, intersection_pattern, merge_pattern, ones_sums, scatter_sum, sort_lines, spread,
     stack_lines,
     transpose_pattern, union_pattern)
 from ._host_memory import keep_freed_buffers, make_room, reuse_host_memory  # noqa: F401

@@ -134,6 +134,22 @@ def spmv_into(data, indices, indptr, n_cols, x, out, bounds, after=None):
     return res
 
 
+def ones_product(data, indices, indptr, n_minor, dtype, across):
+    """A compressed array (major lines, e.g. rows of CSR) times ones in
+    ``dtype``, by the routine scipy's product with ones runs: ``across``
+    the lines (one sum per minor index, csc_matvec of the transpose) or
+    along them (one sum per line, csr_matvec); entries added in storage
+    order, in the promoted dtype of the two."""
+    if indices.dtype != indptr.dtype:
+        indices, indptr = indices.astype(np.int64), indptr.astype(np.int64)
+    n_major = len(indptr) - 1
+    n_out, n_in = (n_minor, n_major) if across else (n_major, n_minor)
+    out = np.zeros(n_out, dtype=np.promote_types(data.dtype, dtype))
+    run = st.csc_matvec if across else st.csr_matvec
+    run(n_out, n_in, indptr, indices, data, np.ones(n_in, dtype=dtype), out)
+    return out
+
+
 def sort_lines_into(data, indices, indptr):
     """Sort each line's indices (and values with them) in place, by the
     routine scipy's sort_indices runs (so its order among repeated indices)."""

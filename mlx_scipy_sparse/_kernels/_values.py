@@ -22,7 +22,7 @@ import mlx.core as mx
 
 from .. import _arrays
 from ._cpu import (csr_transpose, drop_zeros_into, intersection_slots, rows_of, sort_lines_into,
-                   union_slots)
+                   ones_product, union_slots)
 from . import _device_patterns as device_patterns
 from ._composed import running_sum
 from ._device import gpu_default, stream_for
@@ -209,6 +209,14 @@ def line_sums(values, indptr, dtype):
     if lines.size:
         out[lines] = np.add.reduceat(values, ptr[lines])
     return out
+
+
+def ones_sums(values, indices, indptr, n_minor, dtype, across=True):
+    """The sum at each minor index (``across``: columns of CSR) or of each
+    line of numpy values ``values`` (a view of free CPU values) in numpy
+    dtype ``dtype``, as scipy's product with ones computes it."""
+    return ones_product(values, _arrays.to_np(indices), _arrays.to_np(indptr), n_minor, dtype,
+                        across)
 
 
 def sort_lines(values, indices, indptr):
