@@ -542,3 +542,20 @@ def test_axis_means_on_views_match_scipy(fmt, flavour, dtype, repeats, monkeypat
         r, e = A.mean(axis=axis), S.mean(axis=axis)
         assert type(r) is type(e) and r.dtype == e.dtype and r.shape == e.shape
         np.testing.assert_array_equal(np.asarray(r), np.asarray(e))
+
+
+@pytest.mark.parametrize("flavour", ["array", "matrix"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int8, np.uint64, np.bool_,
+                                   np.complex64])
+def test_mean_of_every_place_on_a_view_matches_scipy(flavour, dtype, monkeypatch):
+    rng = np.random.default_rng(13)
+    S0 = _with_zeros("csr", np.float64, np.int32, seed=14)
+    data = rng.uniform(0, 90, S0.nnz).astype(dtype) if dtype != np.bool_ \
+        else rng.uniform(size=S0.nnz) > 0.4
+    S = getattr(ss, f"csr_{flavour}")((data, S0.indices, S0.indptr), shape=S0.shape)
+    A = getattr(sp, f"csr_{flavour}")((data, S0.indices, S0.indptr), shape=S0.shape)
+    A.sum()                                     # flags and values worked out and noted
+    _refuse_hand_off(monkeypatch)
+    r, e = A.mean(), S.mean()
+    assert type(r) is type(e) and np.asarray(r).dtype == np.asarray(e).dtype
+    assert r == e

@@ -790,7 +790,7 @@ class BinaryOps:
                 and not self._on_host() and (axis is None or axis in (0, 1, -1, -2)):
             total = self._sum_mx(axis, bare=device)
         if total is None and dtype is None and out is None and not traced and not device:
-            r = self._line_sums(axis, mean=True)
+            r = self._line_sums(axis, mean=True) if axis is not None else self._mean_all()
             if r is not None:       # free CPU values: scipy's mean on views
                 return r
         if total is None:
@@ -803,6 +803,17 @@ class BinaryOps:
             r = total / n
         return _device_reduce.in_scipy_form(self, "mean", _sum_kwargs(axis, None, None), r) \
             if device else r
+
+    def _mean_all(self):
+        """scipy's mean over every place for free CPU values of a canonical
+        array (scipy sums repeated entries first), on a view: its values
+        scaled (float64 for bool and integers), then numpy's sum of them."""
+        v = self._free_canonical_view()
+        if v is None or not v.size or v.dtype == np.float16:
+            return None
+        v = v.astype(np.float64) if v.dtype.kind in "biu" else v
+        v = v * (1.0 / (self.shape[0] * self.shape[1]))
+        return np.sum(v if self._is_array else _device_reduce.as_matrix(v), dtype=v.dtype)
 
     def _axis_slots(self, axis):
         """For each stored entry, its position along the axis kept by a sum
