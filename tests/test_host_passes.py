@@ -559,3 +559,26 @@ def test_mean_of_every_place_on_a_view_matches_scipy(flavour, dtype, monkeypatch
     r, e = A.mean(), S.mean()
     assert type(r) is type(e) and np.asarray(r).dtype == np.asarray(e).dtype
     assert r == e
+
+
+@pytest.mark.parametrize("fmt", ["csr", "csc"])
+@pytest.mark.parametrize("flavour", ["array", "matrix"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int8, np.uint64, np.bool_,
+                                   np.complex64])
+@pytest.mark.parametrize("shape", [(30, 20), (20, 30)])
+def test_diagonal_and_trace_on_views_match_scipy(fmt, flavour, dtype, shape, monkeypatch):
+    rng = np.random.default_rng(15)
+    S0 = ss.random_array(shape, density=0.3, format=fmt, rng=16)
+    data = rng.uniform(-30, 70, S0.nnz).astype(dtype) if dtype != np.bool_ \
+        else rng.uniform(size=S0.nnz) > 0.4
+    ind = S0.indices.copy()
+    ind[1] = ind[0]                             # a repeated entry: scipy's routine adds them
+    S = getattr(ss, f"{fmt}_{flavour}")((data, ind, S0.indptr), shape=shape)
+    A = getattr(sp, f"{fmt}_{flavour}")((data, ind, S0.indptr), shape=shape)
+    _refuse_hand_off(monkeypatch)
+    for k in (0, 1, -1, 7, -9, np.int64(2), shape[1], -shape[0], 100):
+        r, e = A.diagonal(k), S.diagonal(k)
+        assert type(r) is type(e) and r.dtype == e.dtype
+        np.testing.assert_array_equal(r, e)
+        t, u = A.trace(k), S.trace(k)
+        assert type(t) is type(u) and t == u

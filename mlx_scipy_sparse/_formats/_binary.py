@@ -496,12 +496,8 @@ class BinaryOps:
         along = axis in ((1, -1) if self.format == "csr" else (0, -2))
         if (mean or not along) and not isinstance(axis, int):
             return None         # numpy integers: scipy's own checks raise there
-        v = self._free_canonical_view(canonical=False)
-        if v is None and self.ndim == 2 and not self._on_host():
-            self._ensure_valid()            # a first call: checked and probed once, kept
-            if _bridge.values_state(self) == _arrays.FREE:
-                v = self._free_canonical_view(canonical=False)
-        if v is None or v.dtype == np.float16:
+        v = self._free_view()
+        if v is None:
             return None
         dtype = _arrays.np_dtype(_exact_sum_dtype(self._values().dtype))
         if mean:
@@ -652,6 +648,9 @@ class BinaryOps:
 
     def trace(self, offset=0):
         """scipy's; with traced values the sum of the diagonal, in MLX."""
+        d = self._diagonal_on_view(offset)
+        if d is not None:                   # free CPU values: scipy's sum of its diagonal
+            return d.sum()
         if self.ndim == 2 and not self._on_host():
             if _transformed(self):
                 d = self.diagonal(offset)
@@ -803,6 +802,34 @@ class BinaryOps:
             r = total / n
         return _device_reduce.in_scipy_form(self, "mean", _sum_kwargs(axis, None, None), r) \
             if device else r
+
+    def _free_view(self):
+        """A read-only numpy view of free CPU values (any index order) for
+        scipy's own computation on views, or None (float16, which scipy
+        lacks; values elsewhere or traced; an unchecked pattern)."""
+        v = self._free_canonical_view(canonical=False)
+        if v is None and self.ndim == 2 and not self._on_host():
+            self._ensure_valid()            # a first call: checked and probed once, kept
+            if _bridge.values_state(self) == _arrays.FREE:
+                v = self._free_canonical_view(canonical=False)
+        return None if v is None or v.dtype == np.float16 else v
+
+    def _diagonal_on_view(self, k):
+        """scipy's diagonal of a CSR / CSC array with free CPU values, by its
+        compiled routine on views; None where that path is not this one."""
+        if self.format not in ("csr", "csc") or isinstance(k, (bool, np.bool_)) \
+                or not isinstance(k, (int, np.integer)):
+            return None
+        v = self._free_view()
+        if v is None:
+            return None
+        k = int(k) if self.format == "csr" else -int(k)
+        n_major, n_minor = self.shape if self.format == "csr" else self.shape[::-1]
+        return _kernels.diagonal_of(v, self._indices, self._indptr, k, n_major, n_minor)
+
+    def diagonal(self, k=0):
+        d = self._diagonal_on_view(k)
+        return d if d is not None else _bridge.call(self, "diagonal", (k,), {})
 
     def _mean_all(self):
         """scipy's mean over every place for free CPU values of a canonical

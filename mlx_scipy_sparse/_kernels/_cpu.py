@@ -150,6 +150,18 @@ def ones_product(data, indices, indptr, n_minor, dtype, across):
     return out
 
 
+def line_diagonal(k, n_major, n_minor, indptr, indices, data):
+    """Diagonal k of a compressed array (k counted along the minor axis) in
+    the values' dtype, by scipy's csr_diagonal: repeated entries added."""
+    if k <= -n_major or k >= n_minor:
+        return np.empty(0, dtype=data.dtype)
+    if indices.dtype != indptr.dtype:
+        indices, indptr = indices.astype(np.int64), indptr.astype(np.int64)
+    y = np.empty(min(n_major + min(k, 0), n_minor - max(k, 0)), dtype=data.dtype)
+    st.csr_diagonal(k, n_major, n_minor, indptr, indices, data, y)
+    return y
+
+
 def sort_lines_into(data, indices, indptr):
     """Sort each line's indices (and values with them) in place, by the
     routine scipy's sort_indices runs (so its order among repeated indices)."""

@@ -21,7 +21,7 @@ import numpy as np
 import mlx.core as mx
 
 from .. import _arrays
-from ._cpu import (csr_transpose, drop_zeros_into, intersection_slots, rows_of, sort_lines_into,
+from ._cpu import (csr_transpose, drop_zeros_into, line_diagonal, intersection_slots, rows_of, sort_lines_into,
                    ones_product, union_slots)
 from . import _device_patterns as device_patterns
 from ._composed import running_sum
@@ -217,6 +217,13 @@ def ones_sums(values, indices, indptr, n_minor, dtype, across=True):
     dtype ``dtype``, as scipy's product with ones computes it."""
     return ones_product(values, _arrays.to_np(indices), _arrays.to_np(indptr), n_minor, dtype,
                         across)
+
+
+def diagonal_of(values, indices, indptr, k, n_major, n_minor):
+    """Diagonal k (along the minor axis) of numpy values ``values`` (a view
+    of free CPU values) on a compressed pattern, as scipy's diagonal."""
+    return line_diagonal(k, n_major, n_minor, _arrays.to_np(indptr), _arrays.to_np(indices),
+                         values)
 
 
 def sort_lines(values, indices, indptr):
