@@ -582,3 +582,26 @@ def test_diagonal_and_trace_on_views_match_scipy(fmt, flavour, dtype, shape, mon
         np.testing.assert_array_equal(r, e)
         t, u = A.trace(k), S.trace(k)
         assert type(t) is type(u) and t == u
+
+
+@pytest.mark.parametrize("fmt", ["csr", "csc"])
+@pytest.mark.parametrize("flavour", ["array", "matrix"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int8, np.uint64])
+def test_scalar_order_comparisons_on_views_match_scipy(fmt, flavour, dtype, monkeypatch):
+    rng = np.random.default_rng(17)
+    S0 = ss.random_array((40, 30), density=0.3, format=fmt, rng=18)
+    data = rng.uniform(-30, 70, S0.nnz).astype(dtype)
+    S = getattr(ss, f"{fmt}_{flavour}")((data, S0.indices, S0.indptr), shape=S0.shape)
+    A = getattr(sp, f"{fmt}_{flavour}")((data, S0.indices, S0.indptr), shape=S0.shape)
+    A.sum()                                     # flags and values worked out and noted
+    _refuse_hand_off(monkeypatch)
+    cases = [("__gt__", 0), ("__gt__", 20), ("__gt__", np.float32(3.5)), ("__gt__", 100),
+             ("__lt__", 0)]                 # (A < s for s > 0 is dense-ish: scipy's path)
+    if np.dtype(dtype).kind != "u":
+        cases += [("__lt__", -7), ("__lt__", -100)]
+    for name, s in cases:
+        R, Q = getattr(A, name)(s), getattr(S, name)(s)
+        assert type(R).__name__ == type(Q).__name__ and R.dtype == Q.dtype == np.bool_
+        for a in ("data", "indices", "indptr"):
+            np.testing.assert_array_equal(np.asarray(getattr(R, a)), getattr(Q, a))
+        assert R.has_canonical_format

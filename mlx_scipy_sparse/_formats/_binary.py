@@ -232,7 +232,21 @@ class BinaryOps:
         # Python one takes the array's dtype where it fits; where not, scipy's)
         if isinstance(s, (int, float)) and np.asarray(s).astype(self.dtype) != s:
             return None
-        return self._stored_with_scalar(s, np.result_type(self.dtype, s), compare)
+        r = self._compared_on_view(s, name)
+        return self._stored_with_scalar(s, np.result_type(self.dtype, s), compare) \
+            if r is None else r
+
+    def _compared_on_view(self, s, name):
+        """A > s / A < s of a canonical CSR / CSC array with free CPU values,
+        as scipy computes it (numpy's comparison of the stored values, the
+        False ones dropped), on views; None where that path is not this one."""
+        v = self._free_canonical_view() if self.format in ("csr", "csc") else None
+        if v is None or v.dtype == np.float16:
+            return None
+        keep = (np.greater if name == "__gt__" else np.less)(v, s)
+        data, ind, ptr = _kernels.kept_on_view(keep, self._indices, self._indptr)
+        return type(self)._built(self.shape, data, ind, ptr, sorted_indices=True,
+                                 canonical=True)
 
     def _stored_with_scalar(self, s, out, fn):
         """fn(values, s) in numpy dtype ``out`` over the stored entries of the

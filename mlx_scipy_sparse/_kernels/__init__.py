@@ -22,7 +22,8 @@ from .. import _arrays
 from . import _composed, _cpu
 from ._composed import running_sum  # noqa: F401
 from ._values import (  # noqa: F401
-    bare_cpu, compact, diagonal_of, drop_zeros, elementwise, entry_rows, gather, kept_pattern, line_sums,
+    bare_cpu, compact, diagonal_of, drop_zeros, elementwise, entry_rows, gather, kept_on_view,
+    kept_pattern, line_sums,
     lines_pattern,
     memo,
     nonzero_mask, intersection_pattern, merge_pattern, ones_sums, scatter_sum, sort_lines, spread,

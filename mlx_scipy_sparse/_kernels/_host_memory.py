@@ -12,7 +12,8 @@ fault per 4 KB page on first touch (a fresh 64 MB MLX buffer 66-73 ms on the
   limit is still MLX's default, raise it (to 1 GiB or 1/16 of the memory,
   the smaller), so a loop's outputs reuse the last call's buffers as they do
   on MLX's GPU backends.  Only MLX's own setting, only when nobody changed
-  it; `mx.set_cache_limit` after the import decides otherwise.  MLX's CPU
+  it; `mx.set_cache_limit` after the import sets the limit (the emptying
+  below goes on until `reuse_host_memory` hands the cache over).  MLX's CPU
   cache keeps what it first took and frees the rest once full (its GPU
   allocators drop their oldest buffers instead), so after a run of other
   shapes it would hold stale sizes and reuse nothing: `make_room` empties it

@@ -219,6 +219,21 @@ def ones_sums(values, indices, indptr, n_minor, dtype, across=True):
                         across)
 
 
+def kept_on_view(keep, indices, indptr):
+    """(values, indices, indptr) of the entries of a compressed pattern that
+    the numpy bool array ``keep`` marks, in order, as MLX arrays with True
+    values: scipy's answer to a comparison whose False entries it drops.
+    The pattern's own index arrays where every entry stays."""
+    n = int(np.count_nonzero(keep))
+    values = mx.array(np.ones(n, dtype=np.bool_))
+    if n == keep.size:
+        return values, indices, indptr
+    ind, ptr = _arrays.to_np(indices), _arrays.to_np(indptr)
+    before = np.zeros(keep.size + 1, dtype=ptr.dtype)       # kept entries before each one
+    np.cumsum(keep, dtype=ptr.dtype, out=before[1:])
+    return values, mx.array(ind[keep]), mx.array(before[ptr])
+
+
 def diagonal_of(values, indices, indptr, k, n_major, n_minor):
     """Diagonal k (along the minor axis) of numpy values ``values`` (a view
     of free CPU values) on a compressed pattern, as scipy's diagonal."""
