@@ -240,8 +240,8 @@ class BinaryOps:
         """A > s / A < s of a canonical CSR / CSC array with free CPU values,
         as scipy computes it (numpy's comparison of the stored values, the
         False ones dropped), on views; None where that path is not this one."""
-        v = self._free_canonical_view() if self.format in ("csr", "csc") else None
-        if v is None or v.dtype == np.float16:
+        v = self._free_view() if self.format in ("csr", "csc") else None
+        if v is None or not self.has_canonical_format:   # (scipy merges repeats first)
             return None
         keep = (np.greater if name == "__gt__" else np.less)(v, s)
         data, ind, ptr = _kernels.kept_on_view(keep, self._indices, self._indptr)
@@ -472,7 +472,7 @@ class BinaryOps:
         if v is not None and v.size and v.dtype not in (np.float16,):
             # scipy's own reduction of its data, on a view (a matrix for the matrix flavour)
             return np.sum(v if self._is_array else _device_reduce.as_matrix(v))
-        r = self._line_sums(axis) if dtype is None and out is None else None
+        r = self._axis_sums_on_view(axis) if dtype is None and out is None else None
         if r is not None:
             return r
         state = _bridge.values_state(self)
@@ -495,7 +495,7 @@ class BinaryOps:
         return _device_reduce.in_scipy_form(self, "sum", _sum_kwargs(axis, None, None), r) \
             if device else r
 
-    def _line_sums(self, axis, mean=False):
+    def _axis_sums_on_view(self, axis, mean=False):
         """A sum along an axis of a CSR / CSC array with free CPU values, as
         scipy computes it, on views in its types: along the lines (rows of
         CSR) numpy's add.reduceat, scipy's own reduction there; across them
@@ -698,11 +698,8 @@ class BinaryOps:
             C = sorted_in_mlx(self)
             if C is not None:
                 return _select.adopt(self, C)
-        if self.format != "coo" and self.ndim == 2 and _arrays.is_mx(self._data) \
-                and self._pattern_ready():
-            self._ensure_valid()
-            got = _kernels.sort_lines(self._data, self._indices, self._indptr) \
-                if self._valid else None
+        if self.format != "coo" and self._pattern_ready():
+            got = _kernels.sort_lines(self._values(), self._indices, self._indptr)
             if got is not None:     # free CPU values: scipy's sort on our fresh copies
                 return _select.adopt(self, type(self)._built(
                     self.shape, *got, self._indptr, sorted_indices=True))
@@ -803,7 +800,7 @@ class BinaryOps:
                 and not self._on_host() and (axis is None or axis in (0, 1, -1, -2)):
             total = self._sum_mx(axis, bare=device)
         if total is None and dtype is None and out is None and not traced and not device:
-            r = self._line_sums(axis, mean=True) if axis is not None else self._mean_all()
+            r = self._axis_sums_on_view(axis, mean=True) if axis is not None else self._mean_on_view()
             if r is not None:       # free CPU values: scipy's mean on views
                 return r
         if total is None:
@@ -845,12 +842,12 @@ class BinaryOps:
         d = self._diagonal_on_view(k)
         return d if d is not None else _bridge.call(self, "diagonal", (k,), {})
 
-    def _mean_all(self):
+    def _mean_on_view(self):
         """scipy's mean over every place for free CPU values of a canonical
         array (scipy sums repeated entries first), on a view: its values
         scaled (float64 for bool and integers), then numpy's sum of them."""
-        v = self._free_canonical_view()
-        if v is None or not v.size or v.dtype == np.float16:
+        v = self._free_view()
+        if v is None or not v.size or not self.has_canonical_format:
             return None
         v = v.astype(np.float64) if v.dtype.kind in "biu" else v
         v = v * (1.0 / (self.shape[0] * self.shape[1]))

@@ -23,12 +23,9 @@ from . import _composed, _cpu
 from ._composed import running_sum  # noqa: F401
 from ._values import (  # noqa: F401
     bare_cpu, compact, diagonal_of, drop_zeros, elementwise, entry_rows, gather, kept_on_view,
-    kept_pattern, line_sums,
-    lines_pattern,
-    memo,
-    nonzero_mask, intersection_pattern, merge_pattern, ones_sums, scatter_sum, sort_lines, spread,
-    stack_lines,
-    transpose_pattern, union_pattern)
+    kept_pattern, line_sums, lines_pattern, memo, nonzero_mask, intersection_pattern,
+    merge_pattern, ones_sums, scatter_sum, sort_lines, spread, stack_lines, transpose_pattern,
+    union_pattern)
 from ._host_memory import keep_freed_buffers, make_room, reuse_host_memory  # noqa: F401
 from ._device import (  # noqa: F401
     cpu_stream, gpu_available, gpu_default, keep_in_mlx, on_gpu, stream_for, use_cpu, use_gpu)
