@@ -43,7 +43,7 @@ _kept_limit = None        # the limit keep_freed_buffers set, while it is ours
 
 
 def make_room():
-    """Empty MLX's CPU buffer cache once it is 3/4 full (35 ns when not)."""
+    """Empty MLX's CPU buffer cache once it is 3/4 full (0.16 us a call when not)."""
     if _kept_limit is not None and mx.get_cache_memory() > _kept_limit - (_kept_limit >> 2):
         mx.clear_cache()
 
