@@ -10,7 +10,7 @@ import numpy as np
 import scipy.sparse as _ss
 
 from . import _arrays
-from ._formats import _bridge, _select, _stack
+from ._formats import _bridge, _select, _stack, _view_reduce
 from ._kernels import keep_in_mlx
 
 _FROM_SCIPY = (
@@ -43,6 +43,10 @@ def _lift(name):
             if r is not None:
                 return r
         _bridge.transformed(name, state=state)
+        if name == "find" and len(args) == 1 and not kwargs and _bridge.is_ours(args[0]):
+            r = _view_reduce.find(args[0])      # free CPU values: on views
+            if r is not None:
+                return r
         if name in _stack.STACKS:           # free CPU values: laid end to end on views
             r = _stack.stacked(name, args, kwargs)
             if r is not None:

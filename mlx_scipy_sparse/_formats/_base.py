@@ -14,7 +14,7 @@ import mlx.core as mx
 import scipy.sparse as _ss
 
 from .. import _arrays, _kernels
-from . import _bridge, _device_reduce, _float64, _validate, _values
+from . import _bridge, _device_reduce, _float64, _validate, _values, _view_reduce
 
 _F64 = mx.float64
 _F16 = mx.float16
@@ -338,6 +338,10 @@ class _spbase:
         v = self._free_canonical_view() if axis is None and hasattr(self, "_vals") else None
         if v is not None:
             return np.intp(np.count_nonzero(v))     # scipy's count of its data, its type
+        if axis is not None and not _kernels.keep_in_mlx():
+            r = _view_reduce.count_nonzero_along(self, axis)    # free CPU values: on views
+            if r is not None:
+                return r
         kw = {} if axis is None else {"axis": axis}
         state = _bridge.values_state(self) if self.ndim == 2 and not self._on_host() else None
         if state == _arrays.TRACED:     # inside mx.compile: MLX int64 counts

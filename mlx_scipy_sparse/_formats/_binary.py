@@ -14,7 +14,7 @@ import numpy as np
 import mlx.core as mx
 
 from .. import _arrays, _kernels
-from . import _bridge, _device_reduce, _select
+from . import _bridge, _device_reduce, _select, _view_reduce
 
 
 # scipy's names for the compiled elementwise routines of two sparse operands
@@ -268,26 +268,29 @@ class BinaryOps:
                                   canonical=True), state)
 
     def __add__(self, other):
-        r = self._with_dense(other, mx.add, 1, 1)
+        r = self._with_dense(other, mx.add, 1, 1, "add")
         return self._on_union(other, "__add__", mx.add) if r is None else r
 
     def __radd__(self, other):          # ours + ours comes to __add__ first
-        r = self._with_dense(other, lambda a, x: mx.add(x, a), 1, 1)
+        r = self._with_dense(other, lambda a, x: mx.add(x, a), 1, 1, "add")
         return _bridge.call(self, "__radd__", (other,), {}) if r is None else r
 
     def __sub__(self, other):
-        r = self._with_dense(other, mx.subtract, 1, -1)
+        r = self._with_dense(other, mx.subtract, 1, -1, "sub")
         return self._on_union(other, "__sub__", mx.subtract) if r is None else r
 
     def __rsub__(self, other):
-        r = self._with_dense(other, lambda a, x: mx.subtract(x, a), -1, 1)
+        r = self._with_dense(other, lambda a, x: mx.subtract(x, a), -1, 1, "rsub")
         return _bridge.call(self, "__rsub__", (other,), {}) if r is None else r
 
-    def _with_dense(self, other, fn, a_sign, d_sign):
+    def _with_dense(self, other, fn, a_sign, d_sign, how):
         """fn(A densified, other) for an MLX dense operand, or a numpy one
         when A's values are traced (scipy's sparse +/- dense is dense): MLX
-        out, differentiable with respect to both.  None otherwise.
-        ``a_sign * A + d_sign * other`` is what fn computes."""
+        out, differentiable with respect to both; a numpy operand and free
+        CPU values: scipy's numpy answer on views.  None otherwise.
+        ``a_sign * A + d_sign * other`` is what fn computes (``how`` names it)."""
+        if type(other) is np.ndarray and not _transformed(self):
+            return _view_reduce.with_numpy_dense(self, other, how)
         if type(other) is np.ndarray and _arrays.supported_dtype(other.dtype) \
                 and _transformed(self):
             other = _arrays.to_mx(other)        # traced values: MLX out, as for an MLX operand
@@ -587,7 +590,12 @@ class BinaryOps:
     def _arg_extreme(self, name, axis, out, explicit):
         """Along an axis under the device rule: worked out where the values
         live (_device_reduce.arg_extreme_axis); inside mx.compile, MLX int64
-        answers; scipy's otherwise."""
+        answers; free CPU values: scipy's answers on views; scipy's otherwise."""
+        if out is None and not _kernels.keep_in_mlx():
+            r = _view_reduce.arg_extreme_along(self, name, axis, explicit) if axis is not None \
+                else _view_reduce.arg_extreme_all(self, name, explicit)
+            if r is not None:
+                return r
         if out is None and self.ndim == 2 and self.nnz and all(self.shape) \
                 and _bridge.values_state(self) == _arrays.TRACED \
                 and self._known_flag("has_canonical_format"):
@@ -629,6 +637,10 @@ class BinaryOps:
             if v.size != self._shape[0] * self._shape[1]:
                 m = ufunc(t(0), m)
             return t(m)     # numpy's type for the dtype (int64, not the view's longlong)
+        if out is None and axis is not None and not _kernels.keep_in_mlx():
+            r = _view_reduce.extreme_along(self, name, axis, explicit)
+            if r is not None:                  # free CPU values: scipy's answer on views
+                return r
         traced = _transformed(self)
         device = not traced and _device_reduce.applies(self)
         if device and axis in (0, 1, -1, -2) and out is None and not explicit and self.ndim == 2 \
@@ -723,7 +735,8 @@ class BinaryOps:
     def nonzero(self):
         if _select.applies(self):
             return _select.nonzero(self)
-        return _bridge.call(self, "nonzero", (), {})
+        r = None if _kernels.keep_in_mlx() else _view_reduce.nonzero(self)
+        return _bridge.call(self, "nonzero", (), {}) if r is None else r
 
     def _known_flag(self, name):
         """The canonical flag, worked out from the index arrays where it can
@@ -746,6 +759,8 @@ class BinaryOps:
 
     def _dense_either(self, name, order):
         dense = self._dense_mx()
+        if dense is None and not _kernels.keep_in_mlx():
+            dense = _view_reduce.dense(self, name, order)     # free CPU values: on views
         return self._dense_device(name, order) if dense is None else dense
 
     def _dense_mx(self):

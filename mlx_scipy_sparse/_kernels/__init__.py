@@ -26,6 +26,11 @@ from ._values import (  # noqa: F401
     kept_pattern, line_sums, lines_pattern, memo, nonzero_mask, intersection_pattern,
     merge_pattern, ones_sums, scatter_sum, sort_lines, spread, stack_lines, transpose_pattern,
     union_pattern)
+from ._line_reduce import (  # noqa: F401
+    arg_extreme_all, densify_into, line_arg_extremes, line_extremes)
+from ._blocks import (  # noqa: F401
+    compressed_entries, compressed_views, coo_entries, coords_end_to_end, joined_lines,
+    lines_end_to_end, triangle, views_apply)
 from ._host_memory import keep_freed_buffers, make_room, reuse_host_memory  # noqa: F401
 from ._device import (  # noqa: F401
     cpu_stream, gpu_available, gpu_default, keep_in_mlx, on_gpu, stream_for, use_cpu, use_gpu)

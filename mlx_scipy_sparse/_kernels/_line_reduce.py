@@ -1,0 +1,113 @@
+"""Reductions along the lines of a compressed pattern (rows of CSR, columns
+of CSC) on numpy views of free CPU values: scipy's min / max / argmin /
+argmax along an axis, its global argmin / argmax and its densifying, in its
+types and bits, without a scipy object (the hand-off cost more than the
+work at 40k entries; scipy's arg-reductions along an axis loop in Python
+over the lines).  numpy in, numpy out; no format class here."""
+import numpy as np
+from scipy.sparse import _sparsetools
+
+from .. import _arrays
+
+
+def _lines(ptr):
+    """(lines holding entries, their first positions, their lengths)."""
+    counts = np.diff(ptr)
+    lines = np.flatnonzero(counts)
+    return lines, ptr[lines], counts[lines]
+
+
+def line_extremes(values, indptr, line_size, ufunc, explicit):
+    """(lines, value): ``ufunc`` (np.maximum / np.minimum) over each line
+    holding entries, an implicit zero counted where the line is not full
+    (unless ``explicit``), the lines whose result is zero left out: the
+    parts of scipy's COO answer to A.max(axis) / A.min(axis)."""
+    ptr = _arrays.to_np(indptr)
+    lines, starts, counts = _lines(ptr)
+    if not lines.size:
+        return lines, values[:0].copy()
+    value = ufunc.reduceat(values, starts)
+    if not explicit:
+        short = counts < line_size
+        value[short] = ufunc(value[short], 0)
+    kept = value != 0
+    return lines[kept], value[kept]
+
+
+def line_arg_extremes(values, indices, indptr, line_size, largest, explicit):
+    """Each line's argmax (``largest``) or argmin as scipy answers it for
+    sorted lines without repeats: the minor index of the line's first
+    extreme entry (NaN counts as the extreme, as np.argmax has it), or,
+    where an implicit zero wins or ties, the first missing index (scipy
+    takes the smaller of the extreme's position in the line and that index
+    when the extreme is zero).  Empty lines answer 0.  int64, as scipy's."""
+    ptr, ind = _arrays.to_np(indptr), _arrays.to_np(indices)
+    out = np.zeros(len(ptr) - 1, dtype=np.int64)
+    lines, starts, counts = _lines(ptr)
+    if not lines.size:
+        return out
+    ufunc = np.maximum if largest else np.minimum
+    ext = ufunc.reduceat(values, starts)            # NaN wherever a line holds one
+    at_each = np.repeat(ext, counts)
+    hit = values == at_each
+    if values.dtype.kind in "fc":
+        hit |= np.isnan(values) & np.isnan(at_each)
+    position = np.arange(values.size)
+    first = np.minimum.reduceat(np.where(hit, position, values.size), starts)
+    minor = ind[first]
+    if explicit:
+        out[lines] = minor
+        return out
+    # sorted distinct indices run 0, 1, 2 ... up to a line's first missing one:
+    # the count of entries sitting at their own rank is that index
+    rank = position - np.repeat(starts, counts)
+    missing = np.add.reduceat((ind == rank).astype(np.int64), starts)
+    zero_wins = np.where(ext == 0, np.minimum(first - starts, missing), missing)
+    decided = (np.greater(ext, 0) if largest else np.less(ext, 0)) | (counts == line_size)
+    out[lines] = np.where(decided, minor, zero_wins)
+    return out
+
+
+def arg_extreme_all(values, indices, indptr, n_cols, largest, explicit):
+    """scipy's A.argmax() / A.argmin() over every place of a canonical CSR
+    pattern (its row-major order): the flat index of the first extreme
+    entry, or of the first implicit zero where that wins (the smaller of
+    the two flat positions where the extreme is zero, as scipy takes it)."""
+    k = np.argmax(values) if largest else np.argmin(values)
+    if explicit:
+        return k
+    ptr, ind = _arrays.to_np(indptr), _arrays.to_np(indices)
+    n_rows, nnz = len(ptr) - 1, values.size
+    value = values[k]
+    if (value > 0 if largest else value < 0) or nnz == n_rows * n_cols:
+        return _flat(ptr, ind, int(k), n_cols)
+    gap = _first_gap(ptr, ind, n_cols, nnz, n_rows * n_cols)
+    return min(gap, k) if value == 0 else gap     # (k stays numpy's integer, as there)
+
+
+def _flat(ptr, ind, k, n_cols):
+    row = int(np.searchsorted(ptr, k, side="right")) - 1
+    return row * n_cols + int(ind[k])
+
+
+def _first_gap(ptr, ind, n_cols, nnz, size):
+    """The first flat index no entry holds.  Entry k's flat index minus k
+    never decreases along a canonical pattern, so a bisection finds the
+    first entry past the gap (log2(nnz) reads, not a pass over them)."""
+    lo, hi = 0, nnz
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if _flat(ptr, ind, mid, n_cols) == mid:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo if lo < size else -1
+
+
+def densify_into(values, indices, indptr, out):
+    """Each entry added into the C-ordered numpy 2-D array ``out`` (n_major
+    x n_minor) at its place: scipy's csr_todense."""
+    n_major, n_minor = out.shape
+    _sparsetools.csr_todense(n_major, n_minor, _arrays.to_np(indptr), _arrays.to_np(indices),
+                             values, out)
+    return out

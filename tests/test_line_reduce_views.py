@@ -1,0 +1,219 @@
+"""min / max / argmin / argmax along an axis and over every place,
+toarray / todense and sums with a numpy dense operand, for free CPU values
+of CSR / CSC arrays: scipy's answers bit for bit (values, types, index
+dtypes, forms), computed on views with no hand-off to scipy; the cases the
+views do not take (unsorted or repeated entries, complex values, another
+order) still scipy's answers."""
+import numpy as np
+import pytest
+import scipy.sparse as ss
+
+import mlx_scipy_sparse as sp
+from mlx_scipy_sparse._formats import _bridge
+
+
+def _refuse_hand_off(monkeypatch):
+    def refuse(*a, **k):
+        raise AssertionError("handed to scipy")
+    monkeypatch.setattr(_bridge, "call", refuse)
+    monkeypatch.setattr(_bridge, "lend", refuse)
+
+
+def _tricky(fmt, dtype, shape=(23, 17), seed=0, flavour="array"):
+    """Negative and positive values, ties, stored zeros, a full line, an
+    empty line, NaN for floats; built by scipy (canonical)."""
+    rng = np.random.default_rng(seed)
+    D = rng.integers(-3, 4, size=shape).astype(np.float64)
+    D[rng.random(shape) < 0.6] = 0
+    D[2, :] = rng.integers(1, 3, size=shape[1])           # a full row
+    D[:, 3] = -rng.integers(1, 3, size=shape[0])          # a full column, negative
+    D[5, :] = 0                                           # an empty row
+    D[:, 7] = 0
+    S = getattr(ss, f"{fmt}_{flavour}")(D.astype(dtype) if dtype != np.bool_ else D != 0)
+    if np.dtype(dtype).kind == "f":
+        S.data[S.data.size // 3] = np.nan
+    if S.nnz > 4:
+        S.data[1] = 0                                     # a stored zero
+    return S
+
+
+def _ours(S):
+    return getattr(sp, f"{S.format}_{'array' if isinstance(S, ss.sparray) else 'matrix'}")(S)
+
+
+def _same(ours, ref):
+    assert type(ours).__name__ == type(ref).__name__
+    if ss.issparse(ref):
+        assert ours.shape == ref.shape and ours.dtype == ref.dtype and ours.format == ref.format
+        np.testing.assert_array_equal(np.asarray(ours.data), ref.data)
+        for o, r in zip(ours.coords, ref.coords):
+            np.testing.assert_array_equal(np.asarray(o), r)
+            assert np.asarray(o).dtype == r.dtype
+        assert ours.has_canonical_format == ref.has_canonical_format
+    else:
+        assert np.asarray(ours).dtype == np.asarray(ref).dtype
+        np.testing.assert_array_equal(ours, ref)
+
+
+DTYPES = [np.float32, np.float64, np.int32, np.int64, np.uint8, np.bool_]
+
+
+@pytest.mark.parametrize("fmt", ["csr", "csc"])
+@pytest.mark.parametrize("flavour", ["array", "matrix"])
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("explicit", [False, True])
+def test_axis_extremes_on_views_match_scipy(fmt, flavour, dtype, explicit, monkeypatch):
+    for seed in range(3):
+        S = _tricky(fmt, dtype, seed=seed, flavour=flavour)
+        A = _ours(S)
+        A.has_canonical_format                    # (a first call works the flag out)
+        _refuse_hand_off(monkeypatch)
+        for axis in (0, 1, -1, -2):
+            for name in ("max", "min", "argmax", "argmin"):
+                _same(getattr(A, name)(axis=axis, explicit=explicit),
+                      getattr(S, name)(axis=axis, explicit=explicit))
+        monkeypatch.undo()
+
+
+@pytest.mark.parametrize("flavour", ["array", "matrix"])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_argextremes_over_every_place_on_views_match_scipy(flavour, dtype, monkeypatch):
+    cases = [_tricky("csr", dtype, seed=s, flavour=flavour) for s in range(3)]
+    full = np.arange(1, 13, dtype=np.float64).reshape(3, 4)
+    cases += [getattr(ss, f"csr_{flavour}")(x.astype(dtype)) for x in
+              (full, -full, full - 6, np.eye(4), -np.eye(4), np.diag([0, 0, 2.0]))]
+    for S in cases:
+        A = _ours(S)
+        A.has_canonical_format
+        _refuse_hand_off(monkeypatch)
+        for name in ("argmax", "argmin"):
+            for explicit in (False, True):
+                got, ref = getattr(A, name)(explicit=explicit), getattr(S, name)(explicit=explicit)
+                assert got == ref and type(got) is type(ref), (name, explicit, got, ref)
+        monkeypatch.undo()
+
+
+def test_reductions_views_do_not_take_stay_scipys():
+    """Unsorted or repeated entries, complex values, CSC's argmax over every
+    place, empty arrays and bad arguments: scipy's path, scipy's answers."""
+    S = _tricky("csr", np.float32)
+    U = S.copy()                                              # each row's entries reversed
+    for k in range(U.shape[0]):
+        a, b = U.indptr[k], U.indptr[k + 1]
+        U.indices[a:b], U.data[a:b] = U.indices[a:b][::-1].copy(), U.data[a:b][::-1].copy()
+    U.has_sorted_indices = False
+    R = ss.csr_array((np.ones(4, np.float32), np.array([1, 1, 0, 2]), np.array([0, 2, 4])),
+                     shape=(2, 3))                            # a repeated entry
+    C = _tricky("csc", np.complex64)
+    for ref in (U, R, _tricky("csc", np.float32), ss.csr_array((0, 4), dtype=np.float32)):
+        A = sp.csr_array(ref) if ref.format == "csr" else sp.csc_array(ref)
+        for name in ("argmax", "argmin", "max", "min"):
+            for axis in (None, 0, 1):
+                try:
+                    want = getattr(ref, name)(axis=axis)
+                except ValueError as e:
+                    with pytest.raises(ValueError, match=str(e)[:20]):
+                        getattr(A, name)(axis=axis)
+                    continue
+                got = getattr(A, name)(axis=axis)
+                if ss.issparse(want):
+                    np.testing.assert_array_equal(got.toarray(), want.toarray())
+                else:
+                    assert np.array_equal(got, want, equal_nan=True)
+    A = sp.csc_array(C)
+    np.testing.assert_array_equal(A.max(axis=0).toarray(), C.max(axis=0).toarray())
+    with pytest.raises(ValueError, match="out"):
+        sp.csr_array(S).max(axis=0, out=np.zeros(1))
+    with pytest.raises(ValueError):
+        sp.csr_array(S).argmax(axis=2)
+
+
+@pytest.mark.parametrize("fmt", ["csr", "csc"])
+@pytest.mark.parametrize("flavour", ["array", "matrix"])
+@pytest.mark.parametrize("dtype", DTYPES + [np.complex64])
+def test_dense_forms_on_views_match_scipy(fmt, flavour, dtype, monkeypatch):
+    S = _tricky(fmt, dtype, flavour=flavour)
+    dup = ss.coo_array(([1, 2, 3], ([0, 0, 1], [1, 1, 2])), shape=(2, 3)).astype(dtype)
+    D = getattr(ss, f"{fmt}_{flavour}")((dup.data, (dup.row, dup.col)), shape=dup.shape)
+    for ref in (S, D):
+        A = _ours(ref)
+        A._ensure_valid()
+        _refuse_hand_off(monkeypatch)
+        for name in ("toarray", "todense"):
+            for order in (None, "C" if fmt == "csr" else "F"):
+                got, want = getattr(A, name)(order=order), getattr(ref, name)(order=order)
+                _same(got, want)
+                assert got.flags.c_contiguous == want.flags.c_contiguous
+        monkeypatch.undo()
+    A = _ours(S)
+    got = A.toarray(order="F" if fmt == "csr" else "C")      # the other order: scipy's path
+    np.testing.assert_array_equal(got, S.toarray(order="F" if fmt == "csr" else "C"))
+    d = A.toarray()
+    d[...] = 7                                               # a new array: A is untouched
+    np.testing.assert_array_equal(A.toarray(), S.toarray())
+
+
+@pytest.mark.parametrize("fmt", ["csr", "csc"])
+@pytest.mark.parametrize("flavour", ["array", "matrix"])
+@pytest.mark.parametrize("dtype,ddtype", [(np.float32, np.float32), (np.float32, np.float64),
+                                          (np.int8, np.float16), (np.bool_, np.int32),
+                                          (np.int64, np.uint8), (np.complex64, np.float32)])
+def test_numpy_dense_sums_on_views_match_scipy(fmt, flavour, dtype, ddtype, monkeypatch):
+    S = _tricky(fmt, dtype, flavour=flavour)
+    A = _ours(S)
+    A._ensure_valid()
+    rng = np.random.default_rng(3)
+    full = (rng.random(S.shape) * 5).astype(ddtype)
+    row = full[:1]
+    _refuse_hand_off(monkeypatch)
+    for X in (full, row, np.asfortranarray(full)):
+        with np.errstate(all="ignore"):
+            _same(A + X, S + X)
+            if dtype != np.bool_:
+                _same(A - X, S - X)
+                _same(X - A, X - S)
+    monkeypatch.undo()
+    with pytest.raises(ValueError):
+        A + np.ones((3, 3), dtype=ddtype)
+
+
+@pytest.mark.parametrize("fmt", ["csr", "csc"])
+@pytest.mark.parametrize("flavour", ["array", "matrix"])
+@pytest.mark.parametrize("dtype", DTYPES + [np.complex64])
+@pytest.mark.parametrize("index_dtype", [np.int32, np.int64])
+def test_positions_and_counts_on_views_match_scipy(fmt, flavour, dtype, index_dtype,
+                                                   monkeypatch):
+    S = _tricky(fmt, dtype, flavour=flavour)
+    S.indices, S.indptr = S.indices.astype(index_dtype), S.indptr.astype(index_dtype)
+    no_zeros = S.copy()
+    no_zeros.data[no_zeros.data == 0] = 1
+    for ref in (S, no_zeros):
+        A = _ours(ref)
+        A.has_canonical_format
+        _refuse_hand_off(monkeypatch)
+        for got, want in zip(A.nonzero(), ref.nonzero()):
+            _same(got, want)
+        if fmt == "csr":
+            for got, want in zip(sp.find(A), ss.find(ref)):
+                _same(got, want)
+        for axis in (0, 1, -1, -2):
+            _same(A.count_nonzero(axis=axis), ref.count_nonzero(axis=axis))
+        monkeypatch.undo()
+    got = sp.find(_ours(S))[0]
+    got[...] = -1                               # a new array: A is untouched
+    np.testing.assert_array_equal(_ours(S).nonzero()[0], S.nonzero()[0])
+
+
+def test_positions_of_repeated_entries_match_scipy(monkeypatch):
+    """nonzero lists repeats each on their own, in storage order (on views);
+    find and count_nonzero merge them first (scipy's path here)."""
+    data = np.array([1.0, -1.0, 2.0, 0.0, 3.0], dtype=np.float32)
+    ind, ptr = np.array([2, 2, 0, 1, 1]), np.array([0, 2, 5])
+    S = ss.csr_array((data, ind, ptr), shape=(2, 3))
+    A = sp.csr_array((data, ind, ptr), shape=(2, 3))
+    for got, want in zip(A.nonzero(), S.copy().nonzero()):
+        _same(got, want)
+    for got, want in zip(sp.find(A), ss.find(S.copy())):
+        _same(got, want)
+    for axis in (0, 1):
+        _same(A.count_nonzero(axis=axis), S.copy().count_nonzero(axis=axis))
