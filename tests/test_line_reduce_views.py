@@ -217,3 +217,77 @@ def test_positions_of_repeated_entries_match_scipy(monkeypatch):
         _same(got, want)
     for axis in (0, 1):
         _same(A.count_nonzero(axis=axis), S.copy().count_nonzero(axis=axis))
+
+
+@pytest.mark.parametrize("flavour", ["array", "matrix"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int32, np.complex64])
+def test_pairs_of_csr_and_csc_on_views_match_scipy(flavour, dtype, monkeypatch):
+    """A CSR operand and a CSC one: scipy converts the second to the first's
+    format and runs its routine; so do the views (the conversion ours)."""
+    S = _tricky("csr", dtype, flavour=flavour, seed=4)
+    T = _tricky("csc", dtype, flavour=flavour, seed=5)
+    if np.dtype(dtype).kind == "f":
+        S.data[np.isnan(S.data)], T.data[np.isnan(T.data)] = 1, 2
+    A, B = _ours(S), _ours(T)
+    A.has_canonical_format, B.has_canonical_format
+    _refuse_hand_off(monkeypatch)
+    ops = ["__add__", "__sub__", "multiply", "__ne__"]
+    ops += ["maximum", "minimum", "__lt__", "__gt__"] if np.dtype(dtype).kind != "c" else []
+    for X, Y, SX, SY in ((A, B, S, T), (B, A, T, S)):
+        for op in ops:
+            got, want = getattr(X, op)(Y), getattr(SX, op)(SY)
+            assert type(got).__name__ == type(want).__name__ and got.dtype == want.dtype
+            np.testing.assert_array_equal(np.asarray(got.data), want.data)
+            np.testing.assert_array_equal(np.asarray(got.indices), want.indices)
+            np.testing.assert_array_equal(np.asarray(got.indptr), want.indptr)
+            assert np.asarray(got.indices).dtype == want.indices.dtype
+
+
+@pytest.mark.parametrize("flavour", ["array", "matrix"])
+@pytest.mark.parametrize("dtype", DTYPES + [np.complex64, np.int8])
+@pytest.mark.parametrize("index_dtype", [np.int32, np.int64])
+def test_coo_sum_duplicates_on_views_matches_scipy(flavour, dtype, index_dtype, monkeypatch):
+    rng = np.random.default_rng(7)
+    n = 300                         # many repeats of few places: the order of adding shows
+    r, c = rng.integers(0, 6, n).astype(index_dtype), rng.integers(0, 5, n).astype(index_dtype)
+    d = (rng.standard_normal(n) * 10.0 ** rng.integers(-4, 5, n)).astype(dtype)
+    S = getattr(ss, f"coo_{flavour}")((d, (r, c)), shape=(6, 5))
+    A = getattr(sp, f"coo_{flavour}")((d, (r, c)), shape=(6, 5))
+    A._ensure_valid()
+    before = np.array(A.data), np.array(A.row)
+    T = A.T
+    _refuse_hand_off(monkeypatch)
+    A.sum_duplicates()
+    S.sum_duplicates()
+    assert A.has_canonical_format and A.nnz == S.nnz
+    for got, want in ((A.data, S.data), (A.row, S.row), (A.col, S.col)):
+        got = np.asarray(got)
+        assert got.dtype == want.dtype
+        np.testing.assert_array_equal(got, want)
+    monkeypatch.undo()
+    np.testing.assert_array_equal(np.asarray(T.data), before[0])    # a view from before: as it was
+    np.testing.assert_array_equal(np.asarray(T.col), before[1])
+
+
+@pytest.mark.parametrize("fmt", ["csr", "csc"])
+def test_view_paths_see_a_callers_write_through_an_index_handle(fmt):
+    """A.indices written by the caller (scipy shares it with A.T): every
+    path on views reads the new pattern, on A and on a transpose from before."""
+    D = np.array([[1., 0, 2, 0], [0, 3, 0, -4], [5, 0, 0, 6]], np.float32)
+    A, S = getattr(sp, f"{fmt}_array")(D), getattr(ss, f"{fmt}_array")(D)
+    for X in (A, A.T):                          # views first: their paths known
+        X.toarray(), X.max(axis=0), X.diagonal()
+    B, R = A.T, S.T
+    A.indices[0], S.indices[0] = 1, 1
+    for ours, ref in ((A, S), (B, R)):
+        np.testing.assert_array_equal(ours.toarray(), ref.toarray())
+        np.testing.assert_array_equal(ours.diagonal(), ref.diagonal())
+        for axis in (0, 1):
+            np.testing.assert_array_equal(ours.sum(axis=axis), ref.sum(axis=axis))
+            np.testing.assert_array_equal(ours.max(axis=axis).toarray(),
+                                          ref.max(axis=axis).toarray())
+            np.testing.assert_array_equal(ours.argmin(axis=axis), ref.argmin(axis=axis))
+            np.testing.assert_array_equal(ours.count_nonzero(axis=axis),
+                                          ref.count_nonzero(axis=axis))
+        for got, want in zip(ours.nonzero(), ref.nonzero()):
+            np.testing.assert_array_equal(got, want)

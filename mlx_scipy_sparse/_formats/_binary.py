@@ -135,10 +135,15 @@ class BinaryOps:
         bit for bit; None where this does not apply (scipy's path decides)."""
         op = _ELEMENTWISE_OPS.get(name)
         if op is None or not (_bridge.is_ours(other) and hasattr(other, "_data")) \
-                or self.format not in ("csr", "csc") or other.format != self.format \
+                or self.format not in ("csr", "csc") or other.format not in ("csr", "csc") \
                 or self.ndim != 2 or other.ndim != 2 or self.shape != other.shape \
                 or _kernels.keep_in_mlx() or self._on_host() or other._on_host():
             return None
+        if other.format != self.format:     # scipy converts the other operand first
+            if not other._known_flag("has_canonical_format"):
+                return None
+            other = other._flip()           # (sorted, no repeats: canonical as well)
+            other._canonical = True
         av, bv = self._values(), other._values()
         if av.dtype != bv.dtype or av.dtype in (mx.bool_, mx.float16, mx.bfloat16) \
                 or not _kernels.bare_cpu(av, bv) or not self._known_flag("has_canonical_format") \
@@ -700,6 +705,10 @@ class BinaryOps:
                 _canonical(self, self.format)
             if C is not None:
                 return _select.adopt(self, C)
+        if self.format == "coo" and not _kernels.keep_in_mlx():
+            C = _view_reduce.coo_merged(self)   # free CPU values: scipy's merge on views
+            if C is not None:
+                return _select.adopt(self, C)
         return _bridge.call(self, "sum_duplicates", (), {})
 
     def sort_indices(self):
@@ -832,7 +841,12 @@ class BinaryOps:
     def _free_view(self):
         """A read-only numpy view of free CPU values (any index order) for
         scipy's own computation on views, or None (float16, which scipy
-        lacks; values elsewhere or traced; an unchecked pattern)."""
+        lacks; values elsewhere or traced; an unchecked pattern).  A
+        caller's write through a handed-out index array (A.indices[k] = j,
+        maybe through another array sharing it, as A.T does) is taken in
+        and checked first: the paths on views read the pattern too."""
+        if self.__dict__.get("_handles"):
+            self._ensure_valid()
         v = self._free_canonical_view(canonical=False)
         if v is None and self.ndim == 2 and not self._on_host():
             self._ensure_valid()            # a first call: checked and probed once, kept

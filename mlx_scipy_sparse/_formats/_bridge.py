@@ -217,8 +217,10 @@ def values_state(*operands):
     _values_of(operands, inexact, exact)
     known = all(_arrays.known_free(a) for a in inexact)
     state = _arrays.FREE if known else _arrays.trace_state(*inexact)
-    if state == _arrays.FREE and exact and not _arrays.evaluable(*exact):
-        return _arrays.TRACED
+    if state == _arrays.FREE and exact and not all(_arrays.known_free(a) for a in exact):
+        if not _arrays.evaluable(*exact):
+            return _arrays.TRACED
+        known = False       # bool / integer values noted free as well (views read them)
     if state == _arrays.FREE and not known:
         _note_values(operands)
     return state

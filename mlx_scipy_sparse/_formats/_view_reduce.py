@@ -173,3 +173,17 @@ def _positions(A, v):
     # the index dtype scipy's COO form takes (the matrix flavour narrows by contents)
     idx = get_index_dtype((rows, cols), maxval=max(A.shape), check_contents=not A._is_array)
     return rows[keep].astype(idx, copy=False), cols[keep].astype(idx, copy=False)
+
+
+def coo_merged(A):
+    """A 2-D COO array with free CPU values, its repeats added as scipy's
+    sum_duplicates adds them (row-major order), as a new array of ours."""
+    if A.ndim != 2 or not A.nnz:
+        return None
+    v = A._free_view()
+    if v is None:
+        return None
+    data, row, col = _kernels.merged_repeats(v, *A._coords, A.dtype)
+    new = _arrays.to_mx(data)
+    _arrays.note_free(new)                  # made here from free values
+    return type(A)._built(A.shape, new, (_arrays.to_mx(row), _arrays.to_mx(col)), True)

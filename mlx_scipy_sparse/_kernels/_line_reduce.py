@@ -111,3 +111,16 @@ def densify_into(values, indices, indptr, out):
     _sparsetools.csr_todense(n_major, n_minor, _arrays.to_np(indptr), _arrays.to_np(indices),
                              values, out)
     return out
+
+
+def merged_repeats(values, row, col, dtype):
+    """(values, row, col) of COO entries put in row-major order (a stable
+    sort) with repeated places added in that order, in numpy dtype
+    ``dtype``: scipy's COO sum_duplicates, on views, into new arrays."""
+    row, col = _arrays.to_np(row), _arrays.to_np(col)
+    order = np.lexsort((col, row))
+    row, col, values = row[order], col[order], values[order]
+    first = np.ones(row.size, dtype=np.bool_)          # the first entry at each place
+    np.not_equal(row[1:], row[:-1], out=first[1:])
+    first[1:] |= col[1:] != col[:-1]
+    return np.add.reduceat(values, np.flatnonzero(first), dtype=dtype), row[first], col[first]
