@@ -291,3 +291,66 @@ def test_view_paths_see_a_callers_write_through_an_index_handle(fmt):
                                           ref.count_nonzero(axis=axis))
         for got, want in zip(ours.nonzero(), ref.nonzero()):
             np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("fmt", ["csr", "csc", "coo"])
+@pytest.mark.parametrize("flavour", ["array", "matrix"])
+@pytest.mark.parametrize("dtype", DTYPES + [np.complex64])
+@pytest.mark.parametrize("index_dtype", [np.int32, np.int64])
+def test_pickle_round_trip_without_scipy_matches_scipys(fmt, flavour, dtype, index_dtype,
+                                                        monkeypatch):
+    import pickle
+    S = getattr(ss, f"{fmt}_{flavour}")(_tricky("csr", dtype).asformat(fmt))
+    if fmt == "coo":
+        S.row, S.col = S.row.astype(index_dtype), S.col.astype(index_dtype)
+    else:
+        S.indices, S.indptr = S.indices.astype(index_dtype), S.indptr.astype(index_dtype)
+    A = _ours(S)
+    A.maxprint = 7
+    A._ensure_valid()
+    R = pickle.loads(pickle.dumps(S))
+    _refuse_hand_off(monkeypatch)
+    B = pickle.loads(pickle.dumps(A))
+    assert type(B) is type(A) and B.shape == R.shape and B.dtype == R.dtype and B.maxprint == 7
+    names = ("data", "row", "col") if fmt == "coo" else ("data", "indices", "indptr")
+    for name in names:
+        got, want = np.asarray(getattr(B, name)), getattr(R, name)
+        assert got.dtype == want.dtype, name
+        np.testing.assert_array_equal(got, want)
+    assert B.has_canonical_format == R.has_canonical_format
+    monkeypatch.undo()
+    np.testing.assert_array_equal(B.toarray(), R.toarray())
+
+
+def test_a_damaged_pickle_is_refused_before_any_kernel_reads_it():
+    import pickle
+    A = sp.csr_array(_tricky("csr", np.float32))
+    blob = pickle.dumps(A)
+    i = blob.index(np.asarray(A.indices).tobytes())      # the index array's bytes
+    bad = bytearray(blob)
+    bad[i:i + 4] = np.int32(10 ** 6).tobytes()           # an index past the columns
+    B = pickle.loads(bytes(bad))
+    with pytest.raises(ValueError, match="indices"):
+        B @ np.ones(A.shape[1], dtype=np.float32)
+    with pytest.raises(ValueError, match="indices"):
+        B.toarray()
+
+
+@pytest.mark.parametrize("fmt", ["csr", "csc"])
+@pytest.mark.parametrize("flavour", ["array", "matrix"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int32, np.bool_, np.complex64])
+def test_comparisons_with_numpy_dense_on_views_match_scipy(fmt, flavour, dtype, monkeypatch):
+    import operator
+    S = _tricky(fmt, dtype, flavour=flavour)
+    A = _ours(S)
+    A._ensure_valid()
+    rng = np.random.default_rng(5)
+    D = rng.integers(-2, 3, size=S.shape).astype(np.float32)
+    D[0, 0] = np.nan
+    ops = [operator.eq, operator.ne]
+    ops += [operator.lt, operator.gt, operator.le, operator.ge] if dtype != np.complex64 else []
+    _refuse_hand_off(monkeypatch)
+    for op in ops:
+        for X in (D, D[:1]):
+            with np.errstate(invalid="ignore"):
+                _same(op(A, X), op(S, X))

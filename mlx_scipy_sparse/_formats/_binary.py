@@ -10,6 +10,8 @@ that depended on the values could carry no gradient and could not compile.
 Outside a transformation scipy does these on views (its exact answer, with
 zeros dropped) -- a GPU path for free values is later work.
 """
+import operator
+
 import numpy as np
 import mlx.core as mx
 
@@ -212,7 +214,8 @@ class BinaryOps:
     # comparisons whose result is sparse (False where both are absent): the
     # union's values compared, then the False entries dropped (_settle)
     def __ne__(self, other):
-        return self._on_union(other, "__ne__", mx.not_equal)
+        r = self._with_numpy_dense(other, operator.ne)
+        return self._on_union(other, "__ne__", mx.not_equal) if r is None else r
 
     def __lt__(self, other):
         return self._order(other, "__lt__", mx.less, lambda s: s <= 0)
@@ -220,7 +223,33 @@ class BinaryOps:
     def __gt__(self, other):
         return self._order(other, "__gt__", mx.greater, lambda s: s >= 0)
 
+    # dense results: numpy operands of free CPU values on views, else scipy's
+    def __eq__(self, other):
+        return self._dense_compared(other, "__eq__", operator.eq)
+
+    def __le__(self, other):
+        return self._dense_compared(other, "__le__", operator.le)
+
+    def __ge__(self, other):
+        return self._dense_compared(other, "__ge__", operator.ge)
+
+    def _dense_compared(self, other, name, op):
+        r = self._with_numpy_dense(other, op)
+        return _bridge.call(self, name, (other,), {}) if r is None else r
+
+    def _with_numpy_dense(self, other, op):
+        """op(A, D) for a numpy array D and free CPU values: scipy compares
+        D with A densified; so does this, A densified on views.  None where
+        another path decides."""
+        if type(other) is not np.ndarray or _kernels.keep_in_mlx() or _transformed(self):
+            return None
+        dense = _view_reduce.dense(self, "todense", None)
+        return None if dense is None else op(dense, other)
+
     def _order(self, other, name, compare, sparse_result):
+        r = self._with_numpy_dense(other, operator.lt if name == "__lt__" else operator.gt)
+        if r is not None:
+            return r
         if self.dtype.kind == "c" or _is_complex(other):
             return _bridge.call(self, name, (other,), {})    # numpy's complex order
         r = self._scalar_compare(other, name, compare, sparse_result)
