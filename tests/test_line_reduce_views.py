@@ -354,3 +354,25 @@ def test_comparisons_with_numpy_dense_on_views_match_scipy(fmt, flavour, dtype, 
         for X in (D, D[:1]):
             with np.errstate(invalid="ignore"):
                 _same(op(A, X), op(S, X))
+
+
+@pytest.mark.parametrize("flavour", ["array", "matrix"])
+def test_comparisons_with_numpy_dense_compile_with_traced_values(flavour):
+    """Traced values (mx.compile): A densified in MLX, compared there; an
+    MLX bool array equal to scipy's answer."""
+    import operator
+    import mlx.core as mx
+    S = getattr(ss, f"csr_{flavour}")(_tricky("csr", np.float32, seed=2))
+    S.data[np.isnan(S.data)] = 1
+    D = np.random.default_rng(1).integers(-2, 3, size=S.shape).astype(np.float32)
+    ops = (operator.eq, operator.ne, operator.lt, operator.gt, operator.le, operator.ge)
+    cls = getattr(sp, f"csr_{flavour}")
+
+    def compared(d):
+        A = cls((d, mx.array(S.indices), mx.array(S.indptr)), shape=S.shape)
+        return [op(A, X) for op in ops for X in (D, D[:1])]
+    got = mx.compile(compared)(mx.array(S.data))
+    want = [op(S, X) for op in ops for X in (D, D[:1])]
+    for g, w in zip(got, want):
+        assert isinstance(g, mx.array) and g.dtype == mx.bool_
+        np.testing.assert_array_equal(np.array(g), np.asarray(w))

@@ -238,10 +238,22 @@ class BinaryOps:
         return _bridge.call(self, name, (other,), {}) if r is None else r
 
     def _with_numpy_dense(self, other, op):
-        """op(A, D) for a numpy array D and free CPU values: scipy compares
-        D with A densified; so does this, A densified on views.  None where
-        another path decides."""
-        if type(other) is not np.ndarray or _kernels.keep_in_mlx() or _transformed(self):
+        """op(A, D) for a numpy array D: scipy compares D with A densified;
+        so does this, A densified on views for free CPU values, in MLX for
+        traced ones (an MLX bool array, which mx.compile can trace; the
+        matrix flavour's 2-D).  None where another path decides."""
+        if type(other) is not np.ndarray:
+            return None
+        if _transformed(self):
+            dense = self._densified()
+            if dense is None or not _arrays.supported_dtype(other.dtype) \
+                    or np.broadcast_shapes(self.shape, other.shape) != self.shape:
+                return None
+            d = _arrays.to_mx(other)
+            with mx.stream(_kernels.stream_for(mx.float64 if mx.float64 in (dense.dtype, d.dtype)
+                                               else dense.dtype)):
+                return op(dense, d)
+        if _kernels.keep_in_mlx():
             return None
         dense = _view_reduce.dense(self, "todense", None)
         return None if dense is None else op(dense, other)
