@@ -376,3 +376,48 @@ def test_comparisons_with_numpy_dense_compile_with_traced_values(flavour):
     for g, w in zip(got, want):
         assert isinstance(g, mx.array) and g.dtype == mx.bool_
         np.testing.assert_array_equal(np.array(g), np.asarray(w))
+
+
+@pytest.mark.parametrize("fmt", ["csr", "csc", "coo"])
+@pytest.mark.parametrize("flavour", ["array", "matrix"])
+@pytest.mark.parametrize("index_dtype", [np.int32, np.int64])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int64, np.bool_, np.float16])
+def test_reshape_without_scipy_matches_scipys(fmt, flavour, index_dtype, dtype, monkeypatch):
+    S = getattr(ss, f"{fmt}_{flavour}")(_tricky("csr", np.float32).asformat(fmt))
+    S.data[np.isnan(S.data)] = 1
+    S = S.astype(np.float32 if dtype == np.float16 else dtype)
+    if fmt == "coo":
+        S.row, S.col = S.row.astype(index_dtype), S.col.astype(index_dtype)
+    else:
+        S.indices, S.indptr = S.indices.astype(index_dtype), S.indptr.astype(index_dtype)
+    A = _ours(S).astype(dtype)
+    A._ensure_valid()
+    cases = [((17, 23), {}), ((23 * 17, 1), {}), ((1, -1), {"order": "F"}),
+             ((17, 23), {"copy": True})]
+    _refuse_hand_off(monkeypatch)
+    assert A.reshape(A.shape) is A and S.reshape(S.shape) is S       # scipy's shortcut
+    for shape, kw in cases:
+        got, want = A.reshape(shape, **kw), S.reshape(shape, **kw)
+        assert type(got).__name__ == type(want).__name__ and got.shape == want.shape
+        assert got.dtype == dtype and got.has_canonical_format == want.has_canonical_format
+        np.testing.assert_array_equal(np.asarray(got.data).astype(want.dtype), want.data)
+        for g, w in zip(got.coords, want.coords):
+            assert np.asarray(g).dtype == w.dtype
+            np.testing.assert_array_equal(np.asarray(g), w)
+    monkeypatch.undo()
+    with pytest.raises(ValueError):
+        A.reshape((5, 5))
+
+
+def test_reshape_shares_values_as_scipy_unless_copied():
+    S = _tricky("csr", np.float32, seed=3)
+    S.data[np.isnan(S.data)] = 1
+    A = sp.csr_array(S)
+    i, j = S.nonzero()[0][0], S.nonzero()[1][0]
+    R, C = A.reshape((17, 23)), A.reshape((17, 23), copy=True)
+    RS, CS = S.reshape((17, 23)), S.reshape((17, 23), copy=True)
+    A[i, j] = 42.0                                    # a stored entry, in place
+    S[i, j] = 42.0
+    np.testing.assert_array_equal(R.toarray(), RS.toarray())
+    np.testing.assert_array_equal(C.toarray(), CS.toarray())
+    assert R.toarray().max() == 42.0 and C.toarray().max() < 42.0

@@ -24,8 +24,8 @@ from ._composed import running_sum  # noqa: F401
 from ._values import (  # noqa: F401
     bare_cpu, compact, diagonal_of, drop_zeros, elementwise, entry_rows, gather, kept_on_view,
     kept_pattern, line_sums, lines_pattern, memo, nonzero_mask, intersection_pattern,
-    merge_pattern, ones_sums, scatter_sum, sort_lines, spread, stack_lines, transpose_pattern,
-    union_pattern)
+    merge_pattern, ones_sums, reshaped_coords, scatter_sum, sort_lines, spread, stack_lines,
+    transpose_pattern, union_pattern)
 from ._line_reduce import (  # noqa: F401
     arg_extreme_all, densify_into, line_arg_extremes, line_extremes, merged_repeats)
 from ._blocks import (  # noqa: F401

@@ -411,3 +411,19 @@ def intersection_pattern(a_ind, a_ptr, b_ind, b_ptr, n_major, n_minor):
         ia, ib, ind, ptr = intersection_slots(*arrays, n_major, n_minor)
         return _map_mx(ia), _map_mx(ib), _index_mx(ind), _index_mx(ptr)
     return memo("intersection", (a_ind, a_ptr, b_ind, b_ptr, n_major, n_minor), compute)
+
+
+def reshaped_coords(row, col, shape, new_shape, order, idx):
+    """COO coordinates (row, col) of an array of ``shape`` laid out again
+    as ``new_shape`` in numpy order ``order`` ('C' or 'F'), index dtype
+    ``idx``: scipy's COO reshape (the entries keep their order, so the
+    values pass through as they are).  Kept per pattern and shape."""
+    def compute():
+        r, c = _arrays.to_np(row), _arrays.to_np(col)
+        (m, n), (m2, n2) = shape, new_shape
+        if order == "C":
+            r2, c2 = np.divmod(np.multiply(n, r, dtype=np.int64) + c, n2)
+        else:
+            c2, r2 = np.divmod(np.multiply(m, c, dtype=np.int64) + r, m2)
+        return _index_mx(r2.astype(idx)), _index_mx(c2.astype(idx))
+    return memo("reshape", (row, col, shape, new_shape, order, np.dtype(idx)), compute)

@@ -1,0 +1,43 @@
+"""reshape of a CSR, CSC or COO array with free values, without a scipy
+object: scipy's answer is the COO form laid out again (the entries in their
+order, the values shared with the array unless copy=True), so only the
+coordinates are new, worked out by the kernel table and kept per pattern."""
+import numpy as np
+from scipy.sparse._sputils import check_reshape_kwargs, check_shape
+
+from .. import _arrays, _kernels
+from . import _bridge, _values
+
+_I32MAX = np.iinfo(np.int32).max
+
+
+def reshaped(A, args, kwargs):
+    """scipy's A.reshape(*args, **kwargs) for a 2-D result; None where
+    scipy's path (or the traced one) decides."""
+    if A.ndim != 2 or A._on_host() or _bridge.values_state(A) != _arrays.FREE:
+        return None
+    shape = check_shape(args, A.shape, allow_nd=range(1, 65))     # scipy's errors
+    order, copy = check_reshape_kwargs(kwargs)
+    if shape == A.shape:
+        return A.copy() if copy else A
+    if len(shape) != 2:
+        return None
+    A._ensure_valid()
+    if not A._valid:
+        return None
+    if A.format == "coo":
+        row, col = A._coords
+        dtypes = (row.dtype, col.dtype)
+    else:       # (the rows kept per pattern: the coordinates' memo knows them by identity)
+        major = _kernels.entry_rows(A._indptr, A.nnz)
+        row, col = (major, A._indices) if A.format == "csr" else (A._indices, major)
+        dtypes = (A._indices.dtype,)        # scipy's COO form: both in the indices' dtype
+    # scipy's index dtype along its way (COO form, reshape, COO constructor):
+    # int64 past int32's range, or for arrays kept from int64 coordinates
+    wide = max(*A.shape, *shape) > _I32MAX or (
+        A._is_array and any(_arrays.np_dtype(d) == np.int64 for d in dtypes))
+    coords = _kernels.reshaped_coords(row, col, A.shape, shape, order,
+                                      np.int64 if wide else np.int32)
+    data = _values.copy(A._values()) if copy else A.data   # shared, as scipy's
+    cls = _bridge.CLASSES["coo"][0 if A._is_array else 1]
+    return cls._built(shape, data, coords, False)
