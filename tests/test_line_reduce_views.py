@@ -421,3 +421,27 @@ def test_reshape_shares_values_as_scipy_unless_copied():
     np.testing.assert_array_equal(R.toarray(), RS.toarray())
     np.testing.assert_array_equal(C.toarray(), CS.toarray())
     assert R.toarray().max() == 42.0 and C.toarray().max() < 42.0
+
+
+@pytest.mark.parametrize("fmt", ["csr", "csc"])
+@pytest.mark.parametrize("flavour", ["array", "matrix"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int64, np.bool_, np.complex64])
+@pytest.mark.parametrize("index_dtype", [np.int32, np.int64])
+def test_resize_on_views_matches_scipy(fmt, flavour, dtype, index_dtype, monkeypatch):
+    for shape in ((10, 8), (23, 5), (7, 17), (7, 5), (30, 9), (9, 30), (0, 0), (1, 40)):
+        S = getattr(ss, f"{fmt}_{flavour}")(_tricky(fmt, dtype, seed=6))
+        S.indices, S.indptr = S.indices.astype(index_dtype), S.indptr.astype(index_dtype)
+        A = _ours(S)
+        A.has_canonical_format
+        handed = np.array(A.indices), A.indices     # a handle from before keeps its array
+        _refuse_hand_off(monkeypatch)
+        A.resize(shape)
+        S.resize(shape)
+        monkeypatch.undo()
+        assert A.shape == S.shape
+        for got, want in ((A.data, S.data), (A.indices, S.indices), (A.indptr, S.indptr)):
+            got = np.asarray(got)
+            assert got.dtype == want.dtype
+            np.testing.assert_array_equal(got, want)
+        assert A.has_canonical_format == S.has_canonical_format
+        np.testing.assert_array_equal(np.asarray(handed[1]), handed[0])

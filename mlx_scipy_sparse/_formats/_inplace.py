@@ -20,7 +20,7 @@ import mlx.core as mx
 import scipy.sparse as _ss
 
 from .. import _arrays, _kernels
-from . import _bridge, _select
+from . import _bridge, _reshape, _select
 from ._moves import _index_arrays, _key
 
 _MAX_PLACES = 1 << 22       # a larger selection is scipy's (no dense map of it)
@@ -100,9 +100,12 @@ class InPlaceOps:
                         self._indptr = _arrays.settled(mx.concatenate([ptr, tail]))
             self._shape = shape
             return None
-        if len(shape) == 2 and all(type(n) is int and n >= 0 for n in shape) \
-                and _restructure(self, lambda S, t: S.resize(shape), ("resize", shape)):
-            return None
+        if len(shape) == 2 and all(type(n) is int and n >= 0 for n in shape):
+            new = _reshape.resized(self, shape)         # free CPU values: on views
+            if new is not None:
+                return _select.adopt(self, new)
+            if _restructure(self, lambda S, t: S.resize(shape), ("resize", shape)):
+                return None
         return _bridge.call(self, "resize", shape, {})
 
     def _write_stored(self, select, key, x, prefix=False):

@@ -41,3 +41,22 @@ def reshaped(A, args, kwargs):
     data = _values.copy(A._values()) if copy else A.data   # shared, as scipy's
     cls = _bridge.CLASSES["coo"][0 if A._is_array else 1]
     return cls._built(shape, data, coords, False)
+
+
+def resized(A, shape):
+    """A checked 2-D CSR / CSC array with free CPU values resized to the
+    2-D ``shape`` as scipy resizes one in place: lines past the new end
+    cut off, entries past the new width dropped (the rest in their order),
+    new lines empty.  A new array of ours (its index dtypes and flags kept,
+    as scipy keeps them); None where this does not apply."""
+    if A.format not in ("csr", "csc") or A.ndim != 2 or _kernels.keep_in_mlx():
+        return None
+    v = A._free_view()
+    if v is None:
+        return None
+    n_major, n_minor = A._major(shape), A._minor(shape)
+    got = _kernels.resized_lines(v, A._indices, A._indptr, n_major, n_minor)
+    data, ind, ptr = (_arrays.to_mx(a) for a in got)
+    _arrays.note_free(data)                 # made here from free values
+    return type(A)._built(shape, data, ind, ptr, sorted_indices=A._sorted,
+                          canonical=A._canonical)

@@ -124,3 +124,25 @@ def merged_repeats(values, row, col, dtype):
     np.not_equal(row[1:], row[:-1], out=first[1:])
     first[1:] |= col[1:] != col[:-1]
     return np.add.reduceat(values, np.flatnonzero(first), dtype=dtype), row[first], col[first]
+
+
+def resized_lines(values, indices, indptr, n_major, n_minor):
+    """(values, indices, indptr) of a compressed pattern cut or extended to
+    n_major lines and n_minor places a line, as new numpy arrays in the
+    index arrays' dtypes: scipy's in-place resize of CSR / CSC."""
+    ind, ptr = _arrays.to_np(indices), _arrays.to_np(indptr)
+    old_major = len(ptr) - 1
+    if n_major <= old_major:
+        end = ptr[n_major]
+        values, ind, ptr = values[:end], ind[:end], ptr[:n_major + 1]
+    else:
+        ptr = np.concatenate([ptr, np.full(n_major - old_major, ptr[-1], dtype=ptr.dtype)])
+    kept = ind < n_minor
+    if not kept.all():
+        values, ind = values[kept], ind[kept]
+        lines, starts, _ = _lines(ptr)
+        counts = np.zeros(len(ptr) - 1, dtype=ptr.dtype)
+        counts[lines] = np.add.reduceat(kept, starts)
+        ptr = np.zeros_like(ptr)
+        np.cumsum(counts, out=ptr[1:])
+    return np.array(values), np.array(ind), np.array(ptr)
