@@ -10,7 +10,7 @@ import numpy as np
 import scipy.sparse as _ss
 
 from . import _arrays
-from ._formats import _bridge, _select, _stack, _view_reduce
+from ._formats import _bridge, _select, _stack, _triangles, _view_reduce
 from ._kernels import keep_in_mlx
 
 _FROM_SCIPY = (
@@ -49,6 +49,10 @@ def _lift(name):
                 return r
         if name in _stack.STACKS:           # free CPU values: laid end to end on views
             r = _stack.stacked(name, args, kwargs)
+            if r is not None:
+                return r
+        if name in _triangles.TRIANGLES:    # free CPU values: the mask on views
+            r = _triangles.triangle(name, args, kwargs)
             if r is not None:
                 return r
         views = name in _COPY_THEIR_INPUT
