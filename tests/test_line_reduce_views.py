@@ -445,3 +445,53 @@ def test_resize_on_views_matches_scipy(fmt, flavour, dtype, index_dtype, monkeyp
             np.testing.assert_array_equal(got, want)
         assert A.has_canonical_format == S.has_canonical_format
         np.testing.assert_array_equal(np.asarray(handed[1]), handed[0])
+
+
+@pytest.mark.parametrize("fmt", ["csr", "csc"])
+@pytest.mark.parametrize("flavour", ["array", "matrix"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int32, np.bool_, np.complex64])
+def test_setdiag_rebuilding_on_views_matches_scipy(fmt, flavour, dtype, monkeypatch):
+    """The setdiag that adds many entries (scipy rebuilds the array through
+    its COO form): on views, scipy's arrays bit for bit; an earlier
+    transpose keeps the old entries, as scipy's does."""
+    for shape in ((23, 17), (17, 23)):
+        for k in (0, 2, -3, shape[1] - 1, -(shape[0] - 1)):
+            for values in ("scalar", "short", "long"):
+                D = _tricky(fmt, dtype, shape=shape, seed=abs(k)).toarray()
+                S = getattr(ss, f"{fmt}_{flavour}")(D)
+                A = _ours(S)
+                A.has_canonical_format
+                x = np.asarray(3, dtype=dtype) if values == "scalar" else \
+                    (np.arange(1, 5 if values == "short" else 40) % 3).astype(dtype)
+                T, TS = A.T, S.T
+                _refuse_hand_off(monkeypatch)
+                A.setdiag(x, k)
+                monkeypatch.undo()
+                S.setdiag(x, k)
+                for got, want in ((A.data, S.data), (A.indices, S.indices),
+                                  (A.indptr, S.indptr)):
+                    got = np.asarray(got)
+                    assert got.dtype == want.dtype
+                    np.testing.assert_array_equal(got, want)
+                assert A.has_canonical_format and S.has_canonical_format
+                np.testing.assert_array_equal(T.toarray(), TS.toarray())
+
+
+def test_setdiag_cases_the_views_leave_to_scipy_stay_scipys():
+    """Few new entries (scipy inserts them), another value dtype, an offset
+    past the shape: scipy's path, scipy's answers."""
+    D = np.diag(np.arange(1.0, 3001.0, dtype=np.float32))
+    D[5, 5] = 0
+    S, A = ss.csr_array(D), sp.csr_array(D)
+    S.setdiag(7.0)
+    A.setdiag(7.0)
+    np.testing.assert_array_equal(np.asarray(A.indices), S.indices)
+    np.testing.assert_array_equal(np.asarray(A.data), S.data)
+    S, A = ss.csr_array(D[:40, :40]), sp.csr_array(D[:40, :40])
+    x = np.arange(40.0)                                   # float64 into float32 values
+    S.setdiag(x, 1)
+    A.setdiag(x, 1)
+    assert A.dtype == S.dtype
+    np.testing.assert_array_equal(A.toarray(), S.toarray())
+    with pytest.raises(ValueError, match="k exceeds"):
+        A.setdiag(1.0, 40)

@@ -69,9 +69,12 @@ class InPlaceOps:
             _bridge.call(self, "__setitem__", (key, x), {})
 
     def setdiag(self, values, k=0):
-        if not self._write_stored(lambda S: S.diagonal(k), ("diagonal", k), values,
-                                  prefix=True) \
-                and not _restructure(self, lambda S, t: S.setdiag(t, k), ("setdiag", k), values):
+        if self._write_stored(lambda S: S.diagonal(k), ("diagonal", k), values, prefix=True):
+            return
+        new = _reshape.diagonal_rebuilt(self, values, k)     # free CPU values: on views
+        if new is not None:
+            _select.adopt(self, new)
+        elif not _restructure(self, lambda S, t: S.setdiag(t, k), ("setdiag", k), values):
             _bridge.call(self, "setdiag", (values, k), {})
 
     def resize(self, *shape):

@@ -1,8 +1,10 @@
-"""reshape of a CSR, CSC or COO array with free values, without a scipy
-object: scipy's answer is the COO form laid out again (the entries in their
-order, the values shared with the array unless copy=True), so only the
-coordinates are new, worked out by the kernel table and kept per pattern."""
+"""Changes of shape and structure without a scipy object, for free values:
+reshape of CSR / CSC / COO (scipy's answer is the COO form laid out again:
+the entries in their order, the values shared with the array unless
+copy=True, so only the coordinates are new, kept per pattern), resize of
+CSR / CSC (on views), and the setdiag that rebuilds an array (on views)."""
 import numpy as np
+import mlx.core as mx
 from scipy.sparse._sputils import check_reshape_kwargs, check_shape
 
 from .. import _arrays, _kernels
@@ -60,3 +62,40 @@ def resized(A, shape):
     _arrays.note_free(data)                 # made here from free values
     return type(A)._built(shape, data, ind, ptr, sorted_indices=A._sorted,
                           canonical=A._canonical)
+
+
+def diagonal_rebuilt(A, values, k):
+    """scipy's A.setdiag(values, k) where it rebuilds the array (a canonical
+    CSR / CSC array with int32 index arrays, free CPU values, at least a
+    thousandth of nnz new entries: scipy's COO route, no warning), as a new
+    array of ours; None where scipy writes in place, inserts, or this cannot
+    tell."""
+    if A.format not in ("csr", "csc") or A.ndim != 2 or not all(A.shape) \
+            or _arrays.is_mx(values) or _kernels.keep_in_mlx() \
+            or isinstance(k, (bool, np.bool_)) or not isinstance(k, (int, np.integer)):
+        return None
+    m, n = A.shape
+    if (k > 0 and k >= n) or (k < 0 and -k >= m):
+        return None                                     # scipy's error
+    x = np.asarray(values)
+    v = A._free_view()
+    if v is None or x.ndim > 1 or (x.ndim and x.dtype != v.dtype) or x.dtype.kind not in "biufc" \
+            or A._indices.dtype != mx.int32 or A._indptr.dtype != mx.int32 \
+            or not A.has_canonical_format:
+        return None
+    size = min(m + k, n) if k < 0 else min(m, n - k)
+    if x.ndim:
+        size = min(size, len(x))
+        x = x[:size]
+    else:
+        x = np.full(size, x, dtype=v.dtype)             # (cast as scipy fills its array)
+    if not size or A.nnz + size > _I32MAX:
+        return None
+    k_lines = k if A.format == "csr" else -k            # CSC: the transposed frame
+    got = _kernels.diagonal_replaced(v, A._indices, A._indptr, A._minor(A.shape), k_lines, x,
+                                     min_added=max(A.nnz * 0.001, 1))
+    if got is None:
+        return None
+    data, ind, ptr = (_arrays.to_mx(a) for a in got)
+    _arrays.note_free(data)                             # made here from free values
+    return type(A)._built(A.shape, data, ind, ptr, sorted_indices=True, canonical=True)

@@ -146,3 +146,33 @@ def resized_lines(values, indices, indptr, n_major, n_minor):
         ptr = np.zeros_like(ptr)
         np.cumsum(counts, out=ptr[1:])
     return np.array(values), np.array(ind), np.array(ptr)
+
+
+def diagonal_replaced(values, indices, indptr, n_minor, k, new_values, min_added=0):
+    """(values, indices, indptr) of a canonical compressed
+    pattern with the first len(new_values) places of its diagonal k (minor
+    index minus line number) holding ``new_values``: the entries stored
+    there replaced, the others inserted in order; new numpy arrays in the
+    pattern's dtypes.  scipy's result where its setdiag rebuilds the array
+    (its COO form with those places swapped for the new entries, then its
+    indices sorted: for a canonical pattern, one order only).  None where
+    fewer than ``min_added`` entries would be added (scipy inserts those)."""
+    ind, ptr = _arrays.to_np(indices), _arrays.to_np(indptr)
+    n = len(new_values)
+    lines = np.arange(n) + (-k if k < 0 else 0)
+    line_of = np.repeat(np.arange(len(ptr) - 1), np.diff(ptr))
+    stored = (ind - line_of == k) & (line_of - (-k if k < 0 else 0) < n)
+    added = n - int(np.count_nonzero(stored))
+    if added < min_added:
+        return None
+    width = np.int64(max(n_minor, 1))
+    kept_keys = (line_of * width + ind)[~stored]          # sorted: the pattern is canonical
+    at = np.searchsorted(kept_keys, lines * width + lines + k)
+    keep = ~stored
+    data = np.insert(values[keep], at, new_values)
+    new_ind = np.insert(ind[keep], at, (lines + k).astype(ind.dtype))
+    counts = np.bincount(line_of[keep], minlength=len(ptr) - 1)
+    counts[lines] += 1
+    new_ptr = np.zeros_like(ptr)
+    np.cumsum(counts, out=new_ptr[1:])
+    return data, new_ind, new_ptr
