@@ -495,3 +495,61 @@ def test_setdiag_cases_the_views_leave_to_scipy_stay_scipys():
     np.testing.assert_array_equal(A.toarray(), S.toarray())
     with pytest.raises(ValueError, match="k exceeds"):
         A.setdiag(1.0, 40)
+
+
+def _write_keys(shape):
+    rng = np.random.default_rng(0)
+    mask = rng.random(shape[0]) < 0.3
+    cmask = rng.random(shape[1]) < 0.3
+    return [slice(3, 9), (slice(None), slice(2, 7)), mask, (mask, slice(None)),
+            (slice(None), cmask), ([1, 2, 5], [3, 3, 0]), (slice(None, None, 3), [1, 4]),
+            (np.array([1, 1, 2]), np.array([0, 0, 9])), (-1, slice(None)), 5,
+            (slice(2, 9), 3), (slice(1, 5), slice(1, 5)), rng.random(shape) < 0.1]
+
+
+@pytest.mark.parametrize("fmt", ["csr", "csc"])
+@pytest.mark.parametrize("flavour", ["array", "matrix"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int32, np.bool_, np.complex64])
+def test_structure_changing_writes_on_views_match_scipy(fmt, flavour, dtype, monkeypatch):
+    """A[key] = number where the key reaches places not stored: scipy's
+    arrays bit for bit, scipy's warning; handles and a transpose from before
+    keep the old entries, as scipy's do."""
+    for key in _write_keys((23, 17)):
+        for x in (3, 0):
+            S = getattr(ss, f"{fmt}_{flavour}")(_tricky(fmt, dtype, seed=1))
+            S.data[np.isnan(S.data) if S.dtype.kind == "f" else slice(0)] = 1
+            A = _ours(S)
+            A.has_canonical_format
+            T, TS, h = A.T, S.T, A.indices
+            before = np.array(h)
+            _refuse_hand_off(monkeypatch)
+            with pytest.warns(ss.SparseEfficiencyWarning, match="Changing the sparsity"):
+                A[key] = x
+            monkeypatch.undo()
+            with pytest.warns(ss.SparseEfficiencyWarning):
+                S[key] = x
+            for got, want in ((A.data, S.data), (A.indices, S.indices), (A.indptr, S.indptr)):
+                got = np.asarray(got)
+                assert got.dtype == want.dtype
+                np.testing.assert_array_equal(got, want)
+            assert A.has_canonical_format and A.has_sorted_indices
+            np.testing.assert_array_equal(T.toarray(), TS.toarray())
+            np.testing.assert_array_equal(np.asarray(h), before)
+
+
+@pytest.mark.filterwarnings("ignore::scipy.sparse.SparseEfficiencyWarning")
+def test_structure_changing_writes_left_to_scipy_stay_scipys():
+    """Array values, bad keys, unsorted arrays: scipy's path and errors."""
+    S = _tricky("csr", np.float32, seed=1)
+    S.data[np.isnan(S.data)] = 1
+    A = sp.csr_array(S)
+    for key, x in ((slice(0, 2), np.arange(17.0)), ((slice(None), 3), np.arange(23.0))):
+        S2, A2 = S.copy(), sp.csr_array(S)
+        S2[key] = x
+        A2[key] = x
+        np.testing.assert_array_equal(A2.toarray(), S2.toarray())
+    for key in ((slice(None), 40), 1.5, (slice(None), [0, 30])):
+        with pytest.raises(IndexError):
+            S.copy()[key] = 1
+        with pytest.raises(IndexError):
+            A[key] = 1

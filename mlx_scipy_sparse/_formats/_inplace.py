@@ -63,9 +63,16 @@ class InPlaceOps:
     def __setitem__(self, key, x):
         if _selects_nothing(self, key) and _takes(self, x):
             return                      # a number written nowhere: nothing to do, as in scipy
-        if not self._write_stored(lambda S: S[key], ("getitem", _hashable(key)), x) \
-                and not _restructure(self, _set_tagged(key), ("setitem", _hashable(key)), x,
-                                    warns_on_insert=True):
+        if self._write_stored(lambda S: S[key], ("getitem", _hashable(key)), x):
+            return
+        new = _reshape.places_set(self, key, x) if _takes(self, x) else None
+        if new is not None:             # free CPU values: on views, with scipy's warning
+            warnings.warn(f"Changing the sparsity structure of a {type(self).__name__} is "
+                          "expensive. lil and dok are more efficient.",
+                          _ss.SparseEfficiencyWarning, stacklevel=2)
+            _select.adopt(self, new)
+        elif not _restructure(self, _set_tagged(key), ("setitem", _hashable(key)), x,
+                              warns_on_insert=True):
             _bridge.call(self, "__setitem__", (key, x), {})
 
     def setdiag(self, values, k=0):

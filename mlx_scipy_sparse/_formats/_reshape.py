@@ -99,3 +99,67 @@ def diagonal_rebuilt(A, values, k):
     data, ind, ptr = (_arrays.to_mx(a) for a in got)
     _arrays.note_free(data)                             # made here from free values
     return type(A)._built(A.shape, data, ind, ptr, sorted_indices=True, canonical=True)
+
+
+def places_set(A, key, x):
+    """A[key] = x for a number x and a numpy-style key (integers, slices,
+    integer or boolean arrays and lists) that reaches places A does not
+    store: a canonical CSR / CSC array with int32 index arrays and free CPU
+    values, on views.  The new array of ours (scipy's: the places inserted
+    in order, every other entry as it was), or None where this does not
+    apply (scipy's path then decides, errors included).  As in scipy, the
+    stored places are written first in the values A shares with arrays made
+    from it before (a transpose sees those, not the insertions)."""
+    if A.format not in ("csr", "csc") or A.ndim != 2 or _kernels.keep_in_mlx() \
+            or not _numpy_key(key) or A._indices.dtype != mx.int32 \
+            or A._indptr.dtype != mx.int32:
+        return None
+    v = A._free_view()
+    if v is None or not A.has_canonical_format:
+        return None
+    places = _selected(A.shape, key)
+    if places is None or not places[0].size or A.nnz + places[0].size > _I32MAX:
+        return None
+    rows, cols = places
+    major, minor = (rows, cols) if A.format == "csr" else (cols, rows)
+    x = np.asarray(x, dtype=v.dtype)
+    got = _kernels.places_written(v, A._indices, A._indptr, A._minor(A.shape), major, minor, x)
+    if got is None:
+        return None
+    *got, written = got
+    if written.size:
+        shared = A._values_to_write()
+        _arrays.forget(shared)                          # its node changes
+        shared[mx.array(written)] = mx.array(x, dtype=shared.dtype)
+    data, ind, ptr = (_arrays.to_mx(a) for a in got)
+    _arrays.note_free(data)                             # made here from free values
+    return type(A)._built(A.shape, data, ind, ptr, sorted_indices=True, canonical=True)
+
+
+def _numpy_key(key):
+    """Whether ``key`` selects places as numpy's indexing does (and scipy's):
+    integers, slices, integer / boolean numpy arrays and flat lists of
+    integers, alone or as a pair."""
+    keys = key if type(key) is tuple else (key,)
+    return 1 <= len(keys) <= 2 and all(_numpy_part(k) for k in keys)
+
+
+def _numpy_part(k):
+    if type(k) in (int, slice) or (isinstance(k, np.integer) and not isinstance(k, np.bool_)):
+        return True
+    if type(k) is np.ndarray:
+        return k.dtype.kind in "iub" and k.ndim <= 2
+    return type(k) is list and all(type(i) is int for i in k)
+
+
+def _selected(shape, key):
+    """(rows, cols) int64 of the places ``key`` selects, by numpy's own
+    indexing of broadcast (memory-free) coordinate grids; None where numpy
+    refuses the key (scipy's error then)."""
+    m, n = shape
+    rows = np.broadcast_to(np.arange(m, dtype=np.int64)[:, None], shape)
+    cols = np.broadcast_to(np.arange(n, dtype=np.int64)[None, :], shape)
+    try:
+        return np.ravel(rows[key]), np.ravel(cols[key])
+    except (IndexError, TypeError, ValueError):
+        return None

@@ -28,10 +28,10 @@ from ._values import (  # noqa: F401
     transpose_pattern, union_pattern)
 from ._line_reduce import (  # noqa: F401
     arg_extreme_all, densify_into, diagonal_replaced, line_arg_extremes, line_extremes,
-    merged_repeats, resized_lines)
+    merged_repeats, places_written, resized_lines)
 from ._blocks import (  # noqa: F401
     compressed_entries, compressed_views, coo_entries, coords_end_to_end, joined_lines,
-    lines_end_to_end, triangle, views_apply)
+    compressed_of_coo, kron_entries, lines_end_to_end, triangle, views_apply)
 from ._host_memory import keep_freed_buffers, make_room, reuse_host_memory  # noqa: F401
 from ._device import (  # noqa: F401
     cpu_stream, gpu_available, gpu_default, keep_in_mlx, on_gpu, stream_for, use_cpu, use_gpu)

@@ -176,3 +176,35 @@ def diagonal_replaced(values, indices, indptr, n_minor, k, new_values, min_added
     new_ptr = np.zeros_like(ptr)
     np.cumsum(counts, out=new_ptr[1:])
     return data, new_ind, new_ptr
+
+
+def places_written(values, indices, indptr, n_minor, major, minor, x):
+    """(values, indices, indptr) of a canonical compressed pattern after the
+    value ``x`` (a numpy scalar of the values' dtype) is written at the
+    places (major, minor) (int64 numpy arrays; repeats allowed): stored
+    places take x, the others are inserted in order, as new numpy arrays in
+    the pattern's dtypes, and the entry numbers of the stored places
+    written.  scipy's answer to such a write (its insertion, then its sort
+    of each line).  None where every place is stored already (an in-place
+    write)."""
+    ind, ptr = _arrays.to_np(indices), _arrays.to_np(indptr)
+    width = np.int64(max(n_minor, 1))
+    line_of = np.repeat(np.arange(len(ptr) - 1, dtype=np.int64), np.diff(ptr))
+    stored = line_of * width + ind                  # sorted: the pattern is canonical
+    keys = np.unique(major * width + minor)
+    at = np.searchsorted(stored, keys)
+    hit = at < stored.size
+    hit[hit] = stored[at[hit]] == keys[hit]
+    if hit.all():
+        return None
+    data = np.array(values)
+    written = at[hit]
+    data[written] = x
+    added = keys[~hit]
+    where = at[~hit]
+    data = np.insert(data, where, x)
+    new_ind = np.insert(ind, where, (added % width).astype(ind.dtype))
+    counts = np.diff(ptr) + np.bincount(added // width, minlength=len(ptr) - 1).astype(ptr.dtype)
+    new_ptr = np.zeros_like(ptr)
+    np.cumsum(counts, out=new_ptr[1:])
+    return data, new_ind, new_ptr, written
