@@ -5,6 +5,7 @@ from . import _bridge
 from ._base import sparray, spmatrix
 from ._compressed import _compressed_base
 from ._entry import major_line
+from ._minor import minor_line_of
 
 
 class _csc_base(_compressed_base):
@@ -37,6 +38,9 @@ class csc_matrix(spmatrix, _csc_base):
 
     def getcol(self, j):
         return major_line(self, "getcol", j)
+
+    def getrow(self, i):
+        return minor_line_of(self, "getrow", i)
 
 
 for _cls, _sc in ((csc_array, _ss.csc_array), (csc_matrix, _ss.csc_matrix)):

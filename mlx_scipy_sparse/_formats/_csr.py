@@ -5,6 +5,7 @@ from . import _bridge, _float64
 from ._base import sparray, spmatrix
 from ._compressed import _compressed_base
 from ._entry import major_line
+from ._minor import minor_line_of
 
 
 class _csr_base(_compressed_base):
@@ -38,6 +39,9 @@ class csr_matrix(spmatrix, _csr_base):
 
     def getrow(self, i):
         return major_line(self, "getrow", i)
+
+    def getcol(self, j):
+        return minor_line_of(self, "getcol", j)
 
 
 for _cls, _sc in ((csr_array, _ss.csr_array), (csr_matrix, _ss.csr_matrix)):

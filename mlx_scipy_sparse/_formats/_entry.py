@@ -10,7 +10,7 @@ import numpy as np
 import mlx.core as mx
 
 from .. import _arrays, _kernels
-from . import _bridge
+from . import _bridge, _minor
 
 _ALL = slice(None)
 _I32MAX = np.iinfo(np.int32).max
@@ -60,6 +60,8 @@ class ScalarEntry:
                     v = self._major_pick(key)
             else:
                 v = self._major_pick(key)
+            if v is None:       # across the minor axis, or one whole line
+                v = _minor.select(self, key)
         if v is None:
             v = _bridge.call(self, "__getitem__", (key,), {})
             if isinstance(v, np.generic) and type(v) is not self.dtype.type \
@@ -185,10 +187,12 @@ def major_range(A, i0, i1):
     data = A._data
     ptr = _arrays.to_np(A._indptr)[i0:i1 + 1]
     s, e = int(ptr[0]), int(ptr[-1])
-    indptr = mx.array(ptr - ptr[0], dtype=A._indptr.dtype)
     shape = (i1 - i0, A._shape[1]) if A.format == "csr" else (A._shape[0], i1 - i0)
+    # the matrix constructor narrows int64 index arrays whose contents fit
+    narrow = not A._is_array and max(shape) <= _I32MAX and e - s <= _I32MAX
+    indptr = mx.array(ptr - ptr[0], dtype=mx.int32 if narrow else A._indptr.dtype)
     # (dtype given: mx.array of float64 numpy would make float32)
     d = mx.array(_arrays.to_np(data)[s:e], dtype=data.dtype)
-    ind = mx.array(_arrays.to_np(A._indices)[s:e], dtype=A._indices.dtype)
+    ind = mx.array(_arrays.to_np(A._indices)[s:e], dtype=mx.int32 if narrow else A._indices.dtype)
     return type(A)._built(shape, d, ind, indptr, sorted_indices=True if A._sorted else None,
                           canonical=True if A._canonical else None)

@@ -32,6 +32,7 @@ from ._line_reduce import (  # noqa: F401
 from ._blocks import (  # noqa: F401
     compressed_entries, compressed_views, coo_entries, coords_end_to_end, joined_lines,
     compressed_of_coo, kron_entries, lines_end_to_end, triangle, views_apply)
+from ._columns import line_positions, minor_pick, minor_range  # noqa: F401
 from ._host_memory import keep_freed_buffers, make_room, reuse_host_memory  # noqa: F401
 from ._device import (  # noqa: F401
     cpu_stream, gpu_available, gpu_default, keep_in_mlx, on_gpu, stream_for, use_cpu, use_gpu)
