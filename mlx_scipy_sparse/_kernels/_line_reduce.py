@@ -191,20 +191,37 @@ def places_written(values, indices, indptr, n_minor, major, minor, x):
     width = np.int64(max(n_minor, 1))
     line_of = np.repeat(np.arange(len(ptr) - 1, dtype=np.int64), np.diff(ptr))
     stored = line_of * width + ind                  # sorted: the pattern is canonical
-    keys = np.unique(major * width + minor)
+    keys = _sorted_distinct(major * width + minor)
     at = np.searchsorted(stored, keys)
     hit = at < stored.size
     hit[hit] = stored[at[hit]] == keys[hit]
     if hit.all():
         return None
-    data = np.array(values)
     written = at[hit]
-    data[written] = x
-    added = keys[~hit]
-    where = at[~hit]
-    data = np.insert(data, where, x)
-    new_ind = np.insert(ind, where, (added % width).astype(ind.dtype))
+    added, before = keys[~hit], at[~hit]        # before: stored entries ahead of each
+    # the union in order: each new entry after the stored ones ahead of it and
+    # the new ones before it; each stored entry after the new ones ahead of it
+    new_at = before + np.arange(added.size)
+    old_at = np.arange(stored.size) + np.cumsum(
+        np.bincount(before, minlength=stored.size + 1))[:stored.size]
+    data = np.empty(stored.size + added.size, dtype=values.dtype)
+    data[old_at] = values
+    data[old_at[written]] = x
+    data[new_at] = x
+    new_ind = np.empty(data.size, dtype=ind.dtype)
+    new_ind[old_at] = ind
+    new_ind[new_at] = added % width
     counts = np.diff(ptr) + np.bincount(added // width, minlength=len(ptr) - 1).astype(ptr.dtype)
     new_ptr = np.zeros_like(ptr)
     np.cumsum(counts, out=new_ptr[1:])
     return data, new_ind, new_ptr, written
+
+
+def _sorted_distinct(keys):
+    """keys sorted, repeats dropped.  A selection of slices or masks comes
+    in row-major order already: one pass checks that.  (numpy's unique
+    hashes integers first: 270 ms for 400k keys here, a sort 25 ms.)"""
+    if keys.size > 1 and not np.all(keys[1:] > keys[:-1]):
+        keys = np.sort(keys)
+        keys = keys[np.concatenate(([True], keys[1:] != keys[:-1]))]
+    return keys
