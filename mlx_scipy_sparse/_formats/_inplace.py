@@ -63,9 +63,15 @@ class InPlaceOps:
     def __setitem__(self, key, x):
         if _selects_nothing(self, key) and _takes(self, x):
             return                      # a number written nowhere: nothing to do, as in scipy
-        if self._write_stored(lambda S: S[key], ("getitem", _hashable(key)), x):
+        # whole ranges (slices, masks): whether a place is new is read on views
+        # first (the stored-places probe runs scipy on a stand-in once per key)
+        many = any(type(k) is slice or getattr(k, "dtype", None) == np.bool_
+                   for k in (key if type(key) is tuple else (key,)))
+        new = _reshape.places_set(self, key, x) if many and _takes(self, x) else None
+        if new is None and self._write_stored(lambda S: S[key], ("getitem", _hashable(key)), x):
             return
-        new = _reshape.places_set(self, key, x) if _takes(self, x) else None
+        if new is None and not many and _takes(self, x):
+            new = _reshape.places_set(self, key, x)
         if new is not None:             # free CPU values: on views, with scipy's warning
             warnings.warn(f"Changing the sparsity structure of a {type(self).__name__} is "
                           "expensive. lil and dok are more efficient.",
