@@ -156,8 +156,10 @@ class BinaryOps:
         data, ind, ptr = _kernels.elementwise_pair(op, self._major(self.shape),
                                                    self._minor(self.shape), *views,
                                                    bool_result=name in _COMPARISONS)
-        # scipy's constructor then narrows the index arrays to int32 where they fit
-        if ind.dtype == np.int64 and max(self.shape) < 2 ** 31 and len(ind) < 2 ** 31:
+        # the matrix constructor then narrows the index arrays to int32 where they
+        # fit; an array keeps int64 from either operand (as scipy's)
+        if not self._is_array and ind.dtype == np.int64 and max(self.shape) < 2 ** 31 \
+                and len(ind) < 2 ** 31:
             ind, ptr = ind.astype(np.int32), ptr.astype(np.int32)
         new = _arrays.to_mx(data)               # (float64 stays float64)
         _arrays.note_free(new)                  # made here from free values
