@@ -10,13 +10,13 @@ import numpy as np
 import scipy.sparse as _ss
 
 from . import _arrays
-from ._formats import _bridge, _select, _stack, _triangles, _view_reduce
+from ._formats import _bridge, _kron, _select, _stack, _triangles, _view_reduce
 from ._kernels import keep_in_mlx
 
 _FROM_SCIPY = (
     "random", "random_array", "rand", "eye", "eye_array", "identity", "diags",
     "diags_array", "spdiags", "kron", "kronsum", "hstack", "vstack", "bmat",
-    "block_array", "block_diag", "tril", "triu", "find", "save_npz", "load_npz",
+    "block_array", "block_diag", "tril", "triu", "find",
     "expand_dims", "permute_dims", "swapaxes", "get_index_dtype", "safely_cast_index_arrays",
 )
 
@@ -49,6 +49,10 @@ def _lift(name):
                 return r
         if name in _stack.STACKS:           # free CPU values: laid end to end on views
             r = _stack.stacked(name, args, kwargs)
+            if r is not None:
+                return r
+        if name == "kron":                  # free CPU values: the outer product on views
+            r = _kron.kron(args, kwargs)
             if r is not None:
                 return r
         if name in _triangles.TRIANGLES:    # free CPU values: the mask on views
@@ -85,6 +89,8 @@ def _in_mlx(name, f, args, kwargs, free):
 
 
 globals().update({name: _lift(name) for name in _FROM_SCIPY if hasattr(_ss, name)})
+# ours: CSR / CSC / COO written from and read into our arrays (scipy's path for the rest)
+from ._npz import load_npz, save_npz  # noqa: E402,F401
 
 
 def fromdense(A, format="csr", dtype=None):

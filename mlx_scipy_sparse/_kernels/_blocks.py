@@ -165,3 +165,51 @@ def coords_end_to_end(parts, index_dtype, dtype):
     return (_made(n, dtype, lambda out: np.concatenate([p[0] for p in parts], out=out),
                   values=True),
             _made(n, idx, shifted(0)), _made(n, idx, shifted(1)))
+
+
+
+def kron_entries(a, b, b_shape, index_dtype, dtype, into_mlx=True):
+    """(data, row, col) of the Kronecker product of COO operands ``a`` and
+    ``b`` ((data, row, col) numpy views, coordinates in ``index_dtype``): for
+    each entry of a, in order, every entry of b in order, placed in a's block
+    of b's ``b_shape``: the order and values of scipy's COO kron (outer
+    products written straight into the answer's buffers).  New MLX arrays,
+    or numpy ones unless ``into_mlx``."""
+    idx = np.dtype(index_dtype)
+    grid = (len(a[0]), len(b[0]))       # (a's entries, b's entries)
+
+    def coords(axis):
+        def fill(out):
+            block_at = np.multiply(a[1 + axis], b_shape[axis], dtype=idx)
+            np.add(block_at[:, None], b[1 + axis], out=out.reshape(grid), dtype=idx)
+        return fill
+
+    def values(out):        # as scipy's (a repeated) * (b tiled): the same ufunc loop
+        np.multiply(a[0][:, None], b[0], out=out.reshape(grid))
+    n = grid[0] * grid[1]
+    if not into_mlx:
+        made = [np.empty(n, dtype), np.empty(n, idx), np.empty(n, idx)]
+        for fill, out in zip((values, coords(0), coords(1)), made):
+            fill(out)
+        return tuple(made)
+    return (_made(n, dtype, values, values=True), _made(n, idx, coords(0)),
+            _made(n, idx, coords(1)))
+
+
+def compressed_of_coo(data, major, minor, n_major, n_minor):
+    """MLX (data, indices, indptr) of COO entries (numpy; coordinates along
+    the answer's major and minor axes, in one index dtype) as scipy's tocsr
+    / tocsc of a COO not flagged canonical makes them: its compiled
+    coo_tocsr, then, unless already canonical, the lines sorted and their
+    duplicates summed in place (csr_sum_duplicates) and the tail pruned."""
+    idx, n = major.dtype, len(data)
+    indptr, indices, values = np.empty(n_major + 1, idx), np.empty(n, idx), np.empty(n, data.dtype)
+    _sparsetools.coo_tocsr(n_major, n_minor, n, major, minor, data, indptr, indices, values)
+    if not _sparsetools.csr_has_canonical_format(n_major, indptr, indices):
+        if not _sparsetools.csr_has_sorted_indices(n_major, indptr, indices):
+            _sparsetools.csr_sort_indices(n_major, indptr, indices, values)
+        _sparsetools.csr_sum_duplicates(n_major, n_minor, indptr, indices, values)
+        n = int(indptr[-1])
+    new_values = _arrays.to_mx(values[:n])
+    _arrays.note_free(new_values)
+    return new_values, _arrays.to_mx(indices[:n]), _arrays.to_mx(indptr)
