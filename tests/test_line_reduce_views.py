@@ -562,3 +562,49 @@ def test_structure_changing_writes_left_to_scipy_stay_scipys():
             S.copy()[key] = 1
         with pytest.raises(IndexError):
             A[key] = 1
+
+
+@pytest.mark.parametrize("flavour,index_dtype", [("array", np.int32), ("array", np.int64),
+                                                 ("matrix", np.int32)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int32, np.bool_])
+def test_sparse_sparse_division_and_all_true_comparisons_match_scipy(flavour, index_dtype,
+                                                                     dtype, monkeypatch):
+    """A / B (dense: NaN where neither stores, inf where only A does, zeros
+    where B stores) and A == B, A <= B, A >= B (True wherever the opposite
+    comparison is not, with scipy's warning) on views."""
+    import operator
+    import warnings
+    S = _tricky("csr", dtype, flavour=flavour, seed=7)
+    T = _tricky("csr", dtype, flavour=flavour, seed=8)
+    for X in (S, T):
+        X.indices, X.indptr = X.indices.astype(index_dtype), X.indptr.astype(index_dtype)
+        if X.dtype.kind == "f":
+            X.data[np.isnan(X.data)] = 2
+    A, B = _ours(S), _ours(T)
+    A.has_canonical_format, B.has_canonical_format
+    _refuse_hand_off(monkeypatch)
+    with np.errstate(all="ignore"):
+        got, want = A / B, S / T
+    assert type(got) is type(want) and got.dtype == want.dtype
+    np.testing.assert_array_equal(got, want)
+    monkeypatch.undo()
+    views = dtype != np.bool_               # (bool pairs compare through scipy)
+    for fmt in ("csr", "csc"):
+        X, Y = A.asformat(fmt), B.asformat(fmt)
+        for op in (operator.eq, operator.le, operator.ge):
+            if views:
+                _refuse_hand_off(monkeypatch)
+            with warnings.catch_warnings(record=True) as said:
+                warnings.simplefilter("always")
+                got = op(X, Y)                      # (this line is what the warning names)
+            monkeypatch.undo()
+            with warnings.catch_warnings(record=True) as scipy_said:
+                warnings.simplefilter("always")
+                want = op(S.asformat(fmt), T.asformat(fmt))
+            assert [str(w.message) for w in said] == [str(w.message) for w in scipy_said]
+            assert said[0].filename == __file__ or not views
+            assert type(got).__name__ == type(want).__name__ and got.format == want.format
+            for g, w in ((got.indices, want.indices), (got.indptr, want.indptr),
+                         (got.data, want.data)):
+                assert np.asarray(g).dtype == w.dtype
+                np.testing.assert_array_equal(np.asarray(g), w)

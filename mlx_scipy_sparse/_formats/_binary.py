@@ -11,9 +11,11 @@ Outside a transformation scipy does these on views (its exact answer, with
 zeros dropped) -- a GPU path for free values is later work.
 """
 import operator
+import warnings
 
 import numpy as np
 import mlx.core as mx
+import scipy.sparse as _ss
 
 from .. import _arrays, _kernels
 from . import _bridge, _device_reduce, _select, _view_reduce
@@ -225,19 +227,37 @@ class BinaryOps:
     def __gt__(self, other):
         return self._order(other, "__gt__", mx.greater, lambda s: s >= 0)
 
-    # dense results: numpy operands of free CPU values on views, else scipy's
+    # dense results (numpy operands) and all-True-but results (sparse ones):
+    # free CPU values on views, else scipy's
     def __eq__(self, other):
-        return self._dense_compared(other, "__eq__", operator.eq)
+        return self._dense_compared(other, "__eq__", operator.eq, "__ne__")
 
     def __le__(self, other):
-        return self._dense_compared(other, "__le__", operator.le)
+        return self._dense_compared(other, "__le__", operator.le, "__gt__")
 
     def __ge__(self, other):
-        return self._dense_compared(other, "__ge__", operator.ge)
+        return self._dense_compared(other, "__ge__", operator.ge, "__lt__")
 
-    def _dense_compared(self, other, name, op):
+    def _dense_compared(self, other, name, op, opposite):
         r = self._with_numpy_dense(other, op)
+        if r is None and _bridge.is_ours(other) and self.dtype.kind != "c":
+            r = self._complement_compared(other, name, opposite)
         return _bridge.call(self, name, (other,), {}) if r is None else r
+
+    def _complement_compared(self, other, name, opposite):
+        """A == B (<=, >=) of two sparse arrays, as scipy answers it: True
+        wherever the opposite comparison is not, with scipy's warning."""
+        if getattr(other, "shape", None) != self.shape or not hasattr(other, "_data") \
+                or _transformed(self, other):
+            return None
+        inverse = self._pair_on_views(other, opposite)
+        r = None if inverse is None else _view_reduce.complement(inverse)
+        if r is not None:
+            sym = {"__eq__": ("==", "!="), "__le__": ("<=", ">"), "__ge__": (">=", "<")}[name]
+            warnings.warn(f"Comparing two sparse matrices using {sym[0]} is inefficient. "
+                          f"Try using {sym[1]} instead.", _ss.SparseEfficiencyWarning,
+                          stacklevel=4)
+        return r
 
     def _with_numpy_dense(self, other, op):
         """op(A, D) for a numpy array D: scipy compares D with A densified;
@@ -475,6 +495,10 @@ class BinaryOps:
             # the values stay there (_sample decides)
             with np.errstate(divide="ignore"):
                 r = self._sample(np.true_divide(1.0, other))
+            if r is not None:
+                return r
+        if _bridge.is_ours(other) and not _kernels.keep_in_mlx() and not _transformed(self, other):
+            r = _view_reduce.divided(self, other)       # free CPU values: on views
             if r is not None:
                 return r
         return super().__truediv__(other)

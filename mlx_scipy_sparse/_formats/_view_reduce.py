@@ -187,3 +187,41 @@ def coo_merged(A):
     new = _arrays.to_mx(data)
     _arrays.note_free(new)                  # made here from free values
     return type(A)._built(A.shape, new, (_arrays.to_mx(row), _arrays.to_mx(col)), True)
+
+
+def divided(A, B):
+    """A / B of two canonical CSR arrays with free CPU values: scipy's dense
+    answer.  scipy divides in float64 by its compiled routine over the
+    union of the patterns, then lays the quotients on a dense array of NaN
+    (0 / 0 where neither stores a place) with zeros where B stores a
+    nonzero value; so does this, on views."""
+    if not (_bridge.is_ours(B) and A.format == "csr" and B.format == "csr"
+            and A.ndim == 2 and B.ndim == 2 and A.shape == B.shape):
+        return None
+    va, vb = _view(A), _view(B)
+    if va is None or vb is None or va.dtype.kind not in "biuf" or vb.dtype.kind not in "biuf":
+        return None
+    t = np.float64
+    m, n = A.shape
+    data, ind, ptr = _kernels.elementwise_pair(
+        "_eldiv_", m, n, *[(v.astype(t), _arrays.to_np(X._indices), _arrays.to_np(X._indptr))
+                           for v, X in ((va, A), (vb, B))], bool_result=False)
+    out = np.full(A.shape, np.nan, dtype=t)
+    out[_positions(B, vb)] = 0
+    out[np.repeat(np.arange(m), np.diff(ptr)), ind] = data
+    return out if A._is_array else _device_reduce.as_matrix(out)
+
+
+def complement(C):
+    """The places a canonical CSR / CSC array of ours does not store, as an
+    array of its class holding True there: scipy's answer to A == B (and <=,
+    >=) of two sparse arrays, all-True minus the opposite comparison.  None
+    past 2**31 places."""
+    n_major, n_minor = C._major(C.shape), C._minor(C.shape)
+    if n_major * n_minor > np.iinfo(np.int32).max:
+        return None
+    ind, ptr = _kernels.complement_lines(C._indices, C._indptr, n_minor)
+    values = _arrays.to_mx(np.ones(ind.size, dtype=np.bool_))
+    _arrays.note_free(values)
+    return type(C)._built(C.shape, values, _arrays.to_mx(ind), _arrays.to_mx(ptr),
+                          sorted_indices=True, canonical=True)

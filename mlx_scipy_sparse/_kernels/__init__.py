@@ -27,8 +27,8 @@ from ._values import (  # noqa: F401
     merge_pattern, ones_sums, reshaped_coords, scatter_sum, sort_lines, spread, stack_lines,
     transpose_pattern, union_pattern)
 from ._line_reduce import (  # noqa: F401
-    arg_extreme_all, densify_into, diagonal_replaced, line_arg_extremes, line_extremes,
-    merged_repeats, places_written, resized_lines)
+    arg_extreme_all, complement_lines, densify_into, diagonal_replaced, line_arg_extremes,
+    line_extremes, merged_repeats, places_written, resized_lines)
 from ._blocks import (  # noqa: F401
     compressed_entries, compressed_views, coo_entries, coords_end_to_end, joined_lines,
     compressed_of_coo, kron_entries, lines_end_to_end, triangle, views_apply)

@@ -225,3 +225,16 @@ def _sorted_distinct(keys):
         keys = np.sort(keys)
         keys = keys[np.concatenate(([True], keys[1:] != keys[:-1]))]
     return keys
+
+
+def complement_lines(indices, indptr, n_minor):
+    """(indices, indptr) of every place of a compressed shape that a
+    canonical pattern does not hold, line by line in order, in the
+    pattern's index dtype."""
+    ind, ptr = _arrays.to_np(indices), _arrays.to_np(indptr)
+    n_major = len(ptr) - 1
+    free = np.ones((n_major, n_minor), dtype=np.bool_)
+    free[np.repeat(np.arange(n_major), np.diff(ptr)), ind] = False
+    new_ptr = np.zeros(n_major + 1, dtype=ptr.dtype)
+    np.cumsum(np.count_nonzero(free, axis=1), out=new_ptr[1:])
+    return np.nonzero(free)[1].astype(ind.dtype), new_ptr
