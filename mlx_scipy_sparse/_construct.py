@@ -10,7 +10,7 @@ import numpy as np
 import scipy.sparse as _ss
 
 from . import _arrays
-from ._formats import _bridge, _kron, _select, _stack, _triangles, _view_reduce
+from ._formats import _bridge, _kron, _on_views, _select, _stack, _triangles
 from ._kernels import keep_in_mlx
 
 _FROM_SCIPY = (
@@ -44,7 +44,7 @@ def _lift(name):
                 return r
         _bridge.transformed(name, state=state)
         if name == "find" and len(args) == 1 and not kwargs and _bridge.is_ours(args[0]):
-            r = _view_reduce.find(args[0])      # free CPU values: on views
+            r = _on_views.find(args[0])      # free CPU values: on views
             if r is not None:
                 return r
         if name in _stack.STACKS:           # free CPU values: laid end to end on views

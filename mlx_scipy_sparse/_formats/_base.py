@@ -14,7 +14,7 @@ import mlx.core as mx
 import scipy.sparse as _ss
 
 from .. import _arrays, _kernels
-from . import _bridge, _device_reduce, _float64, _validate, _values, _view_reduce
+from . import _bridge, _device_reduce, _float64, _on_views, _validate, _values
 
 _F64 = mx.float64
 _F16 = mx.float16
@@ -360,7 +360,7 @@ class _spbase:
         if v is not None:
             return np.intp(np.count_nonzero(v))     # scipy's count of its data, its type
         if axis is not None and not _kernels.keep_in_mlx():
-            r = _view_reduce.count_nonzero_along(self, axis)    # free CPU values: on views
+            r = _on_views.count_nonzero_along(self, axis)    # free CPU values: on views
             if r is not None:
                 return r
         kw = {} if axis is None else {"axis": axis}

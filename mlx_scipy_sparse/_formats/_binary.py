@@ -18,7 +18,7 @@ import mlx.core as mx
 import scipy.sparse as _ss
 
 from .. import _arrays, _kernels
-from . import _bridge, _device_reduce, _select, _view_reduce
+from . import _bridge, _device_reduce, _on_views, _select
 
 
 # scipy's names for the compiled elementwise routines of two sparse operands
@@ -251,7 +251,7 @@ class BinaryOps:
                 or _transformed(self, other):
             return None
         inverse = self._pair_on_views(other, opposite)
-        r = None if inverse is None else _view_reduce.complement(inverse)
+        r = None if inverse is None else _on_views.complement(inverse)
         if r is not None:
             sym = {"__eq__": ("==", "!="), "__le__": ("<=", ">"), "__ge__": (">=", "<")}[name]
             warnings.warn(f"Comparing two sparse matrices using {sym[0]} is inefficient. "
@@ -277,7 +277,7 @@ class BinaryOps:
                 return op(dense, d)
         if _kernels.keep_in_mlx():
             return None
-        dense = _view_reduce.dense(self, "todense", None)
+        dense = _on_views.dense(self, "todense", None)
         return None if dense is None else op(dense, other)
 
     def _order(self, other, name, compare, sparse_result):
@@ -358,7 +358,7 @@ class BinaryOps:
         CPU values: scipy's numpy answer on views.  None otherwise.
         ``a_sign * A + d_sign * other`` is what fn computes (``how`` names it)."""
         if type(other) is np.ndarray and not _transformed(self):
-            return _view_reduce.with_numpy_dense(self, other, how)
+            return _on_views.with_numpy_dense(self, other, how)
         if type(other) is np.ndarray and _arrays.supported_dtype(other.dtype) \
                 and _transformed(self):
             other = _arrays.to_mx(other)        # traced values: MLX out, as for an MLX operand
@@ -498,7 +498,7 @@ class BinaryOps:
             if r is not None:
                 return r
         if _bridge.is_ours(other) and not _kernels.keep_in_mlx() and not _transformed(self, other):
-            r = _view_reduce.divided(self, other)       # free CPU values: on views
+            r = _on_views.divided(self, other)       # free CPU values: on views
             if r is not None:
                 return r
         return super().__truediv__(other)
@@ -664,8 +664,8 @@ class BinaryOps:
         live (_device_reduce.arg_extreme_axis); inside mx.compile, MLX int64
         answers; free CPU values: scipy's answers on views; scipy's otherwise."""
         if out is None and not _kernels.keep_in_mlx():
-            r = _view_reduce.arg_extreme_along(self, name, axis, explicit) if axis is not None \
-                else _view_reduce.arg_extreme_all(self, name, explicit)
+            r = _on_views.arg_extreme_along(self, name, axis, explicit) if axis is not None \
+                else _on_views.arg_extreme_all(self, name, explicit)
             if r is not None:
                 return r
         if out is None and self.ndim == 2 and self.nnz and all(self.shape) \
@@ -710,7 +710,7 @@ class BinaryOps:
                 m = ufunc(t(0), m)
             return t(m)     # numpy's type for the dtype (int64, not the view's longlong)
         if out is None and axis is not None and not _kernels.keep_in_mlx():
-            r = _view_reduce.extreme_along(self, name, axis, explicit)
+            r = _on_views.extreme_along(self, name, axis, explicit)
             if r is not None:                  # free CPU values: scipy's answer on views
                 return r
         traced = _transformed(self)
@@ -773,7 +773,7 @@ class BinaryOps:
             if C is not None:
                 return _select.adopt(self, C)
         if self.format == "coo" and not _kernels.keep_in_mlx():
-            C = _view_reduce.coo_merged(self)   # free CPU values: scipy's merge on views
+            C = _on_views.coo_merged(self)   # free CPU values: scipy's merge on views
             if C is not None:
                 return _select.adopt(self, C)
         return _bridge.call(self, "sum_duplicates", (), {})
@@ -811,7 +811,7 @@ class BinaryOps:
     def nonzero(self):
         if _select.applies(self):
             return _select.nonzero(self)
-        r = None if _kernels.keep_in_mlx() else _view_reduce.nonzero(self)
+        r = None if _kernels.keep_in_mlx() else _on_views.nonzero(self)
         return _bridge.call(self, "nonzero", (), {}) if r is None else r
 
     def _known_flag(self, name):
@@ -836,7 +836,7 @@ class BinaryOps:
     def _dense_either(self, name, order):
         dense = self._dense_mx()
         if dense is None and not _kernels.keep_in_mlx():
-            dense = _view_reduce.dense(self, name, order)     # free CPU values: on views
+            dense = _on_views.dense(self, name, order)     # free CPU values: on views
         return self._dense_device(name, order) if dense is None else dense
 
     def _dense_mx(self):

@@ -6,7 +6,7 @@ import scipy.sparse as _ss
 from scipy.sparse import _sparsetools as _st
 
 from .. import _arrays, _kernels
-from . import _bridge, _reshape, _validate, _values
+from . import _bridge, _structure, _validate, _values
 from ._binary import BinaryOps
 from ._elementwise import ElementwiseOps
 from ._entry import ScalarEntry
@@ -273,7 +273,7 @@ class _compressed_base(ScalarEntry, _values.IndexHandles, _values.HeldValues, El
 
     def reshape(self, *args, **kwargs):
         """scipy's reshape (a COO answer sharing the values unless copy=True)."""
-        r = _reshape.reshaped(self, args, kwargs)
+        r = _structure.reshaped(self, args, kwargs)
         return _bridge.call(self, "reshape", args, kwargs) if r is None else r
 
     def _convert_in_mlx(self, fmt, copy):

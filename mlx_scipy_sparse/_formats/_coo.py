@@ -4,7 +4,7 @@ import mlx.core as mx
 import scipy.sparse as _ss
 
 from .. import _arrays, _kernels
-from . import _bridge, _reshape, _validate, _values
+from . import _bridge, _structure, _validate, _values
 from ._binary import BinaryOps
 from ._elementwise import ElementwiseOps
 from ._base import _spbase, sparray, spmatrix
@@ -171,7 +171,7 @@ class _coo_base(_values.IndexHandles, _values.HeldValues, ElementwiseOps, Binary
         """scipy's reshape; like scipy, the result shares .data unless copy=True."""
         if _bridge.values_state(self) == _arrays.TRACED:
             return self._reshape_traced(*args, **kwargs)
-        r = _reshape.reshaped(self, args, kwargs)
+        r = _structure.reshaped(self, args, kwargs)
         if r is not None:
             return r
         S = _bridge.lend(self)          # float16 goes to scipy as float32

@@ -20,7 +20,7 @@ import mlx.core as mx
 import scipy.sparse as _ss
 
 from .. import _arrays, _kernels
-from . import _bridge, _reshape, _select
+from . import _bridge, _select, _structure
 from ._moves import _index_arrays, _key
 
 _MAX_PLACES = 1 << 22       # a larger selection is scipy's (no dense map of it)
@@ -67,11 +67,11 @@ class InPlaceOps:
         # first (the stored-places probe runs scipy on a stand-in once per key)
         many = any(type(k) is slice or getattr(k, "dtype", None) == np.bool_
                    for k in (key if type(key) is tuple else (key,)))
-        new = _reshape.places_set(self, key, x) if many and _takes(self, x) else None
+        new = _structure.places_set(self, key, x) if many and _takes(self, x) else None
         if new is None and self._write_stored(lambda S: S[key], ("getitem", _hashable(key)), x):
             return
         if new is None and not many and _takes(self, x):
-            new = _reshape.places_set(self, key, x)
+            new = _structure.places_set(self, key, x)
         if new is not None:             # free CPU values: on views, with scipy's warning
             warnings.warn(f"Changing the sparsity structure of a {type(self).__name__} is "
                           "expensive. lil and dok are more efficient.",
@@ -84,7 +84,7 @@ class InPlaceOps:
     def setdiag(self, values, k=0):
         if self._write_stored(lambda S: S.diagonal(k), ("diagonal", k), values, prefix=True):
             return
-        new = _reshape.diagonal_rebuilt(self, values, k)     # free CPU values: on views
+        new = _structure.diagonal_rebuilt(self, values, k)     # free CPU values: on views
         if new is not None:
             _select.adopt(self, new)
         elif not _restructure(self, lambda S, t: S.setdiag(t, k), ("setdiag", k), values):
@@ -117,7 +117,7 @@ class InPlaceOps:
             self._shape = shape
             return None
         if len(shape) == 2 and all(type(n) is int and n >= 0 for n in shape):
-            new = _reshape.resized(self, shape)         # free CPU values: on views
+            new = _structure.resized(self, shape)         # free CPU values: on views
             if new is not None:
                 return _select.adopt(self, new)
             if _restructure(self, lambda S, t: S.resize(shape), ("resize", shape)):

@@ -26,7 +26,7 @@ from ._values import (  # noqa: F401
     kept_pattern, line_sums, lines_pattern, memo, nonzero_mask, intersection_pattern,
     merge_pattern, ones_sums, reshaped_coords, scatter_sum, sort_lines, spread, stack_lines,
     transpose_pattern, union_pattern)
-from ._line_reduce import (  # noqa: F401
+from ._host_lines import (  # noqa: F401
     arg_extreme_all, complement_lines, densify_into, diagonal_replaced, line_arg_extremes,
     line_extremes, merged_repeats, places_written, resized_lines)
 from ._blocks import (  # noqa: F401

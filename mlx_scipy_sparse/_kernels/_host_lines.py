@@ -1,9 +1,11 @@
-"""Reductions along the lines of a compressed pattern (rows of CSR, columns
-of CSC) on numpy views of free CPU values: scipy's min / max / argmin /
-argmax along an axis, its global argmin / argmax and its densifying, in its
-types and bits, without a scipy object (the hand-off cost more than the
-work at 40k entries; scipy's arg-reductions along an axis loop in Python
-over the lines).  numpy in, numpy out; no format class here."""
+"""Host passes over the lines of a compressed pattern (rows of CSR, columns
+of CSC) on numpy views of free CPU values, each scipy's answer in its types
+and bits without a scipy object (the hand-off cost more than the work at
+40k entries): min / max / argmin / argmax along an axis and over every
+place (scipy's arg-reductions along an axis loop in Python over the lines:
+vectorised here), densifying, COO's merge of repeats, and the rebuilds of a
+pattern that resize, setdiag, a write adding entries and an all-True
+comparison make.  numpy in, numpy out; no format class here."""
 import numpy as np
 from scipy.sparse import _sparsetools
 

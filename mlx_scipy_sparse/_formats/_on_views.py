@@ -1,11 +1,11 @@
-"""min / max / argmin / argmax along an axis, the global argmin / argmax,
-toarray / todense, sums with a numpy dense operand, count_nonzero along an
-axis, nonzero and find, for a CSR or CSC
-array whose values are free on the CPU: scipy's answers (types, bits,
-forms) computed on views of our arrays by the kernel table, with no scipy
-object made (`_kernels._line_reduce`).  Each returns None where its path
-does not apply, and the caller's general path (MLX for traced values or
-the device rule; scipy's otherwise) decides."""
+"""scipy's answers for CSR / CSC arrays whose values are free on the CPU,
+computed on views of our arrays by the kernel table with no scipy object
+made (`_kernels._host_lines`): min / max / argmin / argmax along an axis and
+over every place, toarray / todense, + and - with a numpy dense operand,
+A / B, the all-True comparisons of two sparse arrays, count_nonzero along
+an axis, nonzero, find and COO's sum_duplicates.  Each returns None where
+its path does not apply, and the caller's general path (MLX for traced
+values or the device rule; scipy's otherwise) decides."""
 import numpy as np
 from scipy.sparse._sputils import get_index_dtype, upcast_char
 

@@ -1,9 +1,11 @@
-"""min / max / argmin / argmax along an axis and over every place,
-toarray / todense and sums with a numpy dense operand, for free CPU values
-of CSR / CSC arrays: scipy's answers bit for bit (values, types, index
-dtypes, forms), computed on views with no hand-off to scipy; the cases the
-views do not take (unsorted or repeated entries, complex values, another
-order) still scipy's answers."""
+"""The CPU default's paths on views (no hand-off to scipy) for free values:
+reductions along an axis and over every place, dense forms and dense
+operands, positions and counts, pairs of formats, COO merging, pickle,
+comparisons, reshape, resize, setdiag and writes that add entries, A / B
+and the all-True comparisons.  scipy's answers bit for bit (values, types,
+index dtypes, forms, flags, warnings), with the hand-off refused; the cases
+the views leave alone still scipy's answers; handles and transposes taken
+before a call see what scipy's would."""
 import numpy as np
 import pytest
 import scipy.sparse as ss
