@@ -5,7 +5,7 @@ copy=True, so only the coordinates are new, kept per pattern), resize of
 CSR / CSC (on views), and the setdiag that rebuilds an array (on views)."""
 import numpy as np
 import mlx.core as mx
-from scipy.sparse._sputils import check_reshape_kwargs, check_shape
+from scipy.sparse._sputils import check_shape
 
 from .. import _arrays, _kernels
 from . import _bridge, _values
@@ -16,10 +16,12 @@ _I32MAX = np.iinfo(np.int32).max
 def reshaped(A, args, kwargs):
     """scipy's A.reshape(*args, **kwargs) for a 2-D result; None where
     scipy's path (or the traced one) decides."""
-    if A.ndim != 2 or A._on_host() or _bridge.values_state(A) != _arrays.FREE:
-        return None
+    if A.ndim != 2 or A._on_host() or set(kwargs) - {"order", "copy"} \
+            or kwargs.get("order", "C") not in ("C", "F") \
+            or _bridge.values_state(A) != _arrays.FREE:
+        return None                     # (other keywords: scipy's errors)
     shape = check_shape(args, A.shape, allow_nd=range(1, 65))     # scipy's errors
-    order, copy = check_reshape_kwargs(kwargs)
+    order, copy = kwargs.get("order", "C"), bool(kwargs.get("copy", False))
     if shape == A.shape:
         return A.copy() if copy else A
     if len(shape) != 2:
