@@ -9,41 +9,13 @@ import pytest
 import scipy.sparse as ss
 
 import mlx_scipy_sparse as sp
-from mlx_scipy_sparse._formats import _bridge
 from mlx_scipy_sparse._kernels import _values
+from _block_cases import (
+    assert_same as _same, float16_of,
+    raises_as_scipy as _raises_as_scipy, refuse_hand_off as _refuse_hand_off,
+    scipy_block as _scipy_block)
 
 DTYPES = [np.float32, np.float64, np.int32, np.complex64, np.bool_]
-
-
-def _refuse_hand_off(monkeypatch):
-    def refuse(*a, **k):
-        raise AssertionError("handed to scipy")
-    for name in ("call", "lend", "unwrap"):
-        monkeypatch.setattr(_bridge, name, refuse)
-
-
-def _scipy_block(fmt, shape, dtype, index_dtype, seed, messy=True):
-    """A scipy block; ``messy``: duplicates, and lines in no order."""
-    rng = np.random.default_rng(seed)
-    m, n = shape
-    nnz = m * n // 6
-    row, col = rng.integers(0, max(m, 1), nnz), rng.integers(0, max(n, 1), nnz)
-    if messy and nnz:
-        row, col = np.r_[row, row[:3]], np.r_[col, col[:3]]
-    vals = rng.integers(-5, 6, len(row))
-    data = vals > 0 if dtype == np.bool_ else (vals * (1.5 - 0.5j if dtype == np.complex64
-                                                        else 1)).astype(dtype)
-    if fmt == "coo":
-        S = ss.coo_array((data, (row.astype(index_dtype), col.astype(index_dtype))), shape=shape)
-    else:
-        major, minor, n_major = (row, col, m) if fmt == "csr" else (col, row, n)
-        order = np.argsort(major, kind="stable")
-        ptr = np.r_[0, np.cumsum(np.bincount(major, minlength=n_major))]
-        S = getattr(ss, f"{fmt}_array")((data[order], minor[order].astype(index_dtype),
-                                         ptr.astype(index_dtype)), shape=shape)
-    if not messy:
-        S.sum_duplicates()
-    return S
 
 
 def _pair(fmt, shape, dtype=np.float32, index_dtype=np.int32, flavour="array", seed=0,
@@ -54,23 +26,6 @@ def _pair(fmt, shape, dtype=np.float32, index_dtype=np.int32, flavour="array", s
     index = A.coords[0] if fmt == "coo" else A.indptr
     assert np.asarray(index).dtype == (T.coords[0] if fmt == "coo" else T.indptr).dtype
     return A, T
-
-
-def _same(r, s):
-    """Ours is scipy's answer bit for bit."""
-    assert type(r).__name__ == type(s).__name__, (type(r), type(s))
-    assert isinstance(r, sp.sparray) == isinstance(s, ss.sparray)
-    assert r.format == s.format and r.shape == s.shape and r.dtype == s.dtype
-    names = ("data", "row", "col") if s.format == "coo" else ("data", "indices", "indptr")
-    for name in names:
-        got, want = np.asarray(getattr(r, name)), getattr(s, name)
-        assert got.dtype == want.dtype, (name, got.dtype, want.dtype)
-        np.testing.assert_array_equal(got, want, err_msg=name)
-    if s.format == "coo":
-        assert r.has_canonical_format == s.has_canonical_format
-    else:
-        assert r.has_sorted_indices == s.has_sorted_indices
-        assert r.has_canonical_format == s.has_canonical_format
 
 
 # -- tril / triu ---------------------------------------------------------------------
@@ -113,11 +68,7 @@ def test_triangle_cases_left_to_scipy():
 
 def test_float16_keeps_the_hand_off(monkeypatch):
     S = _scipy_block("csr", (10, 10), np.float32, np.int32, seed=4)
-    A = sp.csr_array((mx.array(S.data).astype(mx.float16), mx.array(S.indices),
-                      mx.array(S.indptr)), shape=S.shape)
-    lent = []
-    real = _bridge.lend
-    monkeypatch.setattr(_bridge, "lend", lambda *a, **k: lent.append(1) or real(*a, **k))
+    A, lent = float16_of(S, "lend", monkeypatch)
     for r, s in ((sp.tril(A), ss.tril(S)), (sp.hstack([A, A]), ss.hstack([S, S]))):
         assert r.dtype == np.float16
         np.testing.assert_array_equal(r.toarray(), s.toarray().astype(np.float16))
@@ -242,14 +193,6 @@ def test_empty_blocks(fmt, monkeypatch):
         r, s = build(sp, ours), build(ss, theirs)
         assert s.nnz == 0
         _same(r, s)
-
-
-def _raises_as_scipy(ours, theirs):
-    with pytest.raises(Exception) as want:
-        theirs()
-    with pytest.raises(type(want.value)) as got:
-        ours()
-    assert str(got.value) == str(want.value)
 
 
 def test_shape_mismatches_raise_as_scipy():

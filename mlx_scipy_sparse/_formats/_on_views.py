@@ -38,15 +38,24 @@ def _lines_over(A, v, axis):
     return v[_arrays.to_np(perm)], ind, ptr, A.shape[axis]
 
 
-def extreme_along(A, name, axis, explicit):
-    """A.max(axis) / A.min(axis): scipy's COO answer (the nonzero results)."""
+def _ordered_lines(A, axis):
+    """(axis, values, indices, indptr, line length) for an order reduction
+    over ``axis`` of a canonical array with ordered (not complex) values;
+    None where scipy's path decides."""
     if type(axis) is not int or axis not in _AXES:
         return None
     v = _view(A)
     if v is None or v.dtype.kind not in "biuf":
         return None
-    axis %= 2
-    values, _, ptr, size = _lines_over(A, v, axis)
+    return (axis % 2,) + _lines_over(A, v, axis % 2)
+
+
+def extreme_along(A, name, axis, explicit):
+    """A.max(axis) / A.min(axis): scipy's COO answer (the nonzero results)."""
+    got = _ordered_lines(A, axis)
+    if got is None:
+        return None
+    axis, values, _, ptr, size = got
     ufunc = np.maximum if name == "max" else np.minimum
     lines, value = _kernels.line_extremes(values, ptr, size, ufunc, explicit)
     n_out = A.shape[1 - axis]
@@ -57,13 +66,10 @@ def extreme_along(A, name, axis, explicit):
 def arg_extreme_along(A, name, axis, explicit):
     """A.argmax(axis) / A.argmin(axis): int64 per line (a column or row
     np.matrix for the matrix flavour), as scipy's."""
-    if type(axis) is not int or axis not in _AXES:
+    got = _ordered_lines(A, axis)
+    if got is None:
         return None
-    v = _view(A)
-    if v is None or v.dtype.kind not in "biuf":
-        return None
-    axis %= 2
-    values, ind, ptr, size = _lines_over(A, v, axis)
+    axis, values, ind, ptr, size = got
     r = _kernels.line_arg_extremes(values, ind, ptr, size, name == "argmax", explicit)
     if A._is_array:
         return r
