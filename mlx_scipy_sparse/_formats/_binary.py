@@ -497,11 +497,29 @@ class BinaryOps:
                 r = self._sample(np.true_divide(1.0, other))
             if r is not None:
                 return r
-        if _bridge.is_ours(other) and not _kernels.keep_in_mlx() and not _transformed(self, other):
-            r = _on_views.divided(self, other)       # free CPU values: on views
+        if _bridge.is_ours(other) and hasattr(other, "_data"):
+            if _transformed(self, other):
+                r = self._divided_mx(other)
+            else:
+                r = None if _kernels.keep_in_mlx() else _on_views.divided(self, other)
             if r is not None:
                 return r
         return super().__truediv__(other)
+
+    def _divided_mx(self, other):
+        """A / B of two sparse arrays with traced values: scipy's dense answer
+        (float64 quotients, NaN where neither stores a place, inf where only
+        A does) as an MLX array densified from both, differentiable with
+        respect to both; None where scipy's path decides."""
+        if self.ndim != 2 or other.shape != self.shape or other.dtype.kind == "c" \
+                or self.dtype.kind == "c":
+            return None
+        a, b = self._densified(), other._densified()
+        if a is None or b is None:
+            return None
+        with mx.stream(_kernels.stream_for(mx.float64)):
+            # (+ 0.0: scipy stores no zero quotient and leaves +0 there, not -0)
+            return _kernels.quotient(a.astype(mx.float64), b.astype(mx.float64)) + 0.0
 
     def multiply(self, other):
         if np.isscalar(other) and not isinstance(other, (str, bytes)):

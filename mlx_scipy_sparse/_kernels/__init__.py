@@ -20,7 +20,7 @@ import mlx.core as mx
 
 from .. import _arrays
 from . import _composed, _cpu
-from ._composed import running_sum  # noqa: F401
+from ._composed import quotient, running_sum  # noqa: F401
 from ._values import (  # noqa: F401
     bare_cpu, compact, diagonal_of, drop_zeros, elementwise, entry_rows, gather, kept_on_view,
     kept_pattern, line_sums, lines_pattern, memo, nonzero_mask, intersection_pattern,

@@ -110,3 +110,21 @@ def spgemm(ad, ai, ap, bd, bi, bp, n_rows, n_cols, out_dtype):
     per_row = mx.zeros((n_rows,), dtype=mx.int32).at[out_rows].add(1)
     indptr = mx.concatenate([mx.zeros((1,), index_dtype), running_sum(per_row).astype(index_dtype)])
     return sums, (ukey % n_cols).astype(index_dtype), indptr
+
+
+@mx.custom_function
+def quotient(a, b):
+    """a / b elementwise, whose VJP sends nothing back where the cotangent
+    is zero: a place whose quotient is inf or NaN (b zero) and that a loss
+    leaves out then adds 0, not 0 * inf = NaN, to the gradient (the dense
+    answer of sparse / sparse is NaN and inf wherever B stores nothing)."""
+    return a / b
+
+
+@quotient.vjp
+def _quotient_vjp(primals, cotangent, output):
+    a, b = primals
+    used = cotangent != 0
+    zero = mx.zeros((), dtype=cotangent.dtype)
+    return (mx.where(used, cotangent / b, zero),
+            mx.where(used, -cotangent * output / b, zero))
