@@ -269,8 +269,8 @@ class BinaryOps:
         if _transformed(self):
             dense = self._densified()
             if dense is None or not _arrays.supported_dtype(other.dtype) \
-                    or np.broadcast_shapes(self.shape, other.shape) != self.shape:
-                return None
+                    or not _broadcasts_to(other.shape, self.shape):
+                return None                 # (scipy's path and errors)
             d = _arrays.to_mx(other)
             with mx.stream(_kernels.stream_for(mx.float64 if mx.float64 in (dense.dtype, d.dtype)
                                                else dense.dtype)):
@@ -977,6 +977,13 @@ class BinaryOps:
             return None
         along_major = (axis == 1) == (self.format == "csr")
         return _kernels.entry_rows(self._indptr, self.nnz) if along_major else self._indices
+
+
+def _broadcasts_to(shape, target):
+    try:
+        return np.broadcast_shapes(shape, target) == target
+    except ValueError:
+        return False
 
 
 def _all_nonzero(vals):
