@@ -124,7 +124,9 @@ def quotient(a, b):
 @quotient.vjp
 def _quotient_vjp(primals, cotangent, output):
     a, b = primals
-    used = cotangent != 0
-    zero = mx.zeros((), dtype=cotangent.dtype)
-    return (mx.where(used, cotangent / b, zero),
-            mx.where(used, -cotangent * output / b, zero))
+    # (run after the forward pass, outside its stream: float64 stays on the CPU)
+    with mx.stream(mx.cpu if cotangent.dtype == mx.float64 else mx.default_device()):
+        used = cotangent != 0
+        zero = mx.zeros((), dtype=cotangent.dtype)
+        return (mx.where(used, cotangent / b, zero),
+                mx.where(used, -cotangent * output / b, zero))
