@@ -133,3 +133,36 @@ def test_first_uses_race_in_fresh_arrays():
             t.join(DEADLINE_S)
         assert not any(t.is_alive() for t in ts)
     assert errors == []
+
+
+def _view_ops(A, S, idx):
+    """The CPU default's paths on views (session 11): name -> (ours,
+    scipy's), dense numpy results."""
+    dense = (lambda r: r.toarray() if ss.issparse(r) or sp.issparse(r) else np.asarray(r))
+    pairs = {
+        "max0": lambda M: M.max(axis=0), "argmin1": lambda M: M.argmin(axis=1),
+        "argmax": lambda M: np.asarray(M.argmax()), "todense": lambda M: M.todense(),
+        "cols": lambda M: M[:, idx], "colrange": lambda M: M[:, 100:900],
+        "row": lambda M: M[7], "tril": lambda M: (sp if M is A else ss).tril(M, -3),
+        "hstack": lambda M: (sp if M is A else ss).hstack([M, M]),
+        "kron": lambda M: (sp if M is A else ss).kron(M[:20, :20], M[:10, :10], format="csr"),
+        "reshape": lambda M: M.reshape((M.shape[1], M.shape[0])),
+        "nonzero": lambda M: np.stack(M.nonzero()),
+        "count1": lambda M: M.count_nonzero(axis=1), "eq": lambda M: (M == M.T.T),
+    }
+    return {k: (lambda f=f: dense(f(A)), lambda f=f: dense(f(S))) for k, f in pairs.items()}
+
+
+def test_concurrent_readers_of_the_view_paths():
+    """Several threads on one fresh array (first uses race: handles, checks,
+    the kept transposition and reshape coordinates) through the paths on
+    views: scipy's answers, the array as it was."""
+    import warnings
+    S = ss.random_array((1200, 1000), density=0.01, format="csr", dtype=np.float32, rng=4)
+    A = sp.csr_array(S)
+    idx = np.random.default_rng(5).integers(0, 1000, 300)
+    with warnings.catch_warnings():                 # (== of two sparse arrays warns)
+        warnings.simplefilter("ignore", ss.SparseEfficiencyWarning)
+        assert _run_threads(_view_ops(A, S, idx)) == []
+    np.testing.assert_array_equal(A.toarray(), S.toarray())
+    np.testing.assert_array_equal(np.array(A.indices), S.indices)
