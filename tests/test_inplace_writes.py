@@ -243,3 +243,33 @@ def test_empty_selection_keeps_scipys_word_on_numbers_it_cannot_take():
                 outcome.append(type(e).__name__)
         assert outcome[0] == outcome[1], (x, outcome)
         assert outcome[0] != [], x                     # scipy does say something for each
+
+
+def test_a_write_into_a_fresh_copy_leaves_earlier_readers_alone():
+    """A write to stored places of a fresh copy goes straight into the copy's
+    own buffer (numpy, as scipy writes its data) only while nothing else
+    holds or will read that buffer: the source, a transpose taken before
+    (which shares the values, as scipy's), a lazy product and a handle read
+    before the write each see what scipy's would."""
+    S = ss.random_array((40, 30), density=0.2, format="csr", dtype=np.float32, rng=3)
+    A = sp.csr_array(S)
+    r, c = S.nonzero()
+    i, j = int(r[0]), int(c[0])
+    x = np.arange(30, dtype=np.float32)
+    for before in ("nothing", "transpose", "product", "handle"):
+        C, T_ = A.copy(), S.copy()
+        seen = {"transpose": lambda: (C.T, T_.T),
+                "product": lambda: (C @ mx.array(x), T_ @ x),
+                "handle": lambda: (C.data, T_.data.copy()),
+                "nothing": lambda: (None, None)}[before]()
+        C[i, j] = 5.0
+        T_[i, j] = 5.0
+        np.testing.assert_array_equal(np.asarray(C.data), T_.data)
+        np.testing.assert_array_equal(A.toarray(), S.toarray())       # the source untouched
+        ours, theirs = seen
+        if before == "transpose":
+            np.testing.assert_array_equal(ours.toarray(), theirs.toarray())   # shares: 5 seen
+        elif before == "product":
+            np.testing.assert_allclose(np.array(ours), theirs, rtol=1e-6)     # the old values
+        elif before == "handle":
+            np.testing.assert_array_equal(np.array(ours), T_.data)    # scipy's data is shared too
