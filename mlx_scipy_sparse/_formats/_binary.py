@@ -817,6 +817,9 @@ class BinaryOps:
         vals = self._values()
         if _select.applies(self):
             return _select.eliminate_zeros(self)
+        if self.format != "coo" and _arrays.is_mx(vals) and _kernels.bare_cpu(vals) \
+                and _select.dropped_by_host_pass(self):
+            return None         # (free CPU values: the pass reads for zeros once, itself)
         readable = self.ndim == 2 and _arrays.is_mx(vals) and _arrays.evaluable(vals) \
             and vals.dtype != mx.bfloat16
         if readable and _all_nonzero(vals):
