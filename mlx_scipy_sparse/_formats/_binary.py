@@ -357,11 +357,11 @@ class BinaryOps:
         out, differentiable with respect to both; a numpy operand and free
         CPU values: scipy's numpy answer on views.  None otherwise.
         ``a_sign * A + d_sign * other`` is what fn computes (``how`` names it)."""
-        if type(other) is np.ndarray and not _transformed(self):
-            return _on_views.with_numpy_dense(self, other, how)
-        if type(other) is np.ndarray and _arrays.supported_dtype(other.dtype) \
-                and _transformed(self):
-            other = _arrays.to_mx(other)        # traced values: MLX out, as for an MLX operand
+        if type(other) is np.ndarray:
+            if not _transformed(self):
+                return _on_views.with_numpy_dense(self, other, how)
+            if _arrays.supported_dtype(other.dtype):
+                other = _arrays.to_mx(other)    # traced values: MLX out, as for an MLX operand
         if not _arrays.is_mx(other) or self.ndim != 2 or self._on_host() or other.ndim > 2 \
                 or self.dtype == np.bool_ or other.dtype == mx.bool_:
             return None

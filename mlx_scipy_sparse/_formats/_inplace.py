@@ -168,8 +168,9 @@ def _wrote_owned(A, own, places, x):
     made from free values and alone holds (``own``: see _formats._values),
     as scipy writes its data, where it still is A's values' buffer: no MLX
     scatter and evaluation (the first write after a copy of 16M values took
-    0.4-0.6 ms that way, numpy's a few us).  False where this does not apply."""
-    if not _takes(A, x) or not np.shares_memory(own, _arrays.to_np(A._peek())):
+    0.4-0.6 ms that way, numpy's a few us).  False where this does not apply.
+    (Two live buffers never overlap: overlapping bounds mean the same one.)"""
+    if not _takes(A, x) or not np.may_share_memory(own, _arrays.to_np(A._peek())):
         return False
     own[_arrays.to_np(places).reshape(-1)] = np.asarray(x, dtype=own.dtype)
     A.__dict__["_owned"] = own      # (the checks above kept nothing of the values)

@@ -214,7 +214,7 @@ def divided(A, B):
                            for v, X in ((va, A), (vb, B))], bool_result=False)
     out = np.full(A.shape, np.nan, dtype=t)
     out[_positions(B, vb)] = 0
-    out[np.repeat(np.arange(m), np.diff(ptr)), ind] = data
+    out[_kernels.rows_of(ptr, ind.size), ind] = data
     return out if A._is_array else _device_reduce.as_matrix(out)
 
 

@@ -12,7 +12,7 @@ arrays of two dtypes): the caller then takes scipy's own path.
 import numpy as np
 from scipy.sparse import _sparsetools as st
 
-from ._cpu import chunks, native_dtype, rows_shared
+from ._cpu import chunks, native_dtype, rows_of, rows_shared
 
 
 def _routines_take(data, indices, indptr):
@@ -74,5 +74,4 @@ def minor_pick(data, indices, indptr, n_minor, picks):
 def line_positions(indptr, dtype):
     """The line of each entry of a pattern's indptr (the coordinates a
     single minor index's selection keeps, as a 1-D vector), in ``dtype``."""
-    counts = np.diff(indptr)
-    return np.repeat(np.arange(len(counts), dtype=dtype), counts)
+    return rows_of(indptr, int(indptr[-1])).astype(dtype, copy=False)

@@ -10,6 +10,7 @@ import numpy as np
 from scipy.sparse import _sparsetools
 
 from .. import _arrays
+from ._cpu import rows_of
 
 
 def _lines(ptr):
@@ -162,7 +163,7 @@ def diagonal_replaced(values, indices, indptr, n_minor, k, new_values, min_added
     ind, ptr = _arrays.to_np(indices), _arrays.to_np(indptr)
     n = len(new_values)
     lines = np.arange(n) + (-k if k < 0 else 0)
-    line_of = np.repeat(np.arange(len(ptr) - 1), np.diff(ptr))
+    line_of = rows_of(ptr, ind.size)
     stored = (ind - line_of == k) & (line_of - (-k if k < 0 else 0) < n)
     added = n - int(np.count_nonzero(stored))
     if added < min_added:
@@ -191,7 +192,7 @@ def places_written(values, indices, indptr, n_minor, major, minor, x):
     write)."""
     ind, ptr = _arrays.to_np(indices), _arrays.to_np(indptr)
     width = np.int64(max(n_minor, 1))
-    line_of = np.repeat(np.arange(len(ptr) - 1, dtype=np.int64), np.diff(ptr))
+    line_of = rows_of(ptr, ind.size).astype(np.int64)
     stored = line_of * width + ind                  # sorted: the pattern is canonical
     keys = _sorted_distinct(major * width + minor)
     at = np.searchsorted(stored, keys)
@@ -236,7 +237,7 @@ def complement_lines(indices, indptr, n_minor):
     ind, ptr = _arrays.to_np(indices), _arrays.to_np(indptr)
     n_major = len(ptr) - 1
     free = np.ones((n_major, n_minor), dtype=np.bool_)
-    free[np.repeat(np.arange(n_major), np.diff(ptr)), ind] = False
+    free[rows_of(ptr, ind.size), ind] = False
     new_ptr = np.zeros(n_major + 1, dtype=ptr.dtype)
     np.cumsum(np.count_nonzero(free, axis=1), out=new_ptr[1:])
     return np.nonzero(free)[1].astype(ind.dtype), new_ptr
